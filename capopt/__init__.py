@@ -1,0 +1,56 @@
+"""capopt: capacity allocation in neural-network toy models, solved directly.
+
+Each feature i of a model's input gets a capacity C_i in [0, 1], the fraction of an
+embedding dimension it owns; the capacities share the budget sum_i C_i <= d. capopt
+measures capacities of any embedding, derives each architecture's loss-vs-capacity curves,
+and solves for the loss-optimal allocation with a certificate of optimality.
+
+Examples
+--------
+>>> import capopt
+>>> curves = capopt.quadratic(importance=[2.0, 1.0], kurtosis=7.0)
+>>> result = capopt.solve(curves, budget=1)
+>>> [r.value for r in result.regimes]
+['polysemantic', 'polysemantic']
+"""
+
+from .capacity import CapacitySummary, capacity, capacity_summary, leverage_scores
+from .curves import (
+    LinearAutoencoderCurves,
+    LossCurves,
+    QuadraticCurves,
+    Shape,
+    gated_kurtosis,
+    linear_autoencoder,
+    quadratic,
+)
+from .models import linear_autoencoder_model_loss, quadratic_model_bias, quadratic_model_loss
+from .regimes import Regime, classify
+from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllocationError",
+    "AllocationResult",
+    "CapacitySummary",
+    "Certificate",
+    "LinearAutoencoderCurves",
+    "LossCurves",
+    "METHODS",
+    "QuadraticCurves",
+    "Regime",
+    "Shape",
+    "Status",
+    "capacity",
+    "capacity_summary",
+    "classify",
+    "gated_kurtosis",
+    "leverage_scores",
+    "linear_autoencoder",
+    "linear_autoencoder_model_loss",
+    "quadratic",
+    "quadratic_model_bias",
+    "quadratic_model_loss",
+    "solve",
+]

@@ -1,0 +1,81 @@
+"""Argument checks shared by every public entry point.
+
+Each check runs once, at the public boundary, and raises with a message that names the
+argument, states the requirement and shows what was received, so that the kernels behind
+the boundary can assume clean float64 input.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_float_array", "check_scalar"]
+
+
+def _describe(value) -> str:
+    """Short description of a received value for an error message."""
+    arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if arr.ndim == 0:
+        return repr(arr.item())
+    return f"an array of shape {arr.shape}"
+
+
+def as_float_array(value, name: str, *, min_ndim: int = 0, allow_empty: bool = True) -> np.ndarray:
+    """Convert ``value`` to a finite float64 array without mutating it.
+
+    Anything exposing ``__array__`` (numpy arrays, lists, torch tensors on the CPU) is
+    accepted; integers and booleans are promoted. The returned array may share memory with
+    ``value``; callers never write into it.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not numeric (strings, objects) or is complex.
+    ValueError
+        If it has fewer than ``min_ndim`` axes, is empty when ``allow_empty`` is false, or
+        holds NaN or infinite entries.
+    """
+    try:
+        raw = np.asarray(value)
+    except Exception as exc:  # e.g. a torch tensor that requires grad
+        raise TypeError(
+            f"{name} must be array-like (numpy array, list, or an object with __array__), "
+            f"got {type(value).__name__}: {exc}"
+        ) from exc
+    if raw.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got a complex array of dtype {raw.dtype}")
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {raw.dtype}")
+    arr = raw.astype(np.float64, copy=False)
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} axes, got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(
+            f"{name} must be finite, got {arr[where]} at index {where if arr.ndim else '()'}"
+        )
+    return arr
+
+
+def check_scalar(value, name: str, *, minimum: float | None = None) -> float:
+    """Return ``value`` as a finite Python float, optionally checking ``value >= minimum``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If it is NaN, infinite, or below ``minimum``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    x = float(value)
+    requirement = "finite" + ("" if minimum is None else f" and >= {minimum:g}")
+    if not np.isfinite(x) or (minimum is not None and x < minimum):
+        raise ValueError(f"{name} must be {requirement}, got {_describe(value)}")
+    return x

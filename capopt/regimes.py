@@ -1,0 +1,50 @@
+"""The three regimes a feature can be in, read off its capacity.
+
+A feature with capacity ``C = 1`` owns a whole embedding dimension (monosemantic), one with
+``0 < C < 1`` shares its dimensions with other features (polysemantic), and one with
+``C = 0`` is not represented at all (ignored).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+__all__ = ["Regime", "classify", "DEFAULT_REGIME_ATOL"]
+
+#: Capacities within this distance of 0 or 1 count as exactly 0 or 1. Exact solvers return
+#: bounds to rounding error (~1e-16); the margin leaves room for iterative methods.
+DEFAULT_REGIME_ATOL = 1e-9
+
+
+class Regime(str, enum.Enum):
+    """Regime of a feature; the value is the word printed in tables."""
+
+    MONOSEMANTIC = "monosemantic"
+    POLYSEMANTIC = "polysemantic"
+    IGNORED = "ignored"
+
+
+def classify(capacities, *, atol: float = DEFAULT_REGIME_ATOL) -> tuple[Regime, ...]:
+    """Regime of each feature of a 1-d array of capacities.
+
+    Parameters
+    ----------
+    capacities : array_like, shape (N,)
+        Capacities in [0, 1].
+    atol : float
+        ``C >= 1 - atol`` is monosemantic and ``C <= atol`` is ignored.
+
+    Examples
+    --------
+    >>> [r.value for r in classify([1.0, 0.5, 0.0])]
+    ['monosemantic', 'polysemantic', 'ignored']
+    """
+    C = np.asarray(capacities, dtype=np.float64)
+    if C.ndim != 1:
+        raise ValueError(f"capacities must be 1-d, got shape {C.shape}")
+    return tuple(
+        Regime.MONOSEMANTIC if c >= 1.0 - atol else Regime.IGNORED if c <= atol else Regime.POLYSEMANTIC
+        for c in C
+    )

@@ -1,0 +1,160 @@
+"""Hypothesis strategies and checks for property-testing allocation theorems.
+
+Requires ``hypothesis`` (``pip install capopt[test]``). Everything here is public so that
+users can test their own theorems against capopt's solvers::
+
+    from hypothesis import given
+    import capopt
+    from capopt.testing import problems, check_certificate
+
+    @given(problems())
+    def test_more_budget_never_hurts(problem):
+        curves, d = problem
+        assert capopt.solve(curves, d + 1).loss <= capopt.solve(curves, d).loss + 1e-9
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as exc:  # pragma: no cover - exercised only without the test extra
+    raise ImportError(
+        "capopt.testing needs hypothesis; install it with `pip install capopt[test]`"
+    ) from exc
+
+from .curves import LossCurves, linear_autoencoder, quadratic
+from .regimes import DEFAULT_REGIME_ATOL, classify
+from .solvers import METHODS, AllocationResult, certify
+
+__all__ = [
+    "importances",
+    "kurtoses",
+    "quadratic_families",
+    "linear_autoencoder_families",
+    "problems",
+    "embeddings",
+    "check_certificate",
+]
+
+#: Kurtosis ranges of each returns regime of the quadratic model (SPEC §3): increasing
+#: returns below 3, diminishing above. Bounded away from 3 and 1 so that draws stay
+#: clearly in one regime and the curves stay well conditioned.
+KURTOSIS_RANGES = {"concave": (1.2, 2.8), "convex": (3.2, 40.0)}
+
+
+def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0):
+    """Strategy for n positive importances, as a float64 array."""
+    return hnp.arrays(
+        np.float64, n, elements=st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
+    )
+
+
+def kurtoses(n: int, *, returns: str = "convex"):
+    """Strategy for n kurtoses in one returns regime, or ``"mixed"`` for either per feature.
+
+    Parameters
+    ----------
+    returns : {"convex", "concave", "mixed"}
+        Diminishing returns (K > 3), increasing returns (K < 3), or a mix of the two.
+    """
+    if returns == "mixed":
+        lo_range = st.floats(*KURTOSIS_RANGES["concave"])
+        hi_range = st.floats(*KURTOSIS_RANGES["convex"])
+        return st.lists(st.one_of(lo_range, hi_range), min_size=n, max_size=n).map(np.array)
+    if returns not in KURTOSIS_RANGES:
+        raise ValueError(f"returns must be 'convex', 'concave' or 'mixed', got {returns!r}")
+    return hnp.arrays(np.float64, n, elements=st.floats(*KURTOSIS_RANGES[returns]))
+
+
+@st.composite
+def quadratic_families(draw, *, min_features: int = 1, max_features: int = 8, returns: str = "convex"):
+    """Strategy for :class:`~capopt.curves.QuadraticCurves` in one returns regime."""
+    n = draw(st.integers(min_features, max_features))
+    return quadratic(draw(importances(n)), draw(kurtoses(n, returns=returns)))
+
+
+@st.composite
+def linear_autoencoder_families(draw, *, min_features: int = 1, max_features: int = 8):
+    """Strategy for :class:`~capopt.curves.LinearAutoencoderCurves`."""
+    n = draw(st.integers(min_features, max_features))
+    return linear_autoencoder(draw(importances(n)))
+
+
+@st.composite
+def problems(draw, families=None, *, integer_budget: bool = False):
+    """Strategy for ``(curves, budget)`` pairs with budgets from 0 to beyond N.
+
+    Parameters
+    ----------
+    families : strategy of LossCurves, optional
+        Default: convex quadratic families.
+    integer_budget : bool
+        Draw whole dimensions only (the realisable case of SPEC §2).
+    """
+    curves = draw(quadratic_families() if families is None else families)
+    n = curves.n_features
+    if integer_budget:
+        budget = float(draw(st.integers(0, n + 1)))
+    else:
+        budget = draw(st.floats(0.0, n + 1.0, allow_nan=False))
+    return curves, budget
+
+
+@st.composite
+def embeddings(draw, *, max_dim: int = 6, max_features: int = 10, zero_columns: bool = True):
+    """Strategy for d x N embedding matrices (features on the last axis).
+
+    Entries are 0 or of magnitude in [1e-2, 3], so that numerical rank and exact rank agree;
+    with ``zero_columns`` some columns may be exactly zero.
+    """
+    d = draw(st.integers(1, max_dim))
+    n = draw(st.integers(1, max_features))
+    magnitude = st.floats(1e-2, 3.0)
+    entry = st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
+    W = draw(hnp.arrays(np.float64, (d, n), elements=entry))
+    if zero_columns:
+        mask = draw(hnp.arrays(bool, n))
+        W = np.where(mask[None, :], 0.0, W)
+    return W
+
+
+def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: float | None = None) -> None:
+    """Assert that ``result`` is a certified optimum of the problem it claims to solve.
+
+    The certificate is recomputed from ``curves`` rather than read from the result, so a
+    solver cannot vouch for itself. Checks feasibility, the KKT residuals, the gap to the
+    lower bound, that the reported losses are the curves' losses at the capacities, and
+    that the regimes match the capacities.
+
+    Parameters
+    ----------
+    curves : LossCurves
+        The family the result was solved for.
+    result : AllocationResult
+    tol : float, optional
+        Largest accepted scaled residual; defaults to the tolerance of ``result.method``.
+
+    Raises
+    ------
+    AssertionError
+        Naming the first condition that fails and by how much.
+    """
+    tol = METHODS[result.method].tol if tol is None else tol
+    C = result.capacities
+    assert C.shape == (curves.n_features,), f"capacities have shape {C.shape}, expected ({curves.n_features},)"
+    fresh = certify(
+        curves,
+        C,
+        result.multiplier,
+        result.budget,
+        lower_bound=result.certificate.lower_bound,
+        lower_bound_how=result.certificate.how,
+    )
+    worst = fresh.worst(result.budget, result.loss)
+    assert worst <= tol, f"certificate fails: worst scaled residual {worst:.3g} > {tol:.3g}: {fresh}"
+    assert np.allclose(curves.loss(C), result.losses, rtol=1e-12, atol=1e-12), "losses differ from curves.loss(C)"
+    assert np.isclose(result.loss, np.sum(result.losses), rtol=1e-12, atol=1e-12), "loss is not sum(losses)"
+    assert result.regimes == classify(C, atol=DEFAULT_REGIME_ATOL), "regimes do not match capacities"

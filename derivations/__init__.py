@@ -1,0 +1,101 @@
+"""Symbolic derivations of capopt's loss-vs-capacity curves (sympy only).
+
+Each model module derives its closed forms from the model's definition, asserting every
+intermediate identity on the way, and returns them from ``formulas()``. ``python -m
+derivations`` prints them as plain numpy functions into the committed module
+``capopt/_formulas.py``; ``python -m derivations --check`` proves that file is fresh. The
+library imports only the generated file, so sympy never runs when capopt is imported.
+
+Modules: ``moments`` (the expectation operator), ``quadratic`` (the paper's quadratic model),
+``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis) and ``codegen`` (the writer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+__all__ = ["Formula", "tidy", "interference_at_capacity", "minimise_over_norm"]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A closed form to be emitted as a numpy function.
+
+    Attributes
+    ----------
+    args : tuple of sympy.Symbol
+        Parameters in signature order; their names become the parameter names.
+    expr : sympy.Expr
+        The derived value, a function of ``args`` only.
+    summary : str
+        What the value means, one line; the docstring's first line.
+    statement : str
+        The formula in plain-text math, as a reader would write it.
+    """
+
+    args: tuple[sympy.Symbol, ...]
+    expr: sympy.Expr
+    summary: str
+    statement: str
+
+    def __post_init__(self):
+        stray = self.expr.free_symbols - set(self.args)
+        if stray:
+            raise ValueError(f"expression depends on {sorted(map(str, stray))}, not in args")
+
+
+def tidy(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+    """Factor ``expr`` and write every remaining sum as a polynomial in ``x``.
+
+    Only the printed form changes: ``C*K - 3*C + 2`` becomes ``C*(K - 3) + 2``, the form in
+    which the formulas are read and evaluated.
+    """
+    return sympy.factor(expr).replace(
+        lambda e: e.is_Add, lambda e: sympy.collect(e, x, sympy.factor)
+    )
+
+
+def interference_at_capacity(a: sympy.Symbol, C: sympy.Symbol) -> sympy.Expr:
+    r"""Interference of a feature in terms of its squared norm and capacity.
+
+    Solves the definition of capacity,
+
+    .. math::
+
+        C = \frac{a^2}{a^2 + S}, \qquad a = G_{ii}, \quad S = \sum_{j \ne i} G_{ij}^2,
+
+    for :math:`S`, giving :math:`S = a^2 (1/C - 1)`.
+    """
+    S = sympy.Symbol("S", nonnegative=True)
+    (interference,) = sympy.solve(sympy.Eq(C, a**2 / (a**2 + S)), S)
+    assert sympy.simplify(interference - a**2 * (1 / C - 1)) == 0
+    return interference
+
+
+def minimise_over_norm(loss, a, C, domain):
+    r"""Minimise a per-feature loss :math:`\ell(a, C)` over the squared norm :math:`a`.
+
+    Parameters
+    ----------
+    loss : sympy.Expr
+        :math:`\ell(a, C)`, quadratic in ``a``.
+    a, C : sympy.Symbol
+        Squared norm and capacity.
+    domain : dict
+        Substitutions that encode the parameters' domain through positive symbols (for
+        example ``{K: 1 + kappa}`` for :math:`K > 1`); used to prove the minimum is one.
+
+    Returns
+    -------
+    sympy.Expr
+        :math:`a^*(C)`, the unique root of :math:`\partial\ell/\partial a = 0`, after checking
+        :math:`\partial^2\ell/\partial a^2 > 0` for every :math:`0 < C \le 1`.
+    """
+    (a_star,) = sympy.solve(sympy.diff(loss, a), a)
+    # C = 1/(1 + t) with t >= 0 spans 0 < C <= 1, so positivity in t is positivity on (0, 1].
+    t = sympy.Symbol("t", nonnegative=True)
+    second = sympy.diff(loss, a, 2).subs(C, 1 / (1 + t)).subs(domain)
+    assert sympy.simplify(second).is_positive, second
+    return a_star

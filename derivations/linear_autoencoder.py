@@ -1,0 +1,134 @@
+r"""Loss-vs-capacity curve of the linear autoencoder (SPEC section 3, last paragraph).
+
+Model: :math:`\hat x = W^\top W x = G x`, loss
+:math:`L = \mathbb{E}\sum_i I_i (x_i - \hat x_i)^2` with independent inputs of mean 0 and
+variance 1. The loss is quadratic in :math:`x`, so only the variance matters: the moment rule
+is given no third or fourth moments and would fail if one were needed.
+
+Steps, each asserted when :func:`formulas` runs:
+
+1. :math:`L = \sum_i I_i \big[(1 - g_{ii})^2 + \sum_{j \ne i} g_{ij}^2\big]` for
+   :math:`N = 2, 3, 4`.
+2. Per feature, :math:`\ell = I (1 - a)^2 + I S`; capacity eliminates
+   :math:`S = a^2 (1/C - 1)`.
+3. Minimising over :math:`a` gives :math:`a^*(C) = C` and :math:`\ell(C) = I (1 - C)`: constant
+   returns, so the marginal is :math:`I` and the curvature 0 (PCA-like, no superposition).
+
+Symbols: ``C`` capacity, ``I`` importance, ``a`` squared norm :math:`G_{ii}`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy
+
+from . import Formula, interference_at_capacity, minimise_over_norm, tidy
+from .moments import expectation, unit_variance_moments
+
+__all__ = ["separated_loss", "formulas"]
+
+C = sympy.Symbol("C", positive=True)
+I = sympy.Symbol("I", positive=True)  # noqa: E741 -- the importance's name in the paper
+a = sympy.Symbol("a", real=True)
+
+#: Sizes at which the separated form of the N-feature loss is checked.
+CHECKED_SIZES = (2, 3, 4)
+
+
+def separated_loss(n: int):
+    r"""The n-feature loss, checked against its separated form.
+
+    .. math::
+
+        L = \sum_i I_i \Big[(1 - g_{ii})^2 + \sum_{j \ne i} g_{ij}^2\Big].
+
+    Parameters
+    ----------
+    n : int
+        Number of features.
+
+    Returns
+    -------
+    loss : sympy.Expr
+        :math:`L`.
+    Is : tuple of sympy.Symbol
+        Importances.
+    G : sympy.Matrix
+        Symmetric Gram matrix of symbols ``g_ij``.
+    """
+    x = sympy.symbols(f"x0:{n}", real=True)
+    Is = sympy.symbols(f"I0:{n}", positive=True)
+    G = sympy.Matrix(n, n, lambda i, j: sympy.Symbol(f"g{min(i, j)}{max(i, j)}", real=True))
+    x_hat = G * sympy.Matrix(x)
+    error = sum(Is[i] * (x[i] - x_hat[i]) ** 2 for i in range(n))
+    loss = expectation(error, x, unit_variance_moments({}, {}))
+    stated = sum(
+        Is[i] * ((1 - G[i, i]) ** 2 + sum(G[i, j] ** 2 for j in range(n) if j != i))
+        for i in range(n)
+    )
+    assert sympy.expand(loss - stated) == 0
+    return loss, Is, G
+
+
+def _feature_loss_in_interference():
+    """Per-feature loss I (1 - a)^2 + I S, checked to sum to the separated loss."""
+    S = sympy.Symbol("S", nonnegative=True)
+    per_feature = I * (1 - a) ** 2 + I * S
+    for n in CHECKED_SIZES:
+        loss, Is, G = separated_loss(n)
+        total = sum(
+            per_feature.subs(
+                {a: G[i, i], I: Is[i], S: sum(G[i, j] ** 2 for j in range(n) if j != i)}
+            )
+            for i in range(n)
+        )
+        assert sympy.expand(total - loss) == 0
+    return per_feature, S
+
+
+@functools.cache
+def formulas() -> dict[str, Formula]:
+    """Derive the linear autoencoder's closed forms, asserting each step.
+
+    Returns
+    -------
+    dict of str to Formula
+        Generated-function name -> formula, in the order they are emitted.
+    """
+    per_feature, S = _feature_loss_in_interference()
+    loss_a_C = per_feature.subs(S, interference_at_capacity(a, C))
+    a_star = tidy(minimise_over_norm(loss_a_C, a, C, {}), C)
+    assert a_star == C
+    loss = tidy(loss_a_C.subs(a, a_star), C)
+    assert sympy.simplify(loss - I * (1 - C)) == 0
+    marginal = tidy(-sympy.diff(loss, C), C)
+    curvature = sympy.diff(loss, C, 2)
+    assert (marginal, curvature) == (I, 0)
+
+    return {
+        "linear_autoencoder_loss": Formula(
+            (C, I),
+            loss,
+            "Loss of a feature at capacity C, with its norm optimised.",
+            "l(C) = I (1 - C)",
+        ),
+        "linear_autoencoder_marginal": Formula(
+            (C, I),
+            marginal,
+            "Marginal value of capacity, m(C) = -dl/dC: constant returns.",
+            "m(C) = I",
+        ),
+        "linear_autoencoder_curvature": Formula(
+            (C, I),
+            curvature,
+            "Curvature d2l/dC2 of the loss curve: zero, the curve is a line.",
+            "l''(C) = 0",
+        ),
+        "linear_autoencoder_optimal_norm": Formula(
+            (C, I),
+            a_star,
+            "Optimal squared embedding norm a = G_ii of a feature at capacity C.",
+            "a*(C) = C",
+        ),
+    }
