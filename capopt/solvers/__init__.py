@@ -175,7 +175,7 @@ def solve(
         lower_bound=solution.lower_bound,
         lower_bound_how=solution.lower_bound_how,
     )
-    ok = np.all(np.isfinite(C)) and certificate.worst(d, loss) <= tol
+    ok = np.all(np.isfinite(C)) and certificate.worst(d) <= tol
     result = AllocationResult(
         capacities=C,
         loss=loss,
@@ -191,8 +191,12 @@ def solve(
     if throw and not ok:
         raise AllocationError(
             f"{name} did not certify its allocation: worst scaled residual/gap "
-            f"{certificate.worst(d, loss):.3g} > tol {tol:.3g} ({certificate}); pass "
+            f"{certificate.worst(d):.3g} > tol {tol:.3g} ({certificate}); pass "
             "throw=False to inspect the result",
             result,
         )
     return result
+from . import waterfill  # noqa: E402,F401  (registers its methods)
+from . import nonconvex  # noqa: E402,F401  (registers its methods)
+from . import vertex  # noqa: E402,F401  (registers its methods)
+from . import reference  # noqa: E402,F401  (registers its methods)

@@ -102,7 +102,10 @@ def certify(
     bound = dual
     if lower_bound is not None and lower_bound >= dual:
         bound, how = float(lower_bound), lower_bound_how or "supplied by the method"
-    scale = max(1.0, _max(np.abs(m)), abs(lam))
+    n = C.shape[0]
+    ends = (np.zeros(n), np.ones(n))
+    marginal_scale = max(_max(np.abs(m)), abs(lam), *(_max(np.abs(curves.marginal(e))) for e in ends))
+    loss_scale = float(np.sum(np.abs(curves.loss(ends[0]) - curves.loss(ends[1]))))
     return Certificate(
         stationarity=stationarity,
         bound_signs=bound_signs,
@@ -110,6 +113,7 @@ def certify(
         feasibility=feasibility,
         lower_bound=bound,
         gap=loss - bound,
-        scale=scale,
+        marginal_scale=marginal_scale if marginal_scale > 0 else 1.0,
+        loss_scale=loss_scale if loss_scale > 0 else 1.0,
         how=how,
     )

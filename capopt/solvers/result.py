@@ -25,8 +25,10 @@ class Certificate:
     r"""Evidence that an allocation solves :math:`\min \sum_i \ell_i(C_i)` s.t.
     :math:`0 \le C_i \le 1,\ \sum_i C_i \le d`.
 
-    All residuals are absolute and non-negative; ``scale`` is the marginal magnitude
-    they are compared against.
+    All residuals are absolute and non-negative. They are judged against two scales of
+    the problem itself, so that the verdict does not change when every importance is
+    multiplied by a constant: ``marginal_scale`` for residuals in units of marginal benefit
+    and ``loss_scale`` for those in units of loss.
 
     Attributes
     ----------
@@ -44,9 +46,12 @@ class Certificate:
         whose KKT residuals vanish; from a relaxation or a grid bound otherwise).
     gap : float
         ``loss - lower_bound`` (non-negative up to rounding).
-    scale : float
-        :math:`\max(1, \max_i |\ell_i'(C_i)|, \lambda)`; KKT residuals are judged
-        relative to it.
+    marginal_scale : float
+        :math:`\max_i \max(|\ell_i'(0)|, |\ell_i'(1)|, |\ell_i'(C_i)|)` and
+        :math:`\lambda` (1 when all vanish).
+    loss_scale : float
+        :math:`\sum_i |\ell_i(0) - \ell_i(1)|`, the most any allocation can change the
+        loss (1 when it vanishes).
     how : str
         Where ``lower_bound`` comes from.
     """
@@ -57,17 +62,18 @@ class Certificate:
     feasibility: float
     lower_bound: float
     gap: float
-    scale: float
+    marginal_scale: float
+    loss_scale: float
     how: str
 
-    def worst(self, budget: float, loss: float) -> float:
+    def worst(self, budget: float) -> float:
         """Largest residual after scaling each to be dimensionless."""
         return max(
-            self.stationarity / self.scale,
-            self.bound_signs / self.scale,
-            self.complementarity / (self.scale * max(1.0, budget)),
+            self.stationarity / self.marginal_scale,
+            self.bound_signs / self.marginal_scale,
+            self.complementarity / self.loss_scale,
             self.feasibility / max(1.0, budget),
-            max(self.gap, 0.0) / max(1.0, abs(loss)),
+            max(self.gap, 0.0) / self.loss_scale,
         )
 
 

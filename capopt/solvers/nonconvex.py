@@ -1,0 +1,706 @@
+r"""Methods for non-convex allocation problems: a certified global optimum and a grid DP.
+
+.. math::
+
+    \min_{C} \sum_i \ell_i(C_i) \quad \text{s.t.} \quad 0 \le C_i \le 1,\ \sum_i C_i \le d .
+
+``global`` (families mixing convex and concave curves, e.g. the quadratic model with
+kurtoses on both sides of 3): branch and bound over the boxes of the concave curves, with
+chord relaxations solved exactly by water-filling; the answer carries a proven lower bound.
+``dp`` (any curves, irregular ones included): dynamic programme on a capacity grid, with a
+proven bound on the error of the grid.
+
+Glossary: ``C`` capacities, ``lam`` multiplier :math:`\lambda`, ``d`` budget, ``m = -l'``
+marginal, ``lo``/``hi`` the box :math:`[lo_j, hi_j]` a concave curve is restricted to at a
+node, ``sigma`` the marginal of a chord, ``M`` grid resolution, ``h = 1/M`` its step,
+``B`` the budget in grid units.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._validation import check_scalar
+from ..curves import LossCurves, Shape
+from ..regimes import DEFAULT_REGIME_ATOL
+from . import register
+from .result import Solution
+
+__all__ = ["run_global", "run_dp", "DEFAULT_MAX_NODES", "DEFAULT_GAP_RTOL", "DEFAULT_RESOLUTION"]
+
+#: Node budget of the branch and bound. Quadratic mixed families of 10 to 1000 features
+#: need 1 to a few dozen nodes; the budget (seconds of work) is for the hard cases, such
+#: as many identical concave curves sharing a fractional budget.
+DEFAULT_MAX_NODES = 20_000
+
+#: The branch and bound stops when incumbent - lower bound <= DEFAULT_GAP_RTOL * max(1,
+#: |incumbent|): a decade below the method's certificate tolerance (1e-8), so that the
+#: certificate is never the first to notice a gap.
+DEFAULT_GAP_RTOL = 1e-9
+
+#: Boxes narrower than this, and capacities this close to an end of their box, count as
+#: points. On such a sliver a chord differs from the concave curve by at most BOX_ATOL times
+#: the spread of its marginal: splitting it further cannot move the loss above rounding.
+BOX_ATOL = 1e-12
+
+#: The local refinement stops when every concave curve's KKT residual is below this
+#: fraction of the marginal scale (rounding level; the certificate accepts 1e-8).
+POLISH_RTOL = 1e-12
+
+#: Upper bound on refinement moves; each accepted move lowers the loss, and in practice one
+#: or two are made.
+POLISH_PASSES = 64
+
+#: Grid resolution M of the ``dp`` method (step h = 1/200).
+DEFAULT_RESOLUTION = 200
+
+#: The ``dp`` certificate is judged at its grid error: its gap is the proven rounding bound
+#: sum_i L_i h and its KKT residuals are those of a grid point, both O(h).
+DP_TOL = 1e-2
+
+#: Largest backtracking table of the ``dp`` method (N x (B + 1) small integers).
+DP_TABLE_BYTES = 2**30
+
+#: Elements of the candidate matrix formed per step of the min-plus product (32 MiB).
+DP_CHUNK = 2**22
+
+
+# --------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _kkt_multiplier(
+    curves: LossCurves, C: np.ndarray, *, atol: float = DEFAULT_REGIME_ATOL
+) -> float:
+    r"""Smallest :math:`\lambda \ge 0` satisfying the KKT conditions at ``C``, given the marginals.
+
+    KKT asks :math:`\lambda = m_i` for :math:`0 < C_i < 1`, :math:`\lambda \ge m_i(0)` at 0,
+    :math:`\lambda \le m_i(1)` at 1: :math:`\lambda \ge P = \max(0, m_{\text{at }0},
+    m_{\text{inside}})` and :math:`\lambda \le Q = \min(m_{\text{at }1}, m_{\text{inside}})`.
+    When :math:`P \le Q` the smallest such value is P; otherwise (an approximate point, e.g.
+    a grid allocation) the midpoint, which minimises the largest residual.
+    """
+    m = curves.marginal(C)
+    at_zero = C <= atol
+    at_one = C >= 1.0 - atol
+    inside = ~(at_zero | at_one)
+    need_above = float(np.max(m[at_zero | inside], initial=0.0))
+    need_below = float(np.min(m[at_one | inside], initial=np.inf))
+    return need_above if need_above <= need_below else 0.5 * (need_above + need_below)
+
+
+def _count(value, name: str, *, maximum: int | None = None) -> int:
+    """``value`` as a positive int, or a TypeError/ValueError naming the option."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be >= 1{limit}, got {value}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------
+# Global method: branch and bound over the concave curves' boxes
+
+
+class _Split:
+    """A family split into water-filled curves (convex and linear) and concave curves."""
+
+    def __init__(self, curves: LossCurves):
+        self.curves = curves
+        self.n = curves.n_features
+        concave = np.array([s is Shape.CONCAVE for s in curves.shapes])
+        self.concave = np.flatnonzero(concave)
+        self.filled = ~concave
+        ends = curves.marginal(np.stack([np.zeros(self.n), np.ones(self.n)]))[:, self.filled]
+        # A water-filled curve's response is 1 below m(1), 0 from m(0) on and continuous in
+        # between (a linear curve jumps at m(0) = m(1)): these are its kinks in lam.
+        self.filled_kinks = np.unique(ends[ends > 0])
+
+
+@dataclass(frozen=True)
+class _Relaxed:
+    """Solution of a node's convex relaxation.
+
+    ``bound`` is the relaxation's optimal value (a lower bound for the node), ``loss`` the
+    true loss at ``capacities`` (an upper bound for the problem) and ``fractional`` the
+    position in ``_Split.concave`` of the one chord strictly inside its box, or -1.
+    """
+
+    capacities: np.ndarray
+    bound: float
+    loss: float
+    fractional: int
+
+
+def _solve_convex_relaxation(split: _Split, lo: np.ndarray, hi: np.ndarray, d: float) -> _Relaxed:
+    r"""Exact solution of the chord relaxation of a node.
+
+    .. math::
+
+        \min_C \sum_{i \text{ filled}} \ell_i(C_i) + \sum_{j \text{ concave}} \phi_j(C_j)
+        \quad \text{s.t.} \quad 0 \le C_i \le 1,\ lo_j \le C_j \le hi_j,\ \sum C \le d,
+
+    with :math:`\phi_j` the chord of :math:`\ell_j` over :math:`[lo_j, hi_j]`, the convex
+    envelope of the concave :math:`\ell_j` on the box (a box with :math:`lo_j = hi_j` fixes
+    :math:`C_j`).
+
+    Water-filling: the total response :math:`S(\lambda)` -- ``capacity_at`` for filled
+    curves, :math:`hi_j` or :math:`lo_j` for a chord as its marginal
+    :math:`\sigma_j = (\ell_j(lo_j) - \ell_j(hi_j)) / (hi_j - lo_j)` is above :math:`\lambda`
+    or not -- is non-increasing and right-continuous, and jumps only at the kinks: the
+    chords' :math:`\sigma_j` and the filled curves' :math:`m_i(0), m_i(1)`. A binary search
+    over the sorted kinks finds the piece holding the smallest :math:`\lambda^*` with
+    :math:`S(\lambda^*) \le d`; either :math:`S` jumps across d at the piece's upper kink
+    (:math:`\lambda^* =` that kink), or :math:`\lambda^*` is a root of the continuous
+    :math:`S - d` inside the piece, found by regula falsi (Illinois variant, with bisection
+    steps whenever the bracket fails to halve). Either way the result is a bracket
+    :math:`S(\lambda_{lo}) > d \ge S(\lambda_{hi})` between adjacent floats, unless the
+    budget is met exactly first; the budget left is then handed out in index order to the
+    curves whose response jumps inside the bracket (the tie set). So at most one curve ends
+    strictly between its two responses: at most one chord is fractional. Exact up to
+    rounding when ``capacity_at`` is; curves whose responses jump between kinks (e.g.
+    piecewise-linear tables) only cost more steps.
+
+    The bound is the Lagrangian dual :math:`g(\lambda) = \sum_i \min_{c}(\ell_i(c) +
+    \lambda c) - \lambda d` of the relaxation at both ends of the bracket: a lower bound for
+    any :math:`\lambda \ge 0` however the primal point was rounded, and equal to the
+    relaxation's optimum at the optimal multiplier.
+    """
+    curves, j = split.curves, split.concave
+    ends = np.zeros((2, split.n))
+    ends[0, j], ends[1, j] = lo, hi
+    l_lo, l_hi = curves.loss(ends)[:, j]
+    width = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.where(width > 0, (l_lo - l_hi) / width, -np.inf)
+    any_filled = bool(split.filled.any())
+
+    def response(lam: float) -> np.ndarray:
+        C = np.zeros(split.n)
+        if any_filled:
+            C[split.filled] = curves.capacity_at(lam)[split.filled]
+        C[j] = np.where(sigma > lam, hi, lo)
+        return C
+
+    lam_lo = lam_hi = 0.0
+    C_lo = C_hi = response(0.0)
+    excess_lo = excess_hi = C_hi.sum() - d
+    # Rounding of the sum S(lam): a budget met to this is met.
+    budget_atol = 4 * np.finfo(np.float64).eps * (split.n + d)
+    kinks = np.union1d(split.filled_kinks, sigma[sigma > 0])
+    # Without kinks S is constant for lam > 0 and no multiplier could lower it.
+    if excess_hi > budget_atol and kinks.size:
+        # At the top kink every filled curve answers 0 and every chord its lower end, and
+        # sum(lo) <= d at every node: the top kink is a valid upper end.
+        below, above = -1, kinks.size - 1
+        lam_hi, C_hi = kinks[above], response(kinks[above])
+        while above - below > 1:
+            middle = (above + below) // 2
+            C_mid = response(kinks[middle])
+            if C_mid.sum() > d:
+                below, lam_lo, C_lo = middle, kinks[middle], C_mid
+            else:
+                above, lam_hi, C_hi = middle, kinks[middle], C_mid
+        left = np.nextafter(lam_hi, 0.0)
+        if lam_lo < left:
+            C_left = response(left)
+            if C_left.sum() > d:
+                lam_lo, C_lo = left, C_left
+            else:
+                lam_hi, C_hi = left, C_left
+        excess_lo, excess_hi = C_lo.sum() - d, C_hi.sum() - d
+        weight_lo, weight_hi, moved, secant = excess_lo, excess_hi, 0, True
+        while excess_hi < -budget_atol:
+            width = lam_hi - lam_lo
+            fraction = weight_lo / (weight_lo - weight_hi) if secant else 0.5
+            mid = lam_lo + width * fraction
+            if not lam_lo < mid < lam_hi:
+                mid = lam_lo + 0.5 * width
+                if not lam_lo < mid < lam_hi:
+                    break
+            C_mid = response(mid)
+            excess = C_mid.sum() - d
+            if excess > 0:
+                lam_lo, C_lo, excess_lo, weight_lo = mid, C_mid, excess, excess
+                # Illinois: an end kept twice has its weight halved, so that the next
+                # secant point moves toward it.
+                weight_hi = 0.5 * weight_hi if moved == 1 else excess_hi
+                moved = 1
+            else:
+                lam_hi, C_hi, excess_hi, weight_hi = mid, C_mid, excess, excess
+                weight_lo = 0.5 * weight_lo if moved == -1 else excess_lo
+                moved = -1
+            secant = lam_hi - lam_lo <= 0.5 * width
+    if excess_hi >= -budget_atol:
+        # Budget met (or not binding): C_hi is optimal at lam_hi by itself.
+        C = C_hi
+    else:
+        step = np.maximum(C_lo - C_hi, 0.0)
+        before = np.cumsum(step) - step
+        C = C_hi + np.clip(d - C_hi.sum() - before, 0.0, step)
+
+    losses = curves.loss(np.stack([C_lo, C_hi, C]))
+
+    def dual(lam: float, k: int) -> float:
+        filled = np.sum((losses[k] + lam * (C_lo, C_hi)[k])[split.filled])
+        chords = np.sum(np.minimum(l_lo + lam * lo, l_hi + lam * hi))
+        return float(filled + chords - lam * d)
+
+    bound = max(dual(lam_lo, 0), dual(lam_hi, 1))
+
+    inside = (C[j] - lo > BOX_ATOL) & (hi - C[j] > BOX_ATOL)
+    fractional = int(np.argmax(inside)) if inside.any() else -1
+    return _Relaxed(C, bound, float(np.sum(losses[2])), fractional)
+
+
+def _preferred(node: _Relaxed, best: _Relaxed) -> bool:
+    """Whether ``node`` should replace the incumbent ``best``.
+
+    A lower loss wins; losses equal up to the rounding of their sums (e.g. the same
+    allocation permuted among identical curves) go to the allocation giving more capacity
+    to the lower index, the package's tie-breaking rule.
+    """
+    n = node.capacities.size
+    tie = 4 * n * np.finfo(np.float64).eps * max(1.0, abs(best.loss))
+    if node.loss < best.loss - tie:
+        return True
+    if node.loss > best.loss + tie:
+        return False
+    differ = np.flatnonzero(np.abs(node.capacities - best.capacities) > BOX_ATOL)
+    return differ.size > 0 and node.capacities[differ[0]] > best.capacities[differ[0]]
+
+
+def _branch_and_bound(split: _Split, d: float, gap_rtol: float, max_nodes: int):
+    """Best-first branch and bound; returns (incumbent _Relaxed, lower bound, nodes solved).
+
+    A node is a set of boxes for the concave curves (those not listed span [0, 1]), stored
+    as a dict position -> (lo, hi) so that a node costs memory in its depth only.
+    """
+    n_concave = split.concave.size
+
+    def evaluate(box: dict) -> _Relaxed:
+        lo, hi = np.zeros(n_concave), np.ones(n_concave)
+        for p, (a, b) in box.items():
+            lo[p], hi[p] = a, b
+        return _solve_convex_relaxation(split, lo, hi, d)
+
+    best = evaluate({})
+    open_nodes: list = []
+    # Smallest bound of the leaves closed without branching (pruned, or relaxation exact):
+    # the lower bound is the minimum over all leaves, closed ones included.
+    closed_floor = np.inf
+    order = itertools.count()
+
+    def slack() -> float:
+        return gap_rtol * max(1.0, abs(best.loss))
+
+    def file(node: _Relaxed, box: dict) -> None:
+        nonlocal best, closed_floor
+        if _preferred(node, best):
+            best = node
+        if node.fractional >= 0 and node.bound < best.loss - slack():
+            p = node.fractional
+            c = float(node.capacities[split.concave[p]])
+            heapq.heappush(open_nodes, (node.bound, next(order), box, p, c))
+        else:
+            closed_floor = min(closed_floor, node.bound)
+
+    file(best, {})
+    nodes = 1
+    while open_nodes and nodes < max_nodes and open_nodes[0][0] < best.loss - slack():
+        _, _, box, p, c = heapq.heappop(open_nodes)
+        lo, hi = box.get(p, (0.0, 1.0))
+        # The chord is exact at the split point in both children: the fractional point of
+        # the parent is cut off unless it is a true optimum of the child.
+        for child in ({**box, p: (lo, c)}, {**box, p: (c, hi)}):
+            file(evaluate(child), child)
+            nodes += 1
+    lower = min([closed_floor] + [node[0] for node in open_nodes])
+    return best, lower, nodes
+
+
+def _exchange_rates(split: _Split, node: _Relaxed, d: float) -> tuple[float, float, np.ndarray]:
+    r"""What capacity is worth to the water-filled part at ``node``, and the marginals there.
+
+    Returns ``(take, give, m)``: ``take`` is the loss added per unit of budget taken from the
+    water-filled curves (0 while unused budget remains, else the smallest marginal among
+    those holding capacity: :math:`-V'(b^-)`), ``give`` the loss removed per unit handed to
+    them (the largest marginal among those below 1: :math:`-V'(b^+)`). The two differ where
+    the water-filled part has a kink, e.g. when all of it sits at 1.
+    """
+    C = node.capacities
+    m = split.curves.marginal(C)
+    filled = split.filled
+    if d - C.sum() > BOX_ATOL:
+        take = 0.0
+    else:
+        take = float(np.min(m[filled & (C > BOX_ATOL)], initial=np.inf))
+    give = max(0.0, float(np.max(m[filled & (C < 1.0 - BOX_ATOL)], initial=0.0)))
+    return take, give, m
+
+
+def _descend(split: _Split, x: np.ndarray, p: int, d: float, direction: float) -> _Relaxed:
+    r"""Local minimum of the 1-D problem in concave capacity :math:`c = x_p`, others fixed.
+
+    .. math:: f(c) = \ell_j(c) + V(R - c),
+
+    with V the water-filled part's optimal loss at its budget (convex, so f is concave +
+    convex), starting downhill in ``direction`` (+1 or -1). Steps of doubling length go on
+    while :math:`f` still decreases at their end (:math:`m_j` above the rate ``take``, or
+    below ``give``, of :func:`_exchange_rates`) up to the end of :math:`[0, \min(1, R)]`;
+    bisection then locates the turning point to adjacent floats.
+    """
+    j = split.concave[p]
+
+    def at(c: float) -> _Relaxed:
+        y = x.copy()
+        y[p] = c
+        return _solve_convex_relaxation(split, y, y, d)
+
+    def uphill(node: _Relaxed) -> bool:
+        take, give, m = _exchange_rates(split, node, d)
+        return m[j] <= take if direction > 0 else m[j] >= give
+
+    x_p = float(x[p])
+    target = min(1.0, x_p + max(d - float(x.sum()), 0.0)) if direction > 0 else 0.0
+    a, node_a = x_p, None
+    length = 2.0**-20
+    while True:
+        b = x_p + direction * length
+        if (b - target) * direction >= 0:
+            b, node_b = target, at(target)
+            if not uphill(node_b):
+                return node_b
+            break
+        node_b = at(b)
+        if uphill(node_b):
+            break
+        a, node_a = b, node_b
+        length *= 2.0
+    while True:
+        mid = 0.5 * (a + b)
+        if mid == a or mid == b:
+            break
+        node_mid = at(mid)
+        if uphill(node_mid):
+            b, node_b = mid, node_mid
+        else:
+            a, node_a = mid, node_mid
+    if node_a is None or node_b.loss <= node_a.loss:
+        return node_b
+    return node_a
+
+
+def _polish(split: _Split, C: np.ndarray, d: float) -> np.ndarray:
+    """Move concave capacities to KKT points of their 1-D problems, never raising the loss.
+
+    The branch and bound certifies the loss; this makes the allocation stationary: the one
+    fractional concave curve is moved to the turning point of its 1-D problem, and any
+    concave curve at 0 or 1 whose sign condition fails is moved off it. A curve is settled
+    once moved, until another curve's move changes its surroundings.
+    """
+    concave = split.concave
+    x = C[concave].copy()
+    current = _solve_convex_relaxation(split, x, x, d)
+    eps = np.finfo(np.float64).eps
+    settled: set[int] = set()
+    for _ in range(POLISH_PASSES):
+        take, give, m = _exchange_rates(split, current, d)
+        can_rise = (x < 1.0 - BOX_ATOL) & np.isfinite(take)
+        can_fall = x > BOX_ATOL
+        rise_gain = np.where(can_rise, m[concave] - take, 0.0)
+        violation = np.maximum(rise_gain, np.where(can_fall, give - m[concave], 0.0))
+        violation[list(settled)] = 0.0
+        p = int(np.argmax(violation))
+        if violation[p] <= POLISH_RTOL * max(1.0, float(np.max(np.abs(m)))):
+            break
+        settled.add(p)
+        moved = _descend(split, x, p, d, 1.0 if rise_gain[p] > 0 else -1.0)
+        if moved.loss <= current.loss + 4 * eps * abs(current.loss):
+            c = moved.capacities[concave[p]]
+            if abs(c - x[p]) > BOX_ATOL:
+                settled = {p}
+            x[p] = c
+            current = moved
+    return current.capacities
+
+
+@register(
+    "global",
+    shapes=(Shape.CONVEX, Shape.LINEAR, Shape.CONCAVE, Shape.MIXED),
+    tol=1e-8,
+    summary="certified global optimum by branch and bound over the concave curves' boxes",
+    auto_for=(Shape.MIXED,),
+)
+def run_global(
+    curves: LossCurves,
+    budget: float,
+    *,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    gap_rtol: float = DEFAULT_GAP_RTOL,
+    polish: bool = True,
+) -> Solution:
+    r"""Certified global optimum for families mixing convex and concave curves.
+
+    .. math::
+
+        \min_C \sum_i \ell_i(C_i) \quad \text{s.t.} \quad 0 \le C_i \le 1,\ \sum_i C_i \le d,
+
+    where some :math:`\ell_i` are convex (diminishing returns), some linear and some concave
+    (increasing returns) -- e.g. the quadratic model with dense features (K < 3) and sparse
+    ones (K > 3). Irregular curves need :func:`run_dp`.
+
+    Parameters
+    ----------
+    curves : LossCurves
+        Family whose curves are convex, linear or concave.
+    budget : float
+        :math:`d \ge 0`.
+    max_nodes : int
+        Relaxations solved before giving up (:data:`DEFAULT_MAX_NODES`); the result then
+        carries the gap reached.
+    gap_rtol : float
+        Stop when incumbent - lower bound <= ``gap_rtol * max(1, |incumbent|)``
+        (:data:`DEFAULT_GAP_RTOL`).
+    polish : bool
+        Refine the concave capacities to a KKT point after the search (see Notes).
+
+    Returns
+    -------
+    Solution
+        With ``lower_bound`` proven by the search.
+
+    Notes
+    -----
+    Branch and bound over the boxes :math:`[lo_j, hi_j]` of the concave curves (Falk and
+    Soland 1969). At a node each concave :math:`\ell_j` is replaced by its chord over its
+    box, its convex envelope there; the relaxation is a separable convex problem, solved
+    exactly by water-filling, whose value bounds the node's loss from below, and whose
+    solution is feasible, so the true loss there is an upper bound. At the relaxation's
+    optimum at most one chord is fractional (ties are filled in index order); a node
+    without one is solved exactly, one with a fractional chord j at :math:`c` is split into
+    :math:`[lo_j, c]` and :math:`[c, hi_j]`, where the chords are exact at :math:`c`. Nodes
+    whose bound is within the tolerance of the best loss found are pruned; nodes are
+    explored best bound first. The reported lower bound is the smallest bound over all
+    leaves, open or closed.
+
+    KKT: at a global optimum (linear constraints, so KKT holds there) at most one concave
+    curve is strictly inside (0, 1); the polish moves it to the root of
+    :math:`\lambda_V(R - c) = m_j(c)` (its 1-D problem is concave + convex) and moves any
+    concave curve whose sign condition fails, accepting only moves that do not raise the
+    loss, so the certified gap stands. The multiplier returned is the smallest satisfying
+    KKT at the final allocation.
+
+    Complexity: a relaxation costs a binary search over the O(N) kinks of the response and a
+    few regula falsi steps, typically 10 to 30 evaluations of ``capacity_at`` at O(N)
+    each (a ``capacity_at`` without closed form, e.g. of
+    :func:`~capopt.user_curves.from_functions` curves, is itself a 60-step bisection). The
+    number of nodes is problem-dependent: 1 to a few dozen for the quadratic model's mixed
+    families, but exponential in the worst case, as for any concave minimisation -- e.g.
+    k identical concave curves sharing a fractional budget all have the same chord bound,
+    and about :math:`\binom{k}{k/2}` nodes are needed; ``max_nodes`` then ends the search
+    with the gap it reached (status INACCURATE through :func:`capopt.solve`).
+
+    References
+    ----------
+    J. E. Falk and R. M. Soland, "An algorithm for separable nonconvex programming
+    problems", Management Science 15(9), 550-569 (1969).
+    R. Horst and H. Tuy, *Global Optimization: Deterministic Approaches*, ch. 7 (1996).
+
+    Examples
+    --------
+    >>> import capopt
+    >>> curves = capopt.quadratic([3.0, 1.0, 1.0], [1.8, 12.0, 12.0])   # one dense feature
+    >>> result = capopt.solve(curves, 1.5)          # mixed family: "global" is the default
+    >>> result.method, result.status.name
+    ('global', 'OPTIMAL')
+    >>> result.capacities.round(12)                 # dense: monosemantic; sparse: share
+    array([1.  , 0.25, 0.25])
+    """
+    max_nodes = _count(max_nodes, "max_nodes")
+    gap_rtol = check_scalar(gap_rtol, "gap_rtol", minimum=0.0)
+    if not isinstance(polish, (bool, np.bool_)):
+        raise TypeError(f"polish must be True or False, got {type(polish).__name__}: {polish!r}")
+    split = _Split(curves)
+    best, lower, nodes = _branch_and_bound(split, budget, gap_rtol, max_nodes)
+    C = best.capacities
+    if polish and split.concave.size:
+        C = _polish(split, C, budget)
+    return Solution(
+        capacities=C,
+        multiplier=_kkt_multiplier(curves, C),
+        lower_bound=lower,
+        lower_bound_how="branch and bound over concave boxes (chord relaxation)",
+        iterations=nodes,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Grid dynamic programme
+
+
+def _grid_units(d: float, M: int, n: int) -> int:
+    """Largest B with B / M <= d (in floating point), capped at n M."""
+    if d >= n:
+        return n * M
+    B = int(np.floor(d * M))
+    # d * M is rounded: step to the exact answer of the float comparison B / M <= d.
+    while (B + 1) / M <= d:
+        B += 1
+    while B > 0 and B / M > d:
+        B -= 1
+    return B
+
+
+def _min_plus(table: np.ndarray, B: int) -> np.ndarray:
+    r"""Grid units :math:`k_i` minimising :math:`\sum_i` ``table[i, k_i]``, :math:`\sum k_i \le B`.
+
+    :math:`F_0(b) = 0`, :math:`F_i(b) = \min_{0 \le k \le \min(M, b)} F_{i-1}(b - k) +
+    \ell_i(k h)` is the least loss of the first i features using at most b units; each step
+    is a min-plus product done as an argmin over a sliding window, in chunks of
+    :data:`DP_CHUNK` elements. The argmin takes the smallest k, so among equal features
+    the later ones get less (ties go to the lower index) and flat curves get 0.
+    """
+    n, width = table.shape
+    M = width - 1
+    dtype = np.uint8 if M <= np.iinfo(np.uint8).max else np.uint16
+    need = n * (B + 1) * np.dtype(dtype).itemsize
+    if need > DP_TABLE_BYTES:
+        raise ValueError(
+            f"resolution={M} needs a {need / 2**20:.0f} MiB backtracking table for {n} features "
+            f"and {B} budget units, above the {DP_TABLE_BYTES / 2**20:.0f} MiB limit; lower "
+            "resolution"
+        )
+    choice = np.empty((n, B + 1), dtype=dtype)
+    F = np.zeros(B + 1)
+    pad = np.full(M, np.inf)
+    rows = max(1, DP_CHUNK // width)
+    for i in range(n):
+        # The first i + 1 features hold at most (i + 1) M units: beyond that F_i is constant.
+        top = min(B, (i + 1) * M)
+        window = sliding_window_view(np.concatenate([pad, F[: top + 1]]), width)[:, ::-1]
+        new = np.empty(B + 1)
+        for s in range(0, top + 1, rows):
+            e = min(s + rows, top + 1)
+            candidates = window[s:e] + table[i]
+            k = np.argmin(candidates, axis=1)
+            choice[i, s:e] = k
+            new[s:e] = np.take_along_axis(candidates, k[:, None], axis=1)[:, 0]
+        new[top + 1 :] = new[top]
+        choice[i, top + 1 :] = choice[i, top]
+        F = new
+    units = np.empty(n, dtype=np.int64)
+    b = B
+    for i in range(n - 1, -1, -1):
+        units[i] = choice[i, b]
+        b -= units[i]
+    return units
+
+
+@register(
+    "dp",
+    shapes=tuple(Shape),
+    tol=DP_TOL,
+    summary="grid dynamic programme for any curves, with a proven grid error bound",
+    auto_for=(Shape.IRREGULAR,),
+)
+def run_dp(curves: LossCurves, budget: float, *, resolution: int = DEFAULT_RESOLUTION) -> Solution:
+    r"""Grid dynamic programme for arbitrary curves, with a bound on the grid's error.
+
+    .. math::
+
+        \min_{k \in \{0, \dots, M\}^N} \sum_i \ell_i(k_i h) \quad \text{s.t.} \quad
+        \sum_i k_i \le B = \lfloor d M \rfloor, \qquad h = 1/M .
+
+    Parameters
+    ----------
+    curves : LossCurves
+        Any family, irregular curves included.
+    budget : float
+        :math:`d \ge 0`.
+    resolution : int
+        M, the number of grid steps on [0, 1] (:data:`DEFAULT_RESOLUTION`; at most 65535).
+        The certificate passes the method's tolerance (:data:`DP_TOL`) when the grid bound
+        :math:`h \sum_i L_i` is below ``DP_TOL * max(1, |loss|)``; steep curves need a finer
+        grid (the time grows as :math:`M^2`) or a looser ``tol`` in :func:`capopt.solve`.
+
+    Returns
+    -------
+    Solution
+        Capacities on the grid, and the lower bound below.
+
+    Raises
+    ------
+    ValueError
+        For a bad ``resolution``, one whose backtracking table would exceed
+        :data:`DP_TABLE_BYTES`, or curves that are not finite on the grid.
+
+    Notes
+    -----
+    Error bound: rounding a continuous optimum :math:`C^*` down to the grid keeps
+    :math:`\sum_i k_i \le \lfloor \sum_i C^*_i M \rfloor \le B` and raises each loss by at
+    most :math:`L_i h`, with :math:`L_i = \max(0, \max_{[0,1]} m_i)` the largest marginal
+    benefit (only a positive marginal makes rounding down cost). So
+
+    .. math:: \text{DP value} - h \sum_i L_i \;\le\; \min(\text{problem}) \;\le\; \text{DP value}.
+
+    For convex, concave and linear curves :math:`L_i = \max(0, m_i(0), m_i(1))` exactly (a
+    monotone marginal peaks at an end); for irregular curves it is estimated from the grid's
+    divided differences, and the bound's description says so. The certificate's KKT
+    residuals are those of a grid point, O(h); the multiplier is the smallest (or, at a grid
+    point that satisfies no KKT multiplier exactly, the least-residual) value given the
+    marginals.
+
+    Complexity: O(N B M) time (the min-plus products; B <= min(d, N) M), O(N B) bytes of
+    backtracking table, O(B M) transient memory capped by chunking.
+
+    References
+    ----------
+    T. Ibaraki and N. Katoh, *Resource Allocation Problems: Algorithmic Approaches*,
+    ch. 3 (MIT Press, 1988).
+
+    Examples
+    --------
+    >>> import capopt
+    >>> curves = capopt.quadratic([2.0, 1.0], 7.0)
+    >>> result = capopt.solve(curves, 1.0, method="dp", resolution=60)
+    >>> result.capacities                     # 5/6 and 1/6 lie on the grid
+    array([0.83333333, 0.16666667])
+    >>> round(result.loss, 12)
+    5.25
+    """
+    M = _count(resolution, "resolution", maximum=np.iinfo(np.uint16).max)
+    n = curves.n_features
+    B = _grid_units(budget, M, n)
+    grid = np.arange(M + 1) / M
+    table = np.ascontiguousarray(curves.loss(np.broadcast_to(grid[:, None], (M + 1, n))).T)
+    if not np.all(np.isfinite(table)):
+        i, k = np.argwhere(~np.isfinite(table))[0]
+        raise ValueError(
+            f"curves must be finite on [0, 1]; feature {i} has loss {table[i, k]} at C={grid[k]:g}"
+        )
+    units = _min_plus(table, B)
+    C = units / M
+    value = float(np.sum(table[np.arange(n), units]))
+
+    ends = curves.marginal(np.stack([np.zeros(n), np.ones(n)]))
+    steepest = np.max(table[:, :-1] - table[:, 1:], axis=1) * M
+    irregular = np.array([s is Shape.IRREGULAR for s in curves.shapes])
+    lipschitz = np.maximum(0.0, np.where(irregular, steepest, np.max(ends, axis=0)))
+    how = f"grid DP with Lipschitz rounding bound, h=1/{M}"
+    if irregular.any():
+        how += " (Lipschitz constants of irregular curves estimated from grid differences)"
+    return Solution(
+        capacities=C,
+        multiplier=_kkt_multiplier(curves, C),
+        lower_bound=value - float(np.sum(lipschitz)) / M,
+        lower_bound_how=how,
+        iterations=n,
+    )
