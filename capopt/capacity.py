@@ -33,6 +33,8 @@ def _features_last(W, feature_axis: int, name: str = "W") -> np.ndarray:
 def _normalised(X: np.ndarray) -> np.ndarray:
     """Divide each matrix by its largest entry; capacity is scale invariant, and this keeps
     fourth powers of tiny or huge weights inside the float64 range."""
+    if X.size == 0:  # d = 0 (or N = 0): nothing to scale
+        return X
     scale = np.max(np.abs(X), axis=(-2, -1), keepdims=True)
     return X / np.where(scale > 0, scale, 1.0)
 

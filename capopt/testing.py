@@ -153,8 +153,52 @@ def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: floa
         lower_bound=result.certificate.lower_bound,
         lower_bound_how=result.certificate.how,
     )
-    worst = fresh.worst(result.budget, result.loss)
+    worst = fresh.worst(result.budget)
     assert worst <= tol, f"certificate fails: worst scaled residual {worst:.3g} > {tol:.3g}: {fresh}"
     assert np.allclose(curves.loss(C), result.losses, rtol=1e-12, atol=1e-12), "losses differ from curves.loss(C)"
     assert np.isclose(result.loss, np.sum(result.losses), rtol=1e-12, atol=1e-12), "loss is not sum(losses)"
     assert result.regimes == classify(C, atol=DEFAULT_REGIME_ATOL), "regimes do not match capacities"
+
+
+@st.composite
+def realisable_allocations(
+    draw,
+    *,
+    max_blocks: int = 3,
+    max_block_features: int = 6,
+    max_monosemantic: int = 3,
+    max_ignored: int = 3,
+    max_spare_dims: int = 2,
+):
+    """Strategy for ``(capacities, dim)`` pairs that some embedding realises (SPEC §2).
+
+    Built from blocks, as :func:`capopt.realize` needs: up to ``max_blocks``
+    polysemantic blocks of n features sharing k < n dimensions, with capacities
+    k/n + (a zero-sum perturbation kept inside (0, 1)), so each block sums to k up to
+    rounding; monosemantic features (C = 1), ignored ones (C = 0), all shuffled; and
+    ``dim`` the dimensions used (at least one) plus up to ``max_spare_dims`` spare ones.
+    """
+    parts = []
+    n_blocks = draw(st.integers(0, max_blocks))
+    for _ in range(n_blocks):
+        n = draw(st.integers(2, max_block_features))
+        k = draw(st.integers(1, n - 1))
+        w = draw(hnp.arrays(np.float64, n, elements=st.floats(0.0, 1.0)))
+        w = w - w.mean()
+        room = min(k / n, 1 - k / n)
+        spread = np.max(np.abs(w))
+        # 0.99 keeps every capacity strictly inside (0, 1), away from the snapping band;
+        # near-equal draws (spread ~ rounding) are not amplified into large errors.
+        step = 0.99 * room / spread * draw(st.floats(0.0, 1.0)) if spread > 1e-6 else 0.0
+        block = k / n + step * w
+        parts.append(block * (k / block.sum()))
+    # At least one dimension is used: a 0 x N embedding is no test of anything.
+    parts.append(np.ones(draw(st.integers(0 if n_blocks else 1, max(max_monosemantic, 1)))))
+    parts.append(np.zeros(draw(st.integers(0, max_ignored))))
+    C = np.concatenate(parts)
+    C = C[np.array(draw(st.permutations(range(C.size))), dtype=int)]
+    used = round(float(C.sum()))
+    return C, used + draw(st.integers(0, max_spare_dims))
+
+
+__all__ += ["realisable_allocations"]

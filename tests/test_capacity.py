@@ -161,3 +161,10 @@ def test_bad_inputs_raise_clear_errors(W, kwargs, error, match):
         return
     with pytest.raises(error, match=match):
         capopt.capacity(W, **kwargs)
+
+
+def test_zero_dimensional_embedding_gives_zero_capacities():
+    # realize(C, dim=0) returns a 0 x N matrix; its features have no capacity at all.
+    summary = capopt.capacity_summary(np.zeros((0, 3)))
+    np.testing.assert_array_equal(summary.capacities, 0.0)
+    assert summary.rank == 0 and summary.total == 0.0 and summary.dim == 0
