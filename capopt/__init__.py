@@ -24,8 +24,12 @@ from .curves import (
     linear_autoencoder,
     quadratic,
 )
+from .geometry import Block, BlockStructure, blocks, features_per_neuron
 from .models import linear_autoencoder_model_loss, quadratic_model_bias, quadratic_model_loss
+from .realisation import QuadraticModel, optimal_quadratic_model, realize
 from .regimes import Regime, classify
+from .training import crosscheck
+from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
 
 __version__ = "0.1.0"
@@ -33,24 +37,34 @@ __version__ = "0.1.0"
 __all__ = [
     "AllocationError",
     "AllocationResult",
+    "Block",
+    "BlockStructure",
     "CapacitySummary",
     "Certificate",
     "LinearAutoencoderCurves",
     "LossCurves",
     "METHODS",
     "QuadraticCurves",
+    "QuadraticModel",
     "Regime",
     "Shape",
     "Status",
+    "blocks",
     "capacity",
     "capacity_summary",
     "classify",
+    "crosscheck",
+    "features_per_neuron",
+    "from_functions",
+    "from_table",
     "gated_kurtosis",
     "leverage_scores",
     "linear_autoencoder",
     "linear_autoencoder_model_loss",
+    "optimal_quadratic_model",
     "quadratic",
     "quadratic_model_bias",
     "quadratic_model_loss",
+    "realize",
     "solve",
 ]

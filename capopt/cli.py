@@ -155,6 +155,69 @@ def _run_example(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- crosscheck
+def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--family", choices=("quadratic", "linear"), default="quadratic",
+                   help="quadratic model (default) or linear autoencoder")
+    imp = p.add_mutually_exclusive_group()
+    imp.add_argument("--importance", type=float, nargs="+", metavar="V",
+                     help="importances, one per feature (default: run the standard problems)")
+    imp.add_argument("--importance-file", metavar="PATH", help="importances from a .npy or text file")
+    imp.add_argument("--importance-decay", type=float, metavar="R",
+                     help="geometric profile v_i = R**i (needs --n-features)")
+    p.add_argument("--n-features", type=int, metavar="N", help="number of features for --importance-decay")
+    kur = p.add_mutually_exclusive_group()
+    kur.add_argument("--kurtosis", type=float, nargs="+", metavar="K",
+                     help="input kurtosis E[x^4], one value or one per feature (quadratic family)")
+    kur.add_argument("--density", type=float, nargs="+", metavar="P",
+                     help="probability a feature is active; sets K = K_z / P")
+    p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
+                   help="distribution of an active input, for --density (default gaussian)")
+    p.add_argument("--budget", type=int, metavar="D", help="embedding dimension d (neurons)")
+    p.add_argument("--route", choices=("exact", "sampled"), default="exact",
+                   help="exact-loss L-BFGS (default) or Adam on sampled minibatches")
+    p.add_argument("--starts", type=int, default=8, help="L-BFGS random starts (exact route, default 8)")
+    p.add_argument("--steps", type=int, default=5000, help="Adam steps (sampled route, default 5000)")
+    p.add_argument("--seeds", type=int, default=4,
+                   help="instances trained together, the lowest-loss one compared "
+                        "(sampled route, default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _run_crosscheck(args) -> int:
+    """Train and compare with the solver: one problem, or the standard table by default."""
+    from .training import STANDARD_PROBLEMS, crosscheck, crosscheck_table
+
+    options = ({"starts": args.starts} if args.route == "exact"
+               else {"steps": args.steps, "n_seeds": args.seeds})
+    given = (args.importance, args.importance_file, args.importance_decay)
+    if all(x is None for x in given):
+        print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")
+        problems = STANDARD_PROBLEMS
+        reports = [crosscheck(p.curves, p.budget, route=args.route, seed=args.seed, **options)
+                   for p in problems]
+        print(crosscheck_table(reports, [p.label for p in problems]))
+        return 0
+    if args.budget is None:
+        raise SystemExit("capopt: error: crosscheck of one problem needs --budget D")
+    v = _importances(args)
+    if args.family == "linear":
+        if args.kurtosis is not None or args.density is not None:
+            raise SystemExit("capopt: error: --kurtosis/--density apply to the quadratic family only")
+        curves = linear_autoencoder(v)
+    elif args.density is not None:
+        density = np.array(args.density if len(args.density) > 1 else args.density[0])
+        curves = quadratic(v, gated_kurtosis(density, args.base))
+    elif args.kurtosis is not None:
+        curves = quadratic(v, np.array(args.kurtosis if len(args.kurtosis) > 1 else args.kurtosis[0]))
+    else:
+        raise SystemExit("capopt: error: the quadratic family needs --kurtosis or --density")
+    report = crosscheck(curves, args.budget, route=args.route, seed=args.seed, **options)
+    print(f"{curves!r}, d = {args.budget}, {args.route} route, solver method {report.predicted.method}")
+    print(report.table())
+    return 0
+
+
 COMMANDS = {
     "example": (_configure_example, _run_example,
                 "solve a small worked example on built-in defaults and print the tables"),
@@ -162,6 +225,8 @@ COMMANDS = {
                  "per-feature capacities and summary of a saved embedding matrix"),
     "solve": (_configure_solve, _run_solve,
               "optimal capacity allocation for the quadratic or linear family"),
+    "crosscheck": (_configure_crosscheck, _run_crosscheck,
+                   "train the models and compare their capacities with the solver's"),
 }
 
 

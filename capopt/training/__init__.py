@@ -1,0 +1,63 @@
+"""Gradient-trained models, used only to cross-check the allocation solvers (SPEC §3-§4).
+
+Nothing here runs inside a solver: these trainers produce embeddings whose measured
+capacities are compared with what :func:`capopt.solve` predicts (:func:`crosscheck`), or
+tabulated against sparsity for architectures without closed-form curves
+(:func:`sparsity_sweep`).
+"""
+
+from .autoencoders import (
+    AutoencoderModel,
+    linear_autoencoder_loss_and_gradient,
+    train_autoencoder,
+    train_linear_autoencoder,
+)
+from .crosscheck import (
+    ARCHITECTURES,
+    PUBLISHED_DIMENSIONALITIES,
+    STANDARD_PROBLEMS,
+    CrosscheckReport,
+    Problem,
+    SparsitySweep,
+    crosscheck,
+    crosscheck_table,
+    sparsity_sweep,
+)
+from .checkpoint import load_checkpoint, save_checkpoint
+from .inputs import FixedSample, SparseInputs
+from .optim import SCHEDULES, Adam, fit, fit_exact
+from .quadratic import quadratic_loss_and_gradient, train_quadratic_exact, train_quadratic_sampled
+from .results import ExactFit, SampledFit
+from .two_layer import ACTIVATIONS, TwoLayerModel, train_two_layer
+
+__all__ = [
+    "ARCHITECTURES",
+    "CrosscheckReport",
+    "PUBLISHED_DIMENSIONALITIES",
+    "Problem",
+    "STANDARD_PROBLEMS",
+    "SparsitySweep",
+    "crosscheck",
+    "crosscheck_table",
+    "sparsity_sweep",
+    "ACTIVATIONS",
+    "Adam",
+    "AutoencoderModel",
+    "ExactFit",
+    "FixedSample",
+    "SCHEDULES",
+    "SampledFit",
+    "SparseInputs",
+    "TwoLayerModel",
+    "fit",
+    "fit_exact",
+    "linear_autoencoder_loss_and_gradient",
+    "load_checkpoint",
+    "quadratic_loss_and_gradient",
+    "save_checkpoint",
+    "train_autoencoder",
+    "train_linear_autoencoder",
+    "train_quadratic_exact",
+    "train_quadratic_sampled",
+    "train_two_layer",
+]

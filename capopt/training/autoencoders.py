@@ -1,0 +1,233 @@
+r"""Autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with importance-weighted MSE.
+
+* linear (:math:`\sigma` = identity, no bias): closed-form curves
+  :math:`\ell_i(C) = I_i (1 - C)` (SPEC §3), trained on the exact loss of
+  :func:`capopt.models.linear_autoencoder_model_loss` with multi-start L-BFGS;
+* ReLU, the Toy Models of Superposition model, and its GeLU variant (SPEC §4): no closed
+  form, trained with Adam on sparse inputs :math:`x_i = B_i U_i`,
+  :math:`U \sim \mathrm{Uniform}[0, 1]`, :math:`B \sim \mathrm{Bernoulli}(1 - S)`.
+
+Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``b`` (R, N) output
+bias, ``I`` importance, ``S`` sparsity, ``p = 1 - S`` density.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array
+from ..capacity import _features_last
+from ..models import linear_autoencoder_model_loss
+from .inputs import BASES, SparseInputs
+from .optim import fit, fit_exact, gram_gradient
+from ._kernels import ACTIVATION_CODES, autoencoder_residual
+from .two_layer import check_activation, instance_grid, xavier_normal
+
+__all__ = [
+    "AUTOENCODER_ACTIVATIONS",
+    "AutoencoderModel",
+    "linear_autoencoder_loss_and_gradient",
+    "train_linear_autoencoder",
+    "train_autoencoder",
+]
+
+#: Output nonlinearities of the autoencoders.
+AUTOENCODER_ACTIVATIONS = tuple(ACTIVATION_CODES)
+
+
+def _importance(importance) -> np.ndarray:
+    I = as_float_array(importance, "importance")
+    if I.ndim != 1 or I.size == 0:
+        raise ValueError(f"importance must be a non-empty 1-d array, got shape {I.shape}")
+    return I
+
+
+def linear_autoencoder_loss_and_gradient(W, importance):
+    r"""Exact loss of the linear autoencoder on unit-variance inputs, and its gradient.
+
+    .. math::
+
+        L(W) = \sum_i I_i \Big[(1 - G_{ii})^2 + \sum_{j \ne i} G_{ij}^2\Big], \qquad
+        \frac{\partial L}{\partial W} = W (S + S^\top),\quad
+        S_{ii} = -2 I_i (1 - G_{ii}),\ S_{ij} = 2 I_i G_{ij}\ (i \ne j).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, N)
+    importance : array_like, shape (N,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (d, N)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss, grad = linear_autoencoder_loss_and_gradient(np.eye(1, 2), [3.0, 1.0])
+    >>> loss, grad.tolist()                   # keeping feature 0 is stationary
+    (1.0, [[0.0, 0.0]])
+    """
+    W = _features_last(W, -1)
+    I = _importance(importance)
+    G = W.T @ W
+    S = 2.0 * I[:, None] * G
+    np.fill_diagonal(S, -2.0 * I * (1.0 - np.diag(G)))
+    return float(linear_autoencoder_model_loss(W, I)), gram_gradient(W, S)
+
+
+def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
+                             gtol: float = 1e-11, maxiter: int = 20_000):
+    r"""Train the linear autoencoder :math:`\hat x = W^\top W x` on its exact loss.
+
+    Parameters
+    ----------
+    importance : array_like, shape (N,)
+        :math:`I_i \ge 0`.
+    d : int
+    starts, seed, gtol, maxiter
+        See :func:`capopt.training.fit_exact` (starts have :math:`\sigma^2 = 1/d`, so that
+        :math:`\|W_i\|^2 \approx 1`, the norm of a kept feature).
+
+    Returns
+    -------
+    ExactFit
+
+    Examples
+    --------
+    Constant returns: the d most important features are kept whole (PCA-like).
+
+    >>> fit = train_linear_autoencoder([3.0, 1.0, 2.0], 2, seed=0)
+    >>> fit.capacities.round(6)
+    array([1., 0., 1.])
+    """
+    I = _importance(importance)
+    if np.any(I < 0):
+        raise ValueError(f"importance must be >= 0, got min {I.min():g}")
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    return fit_exact(lambda W: linear_autoencoder_loss_and_gradient(W, I), (int(d), I.size),
+                     starts=starts, seed=seed, init_scale=1.0 / np.sqrt(d), gtol=gtol,
+                     maxiter=maxiter)
+
+
+class AutoencoderModel:
+    r"""R instances of :math:`\hat x = \sigma(W^\top W x + b)`, loss :math:`\sum_i I_i (x_i - \hat x_i)^2`.
+
+    The minibatch loss of instance r is the batch mean of the importance-weighted squared
+    error, summed over features (Toy Models of Superposition also divides by N; Adam is
+    invariant to that constant factor up to its :math:`\epsilon`).
+
+    Parameters
+    ----------
+    importance : ndarray, shape (R, N)
+    d : int
+    activation : {"linear", "relu", "gelu"}
+    inputs : SparseInputs or FixedSample
+    """
+
+    def __init__(self, importance: np.ndarray, d: int, activation: str, inputs):
+        self.inputs = inputs
+        self.I = importance.astype(inputs.dtype)
+        self.n_instances, self.n_features = importance.shape
+        self.d = d
+        self.activation = check_activation(activation, AUTOENCODER_ACTIVATIONS)
+
+    def init(self, rngs) -> dict:
+        dtype = self.inputs.dtype
+        return {"W": xavier_normal(rngs, self.d, self.n_features).astype(dtype),
+                "b": np.zeros((self.n_instances, self.n_features), dtype=dtype)}
+
+    def loss_and_grad(self, params: dict, x: np.ndarray):
+        r"""Minibatch loss (R,) and its gradient.
+
+        With :math:`h = W x`, :math:`z = W^\top h + b`, :math:`\delta = \frac2B I \odot
+        (\sigma(z) - x) \odot \sigma'(z)`: :math:`\partial_W = h \delta^\top + (W \delta) x^\top`
+        (summed over the batch), :math:`\partial_b = \sum \delta`. The element-wise part is
+        one fused pass (:func:`._kernels.autoencoder_residual`).
+        """
+        W, b = params["W"], params["b"]
+        B = x.shape[1]
+        WT = np.swapaxes(W, -1, -2)
+        h = x @ WT                                     # (R, B, d)
+        delta = h @ W                                  # (R, B, N), bias added in the kernel
+        loss = np.empty(self.n_instances)
+        autoencoder_residual(delta, b, x, self.I, ACTIVATION_CODES[self.activation], 2.0 / B, loss)
+        grad_W = np.swapaxes(h, -1, -2) @ delta + np.swapaxes(delta @ WT, -1, -2) @ x
+        return loss / B, {"W": grad_W, "b": np.sum(delta, axis=1)}
+
+    def describe(self) -> dict:
+        return {"architecture": "autoencoder", "activation": self.activation, "d": self.d,
+                "importance": self.I.tolist(), "inputs": self.inputs.describe()}
+
+
+def autoencoder_model(importance, d, *, activation="relu", density=1.0, base="tms",
+                      n_instances=None, dtype=np.float64) -> AutoencoderModel:
+    """Build a batched :class:`AutoencoderModel` from user-facing arguments."""
+    I, p = instance_grid(importance, density, n_instances)
+    if np.any(I < 0):
+        raise ValueError(f"importance must be >= 0, got min {I.min():g}")
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    if base not in BASES:
+        raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
+    return AutoencoderModel(I, int(d), activation, SparseInputs(p, base, dtype=dtype))
+
+
+def train_autoencoder(
+    importance,
+    d: int,
+    *,
+    activation: str = "relu",
+    density=1.0,
+    base: str = "tms",
+    n_instances: int | None = None,
+    steps: int = 10_000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    schedule: str = "constant",
+    seed=None,
+    dtype=np.float64,
+    **fit_options,
+):
+    r"""Train autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with Adam, many instances at once.
+
+    The defaults are the Toy Models of Superposition settings: ReLU output, inputs
+    :math:`x_i = B_i U_i` with :math:`U_i \sim \mathrm{Uniform}[0, 1]`, Adam with learning
+    rate 1e-3, batch 1024, 10 000 steps, Glorot-normal W and zero bias.
+
+    Parameters
+    ----------
+    importance : array_like, shape (N,) or (R, N)
+        :math:`I_i \ge 0` (e.g. ``0.9 ** np.arange(N)``).
+    d : int
+        Hidden dimension.
+    activation : {"relu", "gelu", "linear"}
+    density : float or array_like, shape (R,) or (R, N)
+        :math:`1 - S`; a 1-d array trains one instance per density (a sparsity sweep).
+    base : str
+        Input distribution (:data:`capopt.training.inputs.BASES`); ``"tms"`` by default.
+    n_instances : int, optional
+        Number of instances (default from the shapes of ``importance`` and ``density``).
+    steps, batch_size, lr, schedule, seed, **fit_options
+        Passed to :func:`capopt.training.fit` (checkpoint, progress, ...).
+    dtype : {float64, float32}
+        Precision of the inputs, weights and Adam state. float32 (what Toy Models of
+        Superposition trained in) halves the memory traffic of large sweeps.
+
+    Returns
+    -------
+    SampledFit
+        Embeddings (R, d, N) and biases (R, N).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fit = train_autoencoder(0.9 ** np.arange(5), 2, density=[1.0, 0.1], steps=100, seed=0)
+    >>> fit.weights.shape, fit.bias.shape
+    ((2, 2, 5), (2, 5))
+    """
+    model = autoencoder_model(importance, d, activation=activation, density=density, base=base,
+                              n_instances=n_instances, dtype=dtype)
+    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+               **fit_options)

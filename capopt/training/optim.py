@@ -1,0 +1,322 @@
+r"""Optimisers: Adam on many model instances at once, and multi-start L-BFGS on exact losses.
+
+Glossary: ``R`` instances trained together (sparsities x seeds), ``params`` a dict of arrays
+whose leading axis is the instance axis, ``x`` a batch of inputs of shape (R, B, N).
+
+A *batched model* is any object with
+
+* ``n_instances`` and ``inputs`` (a :class:`~capopt.training.inputs.SparseInputs` or
+  :class:`~capopt.training.inputs.FixedSample`),
+* ``init(rngs) -> params`` with keys ``"W"`` (R, d, N) and ``"b"``,
+* ``loss_and_grad(params, x) -> (loss, grads)`` with ``loss`` of shape (R,), the minibatch
+  mean of instance r's loss, and ``grads`` its analytic gradient (same keys as ``params``),
+* ``describe() -> dict``, a JSON-able configuration.
+
+Because each instance's loss depends only on its own parameters, Adam's per-coordinate
+update trains the instances independently: the batch is a vectorisation, not a coupling.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from .results import ExactFit, SampledFit
+
+__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact", "gram_gradient"]
+
+#: Learning-rate multipliers as a function of the fraction of training done.
+SCHEDULES = {
+    "constant": lambda frac: 1.0,
+    "linear": lambda frac: 1.0 - frac,
+    "cosine": lambda frac: 0.5 * (1.0 + math.cos(math.pi * frac)),
+}
+
+
+class Adam:
+    r"""Adam (Kingma & Ba 2015) updating a dict of arrays in place.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1 - \beta_1) g, \quad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \quad
+        \theta \leftarrow \theta - \eta\,\frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon},
+
+    the update of ``torch.optim.Adam`` with its defaults.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Arrays updated in place by :meth:`step`.
+    lr, beta1, beta2, eps : float
+
+    Examples
+    --------
+    The first step moves every coordinate by ``lr`` against the sign of its gradient:
+
+    >>> import numpy as np
+    >>> p = {"w": np.array([1.0, -2.0])}
+    >>> Adam(p, lr=0.1).step({"w": np.array([3.0, -0.5])})
+    >>> p["w"].round(6)
+    array([ 0.9, -1.9])
+    """
+
+    def __init__(self, params: dict, *, lr: float = 1e-3, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8):
+        self.params = params
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.t = 0
+        self.m = {k: np.zeros_like(p) for k, p in params.items()}
+        self.v = {k: np.zeros_like(p) for k, p in params.items()}
+
+    def step(self, grads: dict, lr: float | None = None) -> None:
+        """Apply one update with gradients ``grads`` (learning rate ``lr`` if given)."""
+        self.t += 1
+        lr = self.lr if lr is None else lr
+        c1 = 1.0 - self.beta1**self.t
+        c2 = 1.0 - self.beta2**self.t
+        for k, g in grads.items():
+            m, v = self.m[k], self.v[k]
+            m *= self.beta1
+            m += (1.0 - self.beta1) * g
+            v *= self.beta2
+            v += (1.0 - self.beta2) * g * g
+            self.params[k] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Moment estimates and step count, as arrays for a checkpoint."""
+        out = {f"adam_m/{k}": m for k, m in self.m.items()}
+        out.update({f"adam_v/{k}": v for k, v in self.v.items()})
+        out["adam_t"] = np.array(self.t)
+        return out
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned."""
+        for k in self.m:
+            self.m[k][...] = state[f"adam_m/{k}"]
+            self.v[k][...] = state[f"adam_v/{k}"]
+        self.t = int(state["adam_t"])
+
+
+def instance_generators(seed, n_instances: int) -> list[np.random.Generator]:
+    """One independent generator per instance.
+
+    An int (or None) seeds ``SeedSequence(seed).spawn(n_instances)``: child r is the same
+    whatever ``n_instances`` is. A sequence of ``n_instances`` ints seeds instance r with
+    ``seed[r]``, so any instance of a batched run can be re-trained on its own.
+    """
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_instances)]
+    seeds = list(seed)
+    if len(seeds) != n_instances:
+        raise ValueError(f"seed must be an int or {n_instances} ints (one per instance), got {len(seeds)}")
+    return [np.random.default_rng(int(s)) for s in seeds]
+
+
+def _seed_json(seed):
+    return seed if seed is None or isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+
+
+def fit(
+    model,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    schedule: str = "constant",
+    seed=None,
+    checkpoint=None,
+    checkpoint_every: int = 1000,
+    record_every: int = 100,
+    progress: bool = False,
+    desc: str | None = None,
+) -> SampledFit:
+    r"""Train every instance of a batched model with Adam on sampled minibatches.
+
+    Each step draws a minibatch per instance from ``model.inputs`` (fresh draws, or
+    resampled from a fixed training set for a :class:`~capopt.training.FixedSample`) and
+    applies one Adam update with learning rate ``lr * SCHEDULES[schedule](step / steps)``.
+
+    Parameters
+    ----------
+    model : batched model
+        See the module docstring.
+    steps : int
+        Adam steps.
+    batch_size : int
+        Examples per instance per step.
+    lr : float
+        Peak learning rate :math:`\eta`.
+    schedule : {"constant", "linear", "cosine"}
+        Multiplier of ``lr`` as training progresses (:data:`SCHEDULES`).
+    seed : int or sequence of int, optional
+        See :func:`instance_generators`. Required with ``checkpoint``.
+    checkpoint : path-like, optional
+        ``.npz`` file written atomically every ``checkpoint_every`` steps and at the end. If
+        it exists and was written by the same configuration, training resumes from it and
+        continues exactly as an uninterrupted run would (parameters, Adam moments and every
+        generator's state are restored).
+    record_every : int
+        Steps per entry of ``loss_history``.
+    progress : bool
+        Show a tqdm progress bar.
+    desc : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    SampledFit
+
+    Raises
+    ------
+    ValueError
+        On non-positive counts, an unknown schedule, a checkpoint without a seed, or a
+        checkpoint written by a different configuration.
+    """
+    for name, value in (("steps", steps), ("batch_size", batch_size),
+                        ("checkpoint_every", checkpoint_every), ("record_every", record_every)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    if checkpoint is not None and seed is None:
+        raise ValueError(
+            "checkpoint needs an explicit seed, so that a resumed run continues the same "
+            "random streams; pass seed=<int>"
+        )
+
+    R = model.n_instances
+    rngs = instance_generators(seed, R)
+    params = model.init(rngs)
+    model.inputs.prepare(rngs)
+    adam = Adam(params, lr=lr)
+    scale = SCHEDULES[schedule]
+    config = {"model": model.describe(), "steps": steps, "batch_size": batch_size, "lr": lr,
+              "schedule": schedule, "seed": _seed_json(seed), "record_every": record_every}
+    key = fingerprint(config)
+
+    start, seconds = 0, 0.0
+    history, record_steps = [], []
+    window_sum, window_count = np.zeros(R), 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        arrays, meta = load_checkpoint(checkpoint)
+        if meta.get("fingerprint") != key:
+            raise ValueError(
+                f"checkpoint {str(checkpoint)!r} was written by a different training "
+                "configuration; delete it or pass another checkpoint path"
+            )
+        for k in params:
+            params[k][...] = arrays[f"param/{k}"]
+        adam.load(arrays)
+        for rng, state in zip(rngs, meta["rng_states"]):
+            rng.bit_generator.state = state
+        start, seconds = meta["step"], meta["seconds"]
+        history = list(arrays["loss_history"])
+        record_steps = list(arrays["record_steps"])
+        window_sum, window_count = arrays["window_sum"], meta["window_count"]
+
+    def save(step: int) -> None:
+        arrays = {f"param/{k}": p for k, p in params.items()}
+        arrays.update(adam.state())
+        arrays["loss_history"] = np.array(history).reshape(-1, R)
+        arrays["record_steps"] = np.array(record_steps, dtype=np.int64)
+        arrays["window_sum"] = window_sum
+        meta = {"fingerprint": key, "step": step, "seconds": seconds + time.perf_counter() - t0,
+                "rng_states": [rng.bit_generator.state for rng in rngs],
+                "window_count": window_count}
+        save_checkpoint(checkpoint, arrays, meta)
+
+    t0 = time.perf_counter()
+    with progress_bar(steps, initial=start, enabled=progress, desc=desc) as bar:
+        for step in range(start, steps):
+            x = model.inputs.sample(rngs, batch_size)
+            loss, grads = model.loss_and_grad(params, x)
+            adam.step(grads, lr * scale(step / steps))
+            window_sum = window_sum + loss
+            window_count += 1
+            done = step + 1
+            if done % record_every == 0 or done == steps:
+                history.append(window_sum / window_count)
+                record_steps.append(done)
+                window_sum, window_count = np.zeros(R), 0
+                bar.set_postfix(loss=f"{float(np.mean(history[-1])):.4g}", refresh=False)
+            if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+                save(done)
+            bar.update(1)
+    return SampledFit(
+        weights=params["W"].copy(),
+        bias=params["b"].copy(),
+        loss_history=np.array(history).reshape(-1, R),
+        record_steps=np.array(record_steps, dtype=np.int64),
+        steps=steps,
+        seconds=seconds + time.perf_counter() - t0,
+        resumed_from=start,
+    )
+
+
+def fit_exact(loss_and_grad, shape, *, starts: int = 8, seed=None, init_scale: float = 1.0,
+              gtol: float = 1e-10, maxiter: int = 20_000) -> ExactFit:
+    r"""Minimise an exact expected loss over an embedding with L-BFGS from random starts.
+
+    Parameters
+    ----------
+    loss_and_grad : callable
+        ``f(W) -> (loss, dloss/dW)`` for ``W`` of shape ``shape``.
+    shape : tuple (d, N)
+    starts : int
+        Independent starts :math:`W_0 \sim \mathcal N(0, \sigma^2)`; the lowest loss wins.
+        Non-convex models have saddles and spurious local minima (e.g. the quadratic model
+        with :math:`K < 3` can leave a more important feature out), hence several starts.
+    seed : int, optional
+    init_scale : float
+        :math:`\sigma`.
+    gtol : float
+        Stop when the largest gradient component is below ``gtol``. The relative-decrease
+        test of L-BFGS-B is off (``ftol = 0``) so that slow runs are not stopped early:
+        capacities are read off the weights, which converge like the square root of the loss.
+    maxiter : int
+
+    Returns
+    -------
+    ExactFit
+    """
+    if not isinstance(starts, (int, np.integer)) or starts < 1:
+        raise ValueError(f"starts must be a positive integer, got {starts!r}")
+    rng = np.random.default_rng(seed)
+
+    def flat(w):
+        loss, grad = loss_and_grad(w.reshape(shape))
+        return float(loss), grad.ravel()
+
+    t0 = time.perf_counter()
+    runs = [
+        minimize(flat, rng.normal(scale=init_scale, size=shape).ravel(), jac=True,
+                 method="L-BFGS-B",
+                 options={"gtol": gtol, "ftol": 0.0, "maxiter": maxiter, "maxfun": 2 * maxiter})
+        for _ in range(starts)
+    ]
+    losses = np.array([r.fun for r in runs])
+    best = int(np.argmin(losses))
+    return ExactFit(
+        weights=runs[best].x.reshape(shape),
+        loss=float(losses[best]),
+        start_losses=losses,
+        iterations=np.array([r.nit for r in runs]),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def gram_gradient(W: np.ndarray, S: np.ndarray) -> np.ndarray:
+    r"""Gradient with respect to W of a loss written in :math:`G = W^\top W`.
+
+    With :math:`S_{ij} = \partial L / \partial G_{ij}` (entries treated as independent),
+    :math:`\partial L / \partial W = W (S + S^\top)`.
+    """
+    return W @ (S + np.swapaxes(S, -1, -2))

@@ -1,0 +1,197 @@
+r"""Training the quadratic model :math:`\hat y = x^\top W^\top W x + b` (SPEC §3).
+
+Two routes to a trained embedding, both independent of the allocation solvers:
+
+* exact: L-BFGS on the closed-form expected loss :math:`L(W)` of
+  :func:`capopt.models.quadratic_model_loss` (bias at its optimum), with its analytic
+  gradient, from several random starts;
+* sampled: Adam on minibatches drawn from inputs of the requested kurtosis, through the
+  two-layer model with :math:`\phi(h) = h^2` (:mod:`capopt.training.two_layer`).
+
+Glossary: ``W`` (d, N) embedding, ``v`` importance, ``K`` fourth moment of each input,
+``G = W^T W``, ``a_i = G_ii``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _formulas as F
+from .._validation import as_float_array
+from ..capacity import _features_last
+from ..models import quadratic_model_loss
+from .optim import fit, fit_exact, gram_gradient
+from .two_layer import two_layer_model
+
+__all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
+
+
+def _problem(importance, kurtosis):
+    v = as_float_array(importance, "importance")
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"importance must be a non-empty 1-d array, got shape {v.shape}")
+    K = as_float_array(kurtosis, "kurtosis")
+    if K.shape not in ((), v.shape):
+        raise ValueError(f"kurtosis must be a scalar or have shape {v.shape}, got {K.shape}")
+    if np.any(K < 1):
+        raise ValueError(f"kurtosis must be >= 1, got min {K.min():g}")
+    return v, np.array(np.broadcast_to(K, v.shape))
+
+
+def quadratic_loss_and_gradient(W, importance, kurtosis):
+    r"""Exact expected loss of the quadratic model and its gradient in W.
+
+    .. math::
+
+        L(W) = \sum_i (K_i - 1)(v_i - G_{ii})^2 + 2 \sum_{i \ne j} G_{ij}^2, \qquad
+        \frac{\partial L}{\partial W} = 2 W S, \quad
+        S_{ii} = -2 (K_i - 1)(v_i - G_{ii}), \quad S_{ij} = 4 G_{ij}\ (i \ne j).
+
+    The loss is :func:`capopt.models.quadratic_model_loss` (bias at its optimum; by the
+    envelope theorem the profiled bias adds nothing to the gradient).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, N)
+        Features on the last axis.
+    importance : array_like, shape (N,)
+    kurtosis : float or array_like, shape (N,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (d, N)
+
+    Examples
+    --------
+    At the worked-case optimum of SPEC §3 (C = (5/6, 1/6), d = 1) the gradient vanishes:
+
+    >>> import numpy as np
+    >>> W = np.sqrt([[15 / 8, 3 / 8]])
+    >>> loss, grad = quadratic_loss_and_gradient(W, [2.0, 1.0], 7.0)
+    >>> round(loss, 12), bool(np.abs(grad).max() < 1e-12)
+    (5.25, True)
+    """
+    W = _features_last(W, -1)
+    v, K = _problem(importance, kurtosis)
+    G = W.T @ W
+    S = 4.0 * G
+    np.fill_diagonal(S, -2.0 * (K - 1.0) * (v - np.diag(G)))
+    return float(quadratic_model_loss(W, v, K)), gram_gradient(W, S)
+
+
+def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed=None,
+                          gtol: float = 1e-11, maxiter: int = 20_000):
+    r"""Train the quadratic model on its exact expected loss with multi-start L-BFGS.
+
+    Parameters
+    ----------
+    importance : array_like, shape (N,)
+        :math:`v_i`.
+    kurtosis : float or array_like, shape (N,)
+        :math:`K_i = E[x_i^4] \ge 1`.
+    d : int
+        Embedding dimension.
+    starts, seed, gtol, maxiter
+        See :func:`capopt.training.fit_exact`. The starts are Gaussian with
+        :math:`\sigma^2 = \overline{|v|}/d`, so that :math:`\|W_i\|^2` starts near the
+        importances.
+
+    Returns
+    -------
+    ExactFit
+        The lowest-loss embedding, shape (d, N), and every start's final loss.
+
+    Notes
+    -----
+    Each iteration costs :math:`O(d N^2)`. The loss is invariant under
+    :math:`W \to Q W` for orthogonal Q, so trained weights are compared with a prediction
+    through their capacities, never entry by entry.
+
+    Examples
+    --------
+    >>> fit = train_quadratic_exact([2.0, 1.0], 7.0, 1, starts=2, seed=0)
+    >>> fit.capacities.round(6)
+    array([0.833333, 0.166667])
+    """
+    v, K = _problem(importance, kurtosis)
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    scale = np.sqrt(max(float(np.mean(np.abs(v))), np.finfo(float).tiny) / d)
+    return fit_exact(lambda W: quadratic_loss_and_gradient(W, v, K), (int(d), v.size),
+                     starts=starts, seed=seed, init_scale=scale, gtol=gtol, maxiter=maxiter)
+
+
+def quadratic_sampled_model(importance, kurtosis, d: int, *, base: str = "rademacher",
+                            n_seeds: int = 1, dataset_size: int | None = None):
+    r"""The batched two-layer model with :math:`\phi(h) = h^2` whose inputs have kurtosis ``K``.
+
+    Inputs are :math:`x_i = B_i z_i / \sqrt{p_i}` with :math:`p_i = K_z / K_i`, so that
+    :math:`E[x_i^4] = K_i` exactly; ``n_seeds`` identical instances are trained together.
+    """
+    v, K = _problem(importance, kurtosis)
+    if base not in F.BASE_FOURTH_MOMENT:
+        raise ValueError(f"base must be one of {sorted(F.BASE_FOURTH_MOMENT)}, got {base!r}")
+    K_z = F.BASE_FOURTH_MOMENT[base]
+    if np.any(K < K_z):
+        raise ValueError(
+            f"kurtosis {K.min():g} is below the {base} base's K_z = {K_z:g} (inputs B z / sqrt(p) "
+            "have K = K_z / p >= K_z); use base='rademacher', which reaches every K >= 1"
+        )
+    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}")
+    density = np.broadcast_to(K_z / K, (n_seeds, v.size))
+    return two_layer_model(v, d, "square", density, base, n_seeds, dataset_size)
+
+
+def train_quadratic_sampled(
+    importance,
+    kurtosis,
+    d: int,
+    *,
+    base: str = "rademacher",
+    n_seeds: int = 1,
+    dataset_size: int | None = None,
+    steps: int = 5000,
+    batch_size: int = 1024,
+    lr: float = 1e-2,
+    schedule: str = "cosine",
+    seed=None,
+    **fit_options,
+):
+    r"""Train the quadratic model with Adam on sampled minibatches.
+
+    Parameters
+    ----------
+    importance : array_like, shape (N,)
+    kurtosis : float or array_like, shape (N,)
+        Target fourth moments; the inputs are gated ``base`` variables with density
+        :math:`K_z / K_i` (requires :math:`K_i \ge K_z`).
+    d : int
+    base : {"rademacher", "uniform", "gaussian"}
+        Distribution of an active input. Only :math:`K_i` enters the expected loss, so the
+        base changes the sampling noise, not the optimum.
+    n_seeds : int
+        Independent instances trained together.
+    dataset_size : int, optional
+        Train on a fixed sample of this many inputs per instance (minibatches resampled from
+        it; ``batch_size == dataset_size`` is full-batch training of the empirical loss).
+        By default every step draws fresh inputs.
+    steps, batch_size, lr, schedule, seed, **fit_options
+        Passed to :func:`capopt.training.fit`.
+
+    Returns
+    -------
+    SampledFit
+        Embeddings of shape (n_seeds, d, N) and scalar biases.
+
+    Examples
+    --------
+    >>> fit = train_quadratic_sampled([2.0, 1.0], 7.0, 1, steps=300, seed=0)
+    >>> fit.weights.shape
+    (1, 1, 2)
+    """
+    model = quadratic_sampled_model(importance, kurtosis, d, base=base, n_seeds=n_seeds,
+                                    dataset_size=dataset_size)
+    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+               **fit_options)

@@ -1,0 +1,205 @@
+r"""Two-layer models :math:`\hat y = \sum_k \phi((W x)_k) + b` learning :math:`y = \sum_i v_i x_i^2`.
+
+Glossary: ``W`` (R, d, N) embedding of R instances (features last), ``b`` (R,) output bias,
+``v`` importance, ``phi`` the neuron nonlinearity, ``h = W x`` pre-activations.
+
+With :math:`\phi(h) = h^2` this *is* the quadratic model of SPEC §3
+(:math:`\sum_k (Wx)_k^2 = x^\top W^\top W x`), whose sampled training
+:func:`capopt.training.train_quadratic_sampled` runs through this module. The other
+nonlinearities have no closed-form loss curves and are measured by training (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from .._validation import as_float_array
+from .inputs import FixedSample, SparseInputs
+from .optim import fit
+
+__all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
+
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+
+def _gelu(z):
+    return z * ndtr(z)
+
+
+def _gelu_prime(z):
+    return ndtr(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
+#: Nonlinearities as (phi, phi') pairs. GeLU is the exact :math:`z\,\Phi(z)`, not the tanh
+#: approximation. The derivative of relu and abs at 0 is taken as 0 (a subgradient).
+ACTIVATIONS = {
+    "linear": (lambda z: z, lambda z: np.ones_like(z)),
+    "square": (lambda z: z * z, lambda z: 2.0 * z),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
+    "gelu": (_gelu, _gelu_prime),
+    "abs": (np.abs, np.sign),
+}
+
+
+def check_activation(name: str, allowed) -> str:
+    if name not in allowed:
+        raise ValueError(f"activation must be one of {sorted(allowed)}, got {name!r}")
+    return name
+
+
+def xavier_normal(rngs, d: int, n: int) -> np.ndarray:
+    """Glorot-normal weights of shape (R, d, N), std sqrt(2 / (d + N)), one instance per generator."""
+    std = np.sqrt(2.0 / (d + n))
+    return np.stack([rng.normal(scale=std, size=(d, n)) for rng in rngs])
+
+
+def per_instance_features(values, name: str, R: int, N: int, *, positive: bool) -> np.ndarray:
+    """Broadcast a scalar, (N,) or (R, N) array to (R, N), checking its values."""
+    arr = as_float_array(values, name)
+    if arr.shape not in ((), (N,), (R, N)):
+        raise ValueError(f"{name} must be a scalar, shape ({N},) or ({R}, {N}), got shape {arr.shape}")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got min {arr.min():g}")
+    return np.array(np.broadcast_to(arr, (R, N)))
+
+
+class TwoLayerModel:
+    r"""R instances of :math:`\hat y = \sum_k \phi((W x)_k) + b` with target :math:`y = \sum_i v_i x_i^2`.
+
+    Loss of instance r on a batch: :math:`\frac1B \sum_{\text{batch}} (\hat y - y)^2`.
+
+    Parameters
+    ----------
+    importance : ndarray, shape (R, N)
+    d : int
+        Hidden width.
+    activation : str
+        A key of :data:`ACTIVATIONS`.
+    inputs : SparseInputs or FixedSample
+        Input distribution of every instance.
+    """
+
+    def __init__(self, importance: np.ndarray, d: int, activation: str, inputs):
+        self.v = importance.astype(inputs.dtype)
+        self.n_instances, self.n_features = importance.shape
+        self.d = d
+        self.activation = check_activation(activation, ACTIVATIONS)
+        self.phi, self.dphi = ACTIVATIONS[activation]
+        self.inputs = inputs
+
+    def init(self, rngs) -> dict:
+        dtype = self.inputs.dtype
+        return {"W": xavier_normal(rngs, self.d, self.n_features).astype(dtype),
+                "b": np.zeros(self.n_instances, dtype=dtype)}
+
+    def loss_and_grad(self, params: dict, x: np.ndarray):
+        r"""Minibatch loss (R,) and its gradient.
+
+        With :math:`h = W x`, :math:`r = \hat y - y`:
+        :math:`\partial_W = \frac2B \sum r\, \phi'(h)\, x^\top`, :math:`\partial_b = \frac2B \sum r`.
+        """
+        W, b = params["W"], params["b"]
+        B = x.shape[1]
+        h = x @ np.swapaxes(W, -1, -2)                     # (R, B, d)
+        y = (x * x) @ self.v[:, :, None]                   # (R, B, 1)
+        r = np.sum(self.phi(h), axis=-1, keepdims=True) + b[:, None, None] - y
+        dh = (2.0 / B) * r * self.dphi(h)
+        grads = {"W": np.swapaxes(dh, -1, -2) @ x, "b": (2.0 / B) * np.sum(r, axis=(1, 2))}
+        return np.mean(r[..., 0] ** 2, axis=1), grads
+
+    def describe(self) -> dict:
+        return {"architecture": "two-layer", "activation": self.activation, "d": self.d,
+                "importance": self.v.tolist(), "inputs": self.inputs.describe()}
+
+
+def train_two_layer(
+    importance,
+    d: int,
+    *,
+    activation: str = "relu",
+    density=1.0,
+    base: str = "uniform",
+    n_instances: int | None = None,
+    steps: int = 10_000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    schedule: str = "constant",
+    seed=None,
+    dtype=np.float64,
+    **fit_options,
+):
+    r"""Train two-layer models :math:`\hat y = \sum_k \phi((Wx)_k) + b` on :math:`y = \sum_i v_i x_i^2`.
+
+    Parameters
+    ----------
+    importance : array_like, shape (N,) or (R, N)
+        :math:`v_i`.
+    d : int
+        Hidden width.
+    activation : {"square", "relu", "gelu", "abs", "linear"}
+    density : float or array_like, shape (R,) or (R, N)
+        Probability each input is active; a 1-d array of length R gives one density per
+        instance (a sparsity sweep). Inputs are :math:`B z / \sqrt p` with unit variance.
+    base : str
+        Distribution of an active input (:data:`capopt.training.inputs.BASES`); default
+        the centred uniform of SPEC §3's dense-vs-sparse mechanism (K = 1.8 / p).
+    n_instances : int, optional
+        Defaults to the length of a 1-d ``density`` or the leading axis of ``importance``.
+    steps, batch_size, lr, schedule, seed, **fit_options
+        Passed to :func:`capopt.training.fit` (checkpoint, progress, ...).
+    dtype : {float64, float32}
+        Precision of the inputs, weights and Adam state.
+
+    Returns
+    -------
+    SampledFit
+
+    Examples
+    --------
+    >>> fit = train_two_layer([1.0, 0.5], 2, activation="abs", steps=200, seed=0, lr=1e-2)
+    >>> fit.weights.shape
+    (1, 2, 2)
+    """
+    model = two_layer_model(importance, d, activation, density, base, n_instances, dtype=dtype)
+    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+               **fit_options)
+
+
+def instance_grid(importance, density, n_instances=None):
+    """Resolve the (R, N) importance and density arrays of a batched run.
+
+    ``importance`` is (N,) or (R, N); ``density`` is a scalar, (R,) (one per instance: a
+    sparsity sweep) or (R, N). R comes from ``n_instances``, else from the leading axis of a
+    2-d importance or of a non-scalar density, else 1.
+    """
+    v = as_float_array(importance, "importance")
+    p = as_float_array(density, "density")
+    if v.ndim not in (1, 2) or v.shape[-1] == 0:
+        raise ValueError(f"importance must have shape (N,) or (R, N), got {v.shape}")
+    if p.ndim > 2:
+        raise ValueError(f"density must be a scalar, shape (R,) or (R, N), got {p.shape}")
+    N = v.shape[-1]
+    if n_instances is None:
+        n_instances = v.shape[0] if v.ndim == 2 else p.shape[0] if p.ndim else 1
+    R = int(n_instances)
+    if p.ndim == 1:
+        if p.shape != (R,):
+            raise ValueError(f"a 1-d density gives one value per instance and must have shape "
+                             f"({R},), got {p.shape}")
+        p = np.broadcast_to(p[:, None], (R, N))
+    return (per_instance_features(v, "importance", R, N, positive=False),
+            per_instance_features(p, "density", R, N, positive=True))
+
+
+def two_layer_model(importance, d, activation, density, base, n_instances, dataset_size=None,
+                    dtype=np.float64) -> TwoLayerModel:
+    """Build a batched :class:`TwoLayerModel` (on a :class:`FixedSample` of ``dataset_size``
+    examples per instance if given) from user-facing arguments."""
+    v, p = instance_grid(importance, density, n_instances)
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    inputs = SparseInputs(p, base, dtype=dtype)
+    if dataset_size is not None:
+        inputs = FixedSample(inputs, dataset_size)
+    return TwoLayerModel(v, int(d), activation, inputs)
