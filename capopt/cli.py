@@ -62,11 +62,12 @@ def _run_capacity(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- solve
-def _configure_solve(p: argparse.ArgumentParser) -> None:
+# ---------------------------------------------------------------- problems
+def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool, budget_type=float) -> None:
+    """Arguments that specify an allocation problem: family, importances, kurtosis, budget."""
     p.add_argument("--family", choices=("quadratic", "linear"), default="quadratic",
                    help="quadratic model (default) or linear autoencoder")
-    imp = p.add_mutually_exclusive_group(required=True)
+    imp = p.add_mutually_exclusive_group(required=required)
     imp.add_argument("--importance", type=float, nargs="+", metavar="V", help="importances, one per feature")
     imp.add_argument("--importance-file", metavar="PATH", help="importances from a .npy or text file")
     imp.add_argument("--importance-decay", type=float, metavar="R",
@@ -79,10 +80,8 @@ def _configure_solve(p: argparse.ArgumentParser) -> None:
                      help="probability a feature is active (sparsity S = 1 - P); sets K = K_z / P")
     p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
                    help="distribution of an active input, for --density (default gaussian)")
-    p.add_argument("--budget", type=float, required=True, metavar="D", help="embedding dimension d")
-    p.add_argument("--method", default="auto", choices=("auto", *sorted(METHODS)),
-                   help="solution method (default: chosen from the curves' shapes)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--budget", type=budget_type, required=required, metavar="D",
+                   help="embedding dimension d")
 
 
 def _importances(args) -> np.ndarray:
@@ -95,20 +94,35 @@ def _importances(args) -> np.ndarray:
     return args.importance_decay ** np.arange(args.n_features, dtype=np.float64)
 
 
-def _run_solve(args) -> int:
+def _one_or_many(values: list[float]) -> np.ndarray:
+    """A scalar for one value on the command line, an array for one per feature."""
+    return np.array(values if len(values) > 1 else values[0])
+
+
+def _curves_from_args(args):
+    """The loss-curve family the problem arguments describe."""
     v = _importances(args)
     if args.family == "linear":
         if args.kurtosis is not None or args.density is not None:
             raise SystemExit("capopt: error: --kurtosis/--density apply to the quadratic family only")
-        curves = linear_autoencoder(v)
-    else:
-        if args.density is not None:
-            K = gated_kurtosis(np.array(args.density if len(args.density) > 1 else args.density[0]), args.base)
-        elif args.kurtosis is not None:
-            K = np.array(args.kurtosis if len(args.kurtosis) > 1 else args.kurtosis[0])
-        else:
-            raise SystemExit("capopt: error: the quadratic family needs --kurtosis or --density")
-        curves = quadratic(v, K)
+        return linear_autoencoder(v)
+    if args.density is not None:
+        return quadratic(v, gated_kurtosis(_one_or_many(args.density), args.base))
+    if args.kurtosis is not None:
+        return quadratic(v, _one_or_many(args.kurtosis))
+    raise SystemExit("capopt: error: the quadratic family needs --kurtosis or --density")
+
+
+# ---------------------------------------------------------------- solve
+def _configure_solve(p: argparse.ArgumentParser) -> None:
+    _add_problem_arguments(p, required=True)
+    p.add_argument("--method", default="auto", choices=("auto", *sorted(METHODS)),
+                   help="solution method (default: chosen from the curves' shapes)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_solve(args) -> int:
+    curves = _curves_from_args(args)
     try:
         result = solve(curves, args.budget, method=args.method)
     except AllocationError as exc:
@@ -157,23 +171,7 @@ def _run_example(args) -> int:
 
 # ---------------------------------------------------------------- crosscheck
 def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", choices=("quadratic", "linear"), default="quadratic",
-                   help="quadratic model (default) or linear autoencoder")
-    imp = p.add_mutually_exclusive_group()
-    imp.add_argument("--importance", type=float, nargs="+", metavar="V",
-                     help="importances, one per feature (default: run the standard problems)")
-    imp.add_argument("--importance-file", metavar="PATH", help="importances from a .npy or text file")
-    imp.add_argument("--importance-decay", type=float, metavar="R",
-                     help="geometric profile v_i = R**i (needs --n-features)")
-    p.add_argument("--n-features", type=int, metavar="N", help="number of features for --importance-decay")
-    kur = p.add_mutually_exclusive_group()
-    kur.add_argument("--kurtosis", type=float, nargs="+", metavar="K",
-                     help="input kurtosis E[x^4], one value or one per feature (quadratic family)")
-    kur.add_argument("--density", type=float, nargs="+", metavar="P",
-                     help="probability a feature is active; sets K = K_z / P")
-    p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
-                   help="distribution of an active input, for --density (default gaussian)")
-    p.add_argument("--budget", type=int, metavar="D", help="embedding dimension d (neurons)")
+    _add_problem_arguments(p, required=False, budget_type=int)
     p.add_argument("--route", choices=("exact", "sampled"), default="exact",
                    help="exact-loss L-BFGS (default) or Adam on sampled minibatches")
     p.add_argument("--starts", type=int, default=8, help="L-BFGS random starts (exact route, default 8)")
@@ -200,18 +198,7 @@ def _run_crosscheck(args) -> int:
         return 0
     if args.budget is None:
         raise SystemExit("capopt: error: crosscheck of one problem needs --budget D")
-    v = _importances(args)
-    if args.family == "linear":
-        if args.kurtosis is not None or args.density is not None:
-            raise SystemExit("capopt: error: --kurtosis/--density apply to the quadratic family only")
-        curves = linear_autoencoder(v)
-    elif args.density is not None:
-        density = np.array(args.density if len(args.density) > 1 else args.density[0])
-        curves = quadratic(v, gated_kurtosis(density, args.base))
-    elif args.kurtosis is not None:
-        curves = quadratic(v, np.array(args.kurtosis if len(args.kurtosis) > 1 else args.kurtosis[0]))
-    else:
-        raise SystemExit("capopt: error: the quadratic family needs --kurtosis or --density")
+    curves = _curves_from_args(args)
     report = crosscheck(curves, args.budget, route=args.route, seed=args.seed, **options)
     print(f"{curves!r}, d = {args.budget}, {args.route} route, solver method {report.predicted.method}")
     print(report.table())
