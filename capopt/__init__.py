@@ -34,6 +34,17 @@ from .solvers import METHODS, AllocationError, AllocationResult, Certificate, St
 
 __version__ = "0.1.0"
 
+# Sweeps pull in xarray; they are imported on first use so that `import capopt` stays light.
+_LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep", "sensitivity", "Sensitivity")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'capopt' has no attribute {name!r}")
+
 __all__ = [
     "AllocationError",
     "AllocationResult",
@@ -67,4 +78,5 @@ __all__ = [
     "quadratic_model_loss",
     "realize",
     "solve",
+    *_LAZY,
 ]

@@ -17,6 +17,7 @@ from .capacity import capacity_summary
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
+from .sweeps import cli as sweep_cli
 
 
 def _load_array(path: str, name: str) -> np.ndarray:
@@ -214,6 +215,8 @@ COMMANDS = {
               "optimal capacity allocation for the quadratic or linear family"),
     "crosscheck": (_configure_crosscheck, _run_crosscheck,
                    "train the models and compare their capacities with the solver's"),
+    "sweep": (sweep_cli.configure_parser, sweep_cli.run,
+              "parameter sweep of the quadratic model to netCDF and a phase-diagram PNG"),
 }
 
 

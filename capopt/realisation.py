@@ -19,7 +19,6 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ortho_group
 
 from ._validation import as_float_array, check_scalar
 from .curves import QuadraticCurves
@@ -284,6 +283,8 @@ def _realize_blocks(capacities, dim, method: str, seed, tol) -> tuple[np.ndarray
         W[row:row + k, group] = _FRAME_BUILDERS[method](C[group] * (k / total), k)
         row += k
     if method == "dense" and d > 1:
+        from scipy.stats import ortho_group  # scipy.stats costs 0.4 s: import on use
+
         W = ortho_group.rvs(d, random_state=np.random.default_rng(seed)) @ W
     return W, groups
 

@@ -121,17 +121,21 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     order = np.argsort(-gain, kind="stable")
 
     # Best 0/1 vertex: the k largest gains, as long as they are positive.
-    ones = order[: min(k, int(np.count_nonzero(gain > 0)))]
+    n_positive = int(np.count_nonzero(gain > 0))
+    ones = order[: min(k, n_positive)]
     best = float(np.sum(gain[ones]))
     C = np.zeros(n)
     C[ones] = 1.0
     fractional = None
-    if f > 0:
+    # A fraction can only help when more than k features gain from capacity: a concave curve
+    # lies above its chord, so a feature's partial gain at f is at most f times its full
+    # gain, and trading a whole feature for a partial one of a non-gaining feature loses.
+    if f > 0 and n_positive > k:
         # Best vertex with feature j at f: the k largest gains other than j are at 1. For j
         # among the top k, the (k+1)-th gain replaces j's; written as top + (next - gain_j)
         # so that equal gains give exactly equal totals and ties fall to the lower index.
         part = at_zero - curves.loss(np.full(n, f))
-        top = float(np.sum(gain[order[:k]]))
+        top = best  # the same k gains, summed once, so equal vertices tie exactly
         in_top = np.zeros(n, dtype=bool)
         in_top[order[:k]] = True
         total = part + np.where(in_top, top + (gain[order[k]] - gain), top)

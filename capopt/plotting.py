@@ -1,0 +1,137 @@
+"""Figures of capopt's results, drawn with matplotlib's Agg canvas.
+
+Every function takes the data (an :class:`xarray.Dataset` from :mod:`capopt.sweeps.phase`),
+returns a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it as a PNG.
+Figures are built without pyplot, so nothing here opens a window, touches the global figure
+registry or depends on the user's backend; display one in a notebook by evaluating it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["plot_two_feature_phase", "plot_polysemantic_phase"]
+
+#: Resolution of the PNG files written with ``path``.
+DPI = 150
+#: Polysemantic fractions below this are drawn as "none" (the smallest real one is 1/N).
+NONE_BELOW = 1e-12
+
+
+def _new_figure() -> Figure:
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Figure, path) -> Figure:
+    if path is not None:
+        fig.savefig(Path(path), dpi=DPI)
+    return fig
+
+
+def plot_two_feature_phase(ds: xr.Dataset, *, path=None) -> Figure:
+    """Phase diagram of two features on one neuron (from :func:`capopt.sweeps.phase.two_feature_phase`).
+
+    The colour is the capacity of the less important feature over the importance ratio
+    a/b and the kurtosis K: 0 where the more important feature owns the neuron
+    (monosemantic), above 0 where both share it (polysemantic). The closed-form boundary
+    K = 1 + 2a/b is drawn over it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        With ``capacity_smaller`` over (``importance_ratio``, ``kurtosis``) and ``boundary``.
+    path : path-like, optional
+        Also write the figure there as a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    C = ds.capacity_smaller.transpose("kurtosis", "importance_ratio")
+    mesh = ax.pcolormesh(ds.importance_ratio, ds.kurtosis, C, shading="nearest",
+                         cmap="viridis", vmin=0.0, vmax=0.5)
+    fig.colorbar(mesh, ax=ax, label="capacity $C_b$ of the less important feature")
+    ax.plot(ds.importance_ratio, ds.boundary, color="white", linestyle="--", linewidth=2,
+            label="$K = 1 + 2a/b$ (polysemantic above)")
+    ax.axhline(3.0, color="white", linestyle=":", linewidth=1, label="$K = 3$ (linear returns)")
+    ax.set_xlim(float(ds.importance_ratio.min()), float(ds.importance_ratio.max()))
+    ax.set_ylim(float(ds.kurtosis.min()), float(ds.kurtosis.max()))
+    ax.set_xlabel("importance ratio $a/b$ of the two features")
+    ax.set_ylabel("input kurtosis $K = E[x^4]$")
+    ax.set_title("Two features on one neuron: when do they share it?")
+    ax.legend(loc="upper left", framealpha=0.6)
+    return _finish(fig, path)
+
+
+def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
+    """Fraction of polysemantic features over sparsity and importance decay.
+
+    From :func:`capopt.sweeps.phase.polysemantic_phase` (or any sweep with exactly two
+    swept parameters, one of them ``density`` or ``kurtosis``): the colour is the fraction
+    of features with 0 < C < 1, the x axis the density p (log scale) or the kurtosis, the
+    y axis the other parameter. The boundary :math:`p^*(r)` is drawn when the dataset
+    holds it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A sweep dataset with ``polysemantic`` counts over two dimensions.
+    path : path-like, optional
+        Also write the figure there as a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the sweep does not have exactly two swept parameters, one of them density or
+        kurtosis.
+    """
+    dims = [k for k in ds.polysemantic.dims]
+    x = next((k for k in ("density", "kurtosis") if k in dims), None)
+    if len(dims) != 2 or x is None:
+        raise ValueError(
+            "a polysemantic phase diagram needs a sweep over exactly two parameters, one of "
+            f"them density or kurtosis, got dimensions {dims}"
+        )
+    y = next(k for k in dims if k != x)
+    fraction = (ds.polysemantic / ds.n_features).transpose(y, x)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    # Exactly 0 (every feature monosemantic or ignored) in grey, apart from small fractions.
+    cmap = matplotlib.colormaps["magma"].with_extremes(under="lightgrey")
+    mesh = ax.pcolormesh(ds[x], ds[y], fraction, shading="nearest", cmap=cmap,
+                         vmin=NONE_BELOW, vmax=1.0)
+    fig.colorbar(mesh, ax=ax, extend="min",
+                 label="fraction of features that are polysemantic (grey: none)")
+    if "boundary_density" in ds and x == "density":
+        ax.plot(ds.boundary_density, ds[y], color="cyan", linestyle="--", linewidth=2,
+                label="$p^* = K_z/(1 + 2/r)$: polysemantic left of it")
+        ax.legend(loc="lower left", framealpha=0.6)
+    if x == "density":
+        ax.set_xscale("log")
+        ax.set_xlabel("feature density $p$ (sparsity $S = 1 - p$), log scale")
+    else:
+        ax.set_xlabel("input kurtosis $K = E[x^4]$")
+    ax.set_xlim(float(ds[x].min()), float(ds[x].max()))
+    ax.set_ylabel({"importance_decay": "importance decay $r$ ($v_i = r^i$)",
+                   "n_features": "number of features $N$",
+                   "budget": "embedding dimension $d$"}.get(y, y))
+    fixed = ", ".join(f"{symbol} = {np.asarray(ds[k]).item():g}"
+                      for k, symbol in (("n_features", "N"), ("budget", "d"), ("importance_decay", "r"))
+                      if k in ds.coords and ds[k].ndim == 0)
+    base = f", {ds.attrs['base']} inputs" if "base" in ds.attrs and x == "density" else ""
+    ax.set_title(f"Polysemantic features in the quadratic model\n({fixed}{base})")
+    return _finish(fig, path)
