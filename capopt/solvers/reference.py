@@ -31,14 +31,26 @@ from ..regimes import DEFAULT_REGIME_ATOL
 from . import register
 from .result import AllocationError, Solution
 
-__all__ = ["cvxpy_reference", "scipy_reference", "CLARABEL_SETTINGS", "SCIPY_FTOL", "SNAP_TOL", "TRUST_CONSTR_BARRIER"]
+__all__ = [
+    "cvxpy_reference",
+    "scipy_reference",
+    "CLARABEL_SETTINGS",
+    "SCIPY_FTOL",
+    "SNAP_TOL",
+    "TRUST_CONSTR_BARRIER",
+]
 
 #: Clarabel settings applied unless overridden. Clarabel's own defaults (1e-8, the gap
 #: relative to the objective) leave ignored features up to ~1e-6 above 0 at N = 1e4, where
 #: they read as polysemantic and fail stationarity by ~1e-5; at these settings they sit
 #: below 1e-10. Clarabel may then stop at its reduced accuracy when progress stalls near
 #: rounding level (cvxpy's status ``optimal_inaccurate``); the certificate judges the result.
-CLARABEL_SETTINGS = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
+CLARABEL_SETTINGS = {
+    "tol_gap_abs": 1e-12,
+    "tol_gap_rel": 1e-12,
+    "tol_feas": 1e-12,
+    "tol_ktratio": 1e-10,
+}
 
 #: Default ``ftol`` per scipy method, relative to the loss at the start. SLSQP stops when an
 #: iteration changes the objective by less; 1e-15 brings its KKT residuals to ~1e-7 of the
@@ -70,35 +82,41 @@ def _polish(curves: LossCurves, C: np.ndarray, reported: float | None) -> tuple[
     r"""Capacities and multiplier to return from an iterative solver's answer.
 
     ``C`` is clipped into [0, 1]; capacities within :data:`SNAP_TOL` of a bound are put on
-    it where the bound's KKT sign condition holds (:math:`m_i(0) \le \lambda` at 0,
-    :math:`m_i(1) \ge \lambda` at 1) at a first multiplier that treats that band as the
+    it where the bound's KKT sign condition holds strictly (:math:`m_i(0) < \lambda` at 0,
+    :math:`m_i(1) > \lambda` at 1) at a first multiplier that treats that band as the
     bound: the active bounds an active-set method would identify from the solver's dual.
-    Features whose sign condition fails stay where the solver left them. The multiplier is
-    then recomputed for the snapped capacities (see :func:`_kkt_multiplier`).
+    Strictly, because a feature whose marginal equals :math:`\lambda` may belong inside
+    (with a budget below SNAP_TOL, the one feature that takes it). Features not snapped
+    stay where the solver left them. The multiplier is then recomputed for the snapped
+    capacities (see :func:`_kkt_multiplier`).
     """
     C = np.clip(C, 0.0, 1.0)
     lam = _kkt_multiplier(curves, C, reported, atol=SNAP_TOL)
     n = curves.n_features
-    to_zero = (C <= SNAP_TOL) & (curves.marginal(np.zeros(n)) <= lam)
-    to_one = (C >= 1.0 - SNAP_TOL) & (curves.marginal(np.ones(n)) >= lam)
+    to_zero = (C <= SNAP_TOL) & (curves.marginal(np.zeros(n)) < lam)
+    to_one = (C >= 1.0 - SNAP_TOL) & (curves.marginal(np.ones(n)) > lam)
     C = np.where(to_zero, 0.0, np.where(to_one, 1.0, C))
     return C, _kkt_multiplier(curves, C, reported, atol=DEFAULT_REGIME_ATOL)
 
 
-def _kkt_multiplier(curves: LossCurves, C: np.ndarray, reported: float | None, *, atol: float) -> float:
-    r"""Smallest KKT-consistent multiplier for capacities ``C`` (within ``atol`` of a bound: at it).
+def _kkt_multiplier(
+    curves: LossCurves, C: np.ndarray, reported: float | None, *, atol: float
+) -> float:
+    r"""Smallest KKT-consistent multiplier for ``C`` (within ``atol`` of a bound: at it).
 
     With a feature strictly inside (0, 1), :math:`\lambda` is pinned by its marginal: the
-    solver's ``reported`` value (clipped at 0) if it has one, else the median of the
-    interior marginals. With none inside, every :math:`\lambda` in the KKT interval
-    :math:`[\max(0, \max_{C_i = 0} m_i(0)),\ \min_{C_i = 1} m_i(1)]` is valid, and a solver
-    reports an arbitrary point of it (an interior-point one, near its middle); the package
-    convention is the smallest, the interval's lower end.
+    solver's ``reported`` value, clipped into the range of the interior marginals (where
+    it can only lower the stationarity residual; a lone interior feature fixes it
+    exactly), or, without one, their median. With none inside, every :math:`\lambda` in
+    the KKT interval :math:`[\max(0, \max_{C_i = 0} m_i(0)),\ \min_{C_i = 1} m_i(1)]` is
+    valid, and a solver reports an arbitrary point of it (an interior-point one, near its
+    middle); the package convention is the smallest, the interval's lower end.
     """
     at_zero = C <= atol
     interior = ~at_zero & (C < 1.0 - atol)
     if interior.any():
-        lam = float(np.median(curves.marginal(C)[interior])) if reported is None else reported
+        m = curves.marginal(C)[interior]
+        lam = np.median(m) if reported is None else np.clip(reported, m.min(), m.max())
         return max(float(lam), 0.0)
     m0 = curves.marginal(np.zeros(curves.n_features))
     return max(float(np.max(m0[at_zero], initial=0.0)), 0.0)
@@ -110,7 +128,9 @@ def _kkt_multiplier(curves: LossCurves, C: np.ndarray, reported: float | None, *
     tol=1e-6,
     summary="reference: disciplined convex programme solved by cvxpy with Clarabel",
 )
-def cvxpy_reference(curves: LossCurves, budget: float, *, solver: str = "CLARABEL", **solver_options) -> Solution:
+def cvxpy_reference(
+    curves: LossCurves, budget: float, *, solver: str = "CLARABEL", **solver_options
+) -> Solution:
     r"""Solve the allocation problem as a disciplined convex programme with cvxpy.
 
     Parameters
@@ -205,17 +225,21 @@ def cvxpy_reference(curves: LossCurves, budget: float, *, solver: str = "CLARABE
     if not curved.size and not straight.size:
         return Solution(C, 0.0)
 
+    # The objective in units of the largest marginal, so that Clarabel's absolute tolerances
+    # mean the same for every scale of importance (importances of 0.05 left interior
+    # marginals 1e-5 apart, relative, at the same settings).
+    unit = float(np.max(curves.marginal(np.zeros(n))[~flat]))
     x = cp.Variable(curved.size + straight.size)
     objective = 0
     if curved.size:
         # Only quadratic curves are curved here; K < 3 (concave) gives a negative
         # coefficient, which cvxpy rejects as non-DCP rather than solving wrongly.
         v, K = curves.importance[curved], curves.kurtosis[curved]
-        coefficient = 2.0 * (K - 1.0) ** 2 * v**2 / (K - 3.0)
+        coefficient = 2.0 * (K - 1.0) ** 2 * v**2 / (K - 3.0) / unit
         objective = coefficient @ cp.inv_pos(2.0 + cp.multiply(K - 3.0, x[: curved.size]))
     if straight.size:
         # Linear curves: l(C) = l(0) - m C with a constant marginal m.
-        slope = curves.marginal(np.zeros(n))[straight]
+        slope = curves.marginal(np.zeros(n))[straight] / unit
         objective = objective - slope @ x[curved.size :]
     budget_constraint = cp.sum(x) <= budget
     problem = cp.Problem(cp.Minimize(objective), [x >= 0, x <= 1, budget_constraint])
@@ -226,11 +250,13 @@ def cvxpy_reference(curves: LossCurves, budget: float, *, solver: str = "CLARABE
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
         problem.solve(solver=solver, **options)
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise AllocationError(f"cvxpy with {solver} did not solve the problem: status {problem.status!r}")
+        raise AllocationError(
+            f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"
+        )
     C[curved] = x.value[: curved.size]
     C[straight] = x.value[curved.size :]
     dual = budget_constraint.dual_value
-    C, lam = _polish(curves, C, None if dual is None else float(dual))
+    C, lam = _polish(curves, C, None if dual is None else unit * float(dual))
     iterations = problem.solver_stats.num_iters if problem.solver_stats else None
     return Solution(C, lam, iterations=int(iterations or 0))
 
@@ -239,7 +265,8 @@ def cvxpy_reference(curves: LossCurves, budget: float, *, solver: str = "CLARABE
     "scipy",
     shapes={Shape.CONVEX, Shape.LINEAR, Shape.CONCAVE, Shape.MIXED},
     tol=1e-6,
-    summary="reference: scipy.optimize.minimize (SLSQP); a local optimum only for concave or mixed families",
+    summary="reference: scipy.optimize.minimize (SLSQP); only a local optimum for concave or "
+    "mixed families",
 )
 def scipy_reference(
     curves: LossCurves,
@@ -385,7 +412,9 @@ def scipy_reference(
             options=options,
         )
     if not np.all(np.isfinite(found.x)):
-        raise AllocationError(f"scipy {scipy_method} returned non-finite capacities: {found.message}")
+        raise AllocationError(
+            f"scipy {scipy_method} returned non-finite capacities: {found.message}"
+        )
     C = np.zeros(n)
     C[active] = found.x
     reported = getattr(found, "multipliers", None) if scipy_method == "SLSQP" else found.v[0]
@@ -397,7 +426,9 @@ def _feasible_start(x0, n: int, budget: float) -> np.ndarray:
     """Validate a user's start point: shape (N,), inside [0, 1]^N, within the budget."""
     x0 = as_float_array(x0, "x0")
     if x0.shape != (n,):
-        raise ValueError(f"x0 must have shape ({n},), one capacity per feature, got shape {x0.shape}")
+        raise ValueError(
+            f"x0 must have shape ({n},), one capacity per feature, got shape {x0.shape}"
+        )
     # Rounding allowance: np.full(N, d / N) may sum to one ulp above d.
     if np.any((x0 < 0) | (x0 > 1)) or x0.sum() > budget + 1e-12 * max(1.0, budget):
         raise ValueError(
