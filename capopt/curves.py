@@ -60,6 +60,16 @@ def combined_shape(shapes) -> Shape:
     return Shape.MIXED
 
 
+#: Integer code of each per-curve shape, for families that classify their curves in bulk.
+_SHAPE_CODES = {shape: code for code, shape in enumerate(Shape)}
+_SHAPE_BY_CODE = np.array(list(Shape), dtype=object)
+
+
+def _readonly_codes(codes: np.ndarray) -> np.ndarray:
+    codes.setflags(write=False)
+    return codes
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=np.float64, copy=True)
     out.setflags(write=False)
@@ -98,8 +108,12 @@ class LossCurves(abc.ABC):
 
     @property
     def shape(self) -> Shape:
-        """Shape of the family: convex, linear, concave, or mixed."""
+        """Shape of the family: convex, linear, concave, mixed, or irregular."""
         return combined_shape(self.shapes)
+
+    def shape_mask(self, shape: Shape) -> np.ndarray:
+        """Boolean mask, shape (N,), of the features whose curve has ``shape``."""
+        return np.fromiter((s is shape for s in self.shapes), dtype=bool, count=self.n_features)
 
     def capacity_at(self, lam) -> np.ndarray:
         r"""Smallest minimiser of :math:`\ell_i(C) + \lambda C` over [0, 1], per feature.
@@ -178,6 +192,8 @@ class QuadraticCurves(LossCurves):
     kurtosis: np.ndarray
     _v: np.ndarray = field(init=False, repr=False)
     _K: np.ndarray = field(init=False, repr=False)
+    _codes: np.ndarray = field(init=False, repr=False)
+    _flat_loss: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         # Flat curves (v <= 0, or K = 1) are evaluated as v = 0, which the derived formulas
@@ -186,6 +202,14 @@ class QuadraticCurves(LossCurves):
         v, K = self.importance, self.kurtosis
         object.__setattr__(self, "_v", _readonly(np.where(K == 1, 0.0, np.maximum(v, 0.0))))
         object.__setattr__(self, "_K", _readonly(np.where(K == 1, 3.0, K)))
+        # A flat feature keeps the loss of an unrepresented one, (K - 1) v^2, at any C.
+        object.__setattr__(self, "_flat_loss", _readonly((K - 1.0) * (v * v - self._v * self._v)))
+        codes = np.select(
+            [(self._v == 0) | (self._K == 3), self._K > 3],
+            [_SHAPE_CODES[Shape.LINEAR], _SHAPE_CODES[Shape.CONVEX]],
+            _SHAPE_CODES[Shape.CONCAVE],
+        ).astype(np.int8)
+        object.__setattr__(self, "_codes", _readonly_codes(codes))
 
     @property
     def n_features(self) -> int:
@@ -193,9 +217,7 @@ class QuadraticCurves(LossCurves):
 
     def loss(self, C) -> np.ndarray:
         C = self._capacities(C)
-        v, K = self.importance, self.kurtosis
-        # A flat feature keeps the loss of an unrepresented one, (K - 1) v^2.
-        return F.quadratic_loss(C, self._v, self._K) + (K - 1.0) * (v * v - self._v * self._v)
+        return F.quadratic_loss(C, self._v, self._K) + self._flat_loss
 
     def marginal(self, C) -> np.ndarray:
         return F.quadratic_marginal(self._capacities(C), self._v, self._K)
@@ -224,10 +246,14 @@ class QuadraticCurves(LossCurves):
 
     @property
     def shapes(self) -> tuple[Shape, ...]:
-        return tuple(
-            Shape.LINEAR if v == 0 or k == 3 else Shape.CONVEX if k > 3 else Shape.CONCAVE
-            for v, k in zip(self._v, self._K)
-        )
+        return tuple(_SHAPE_BY_CODE[self._codes].tolist())
+
+    @property
+    def shape(self) -> Shape:
+        return combined_shape(_SHAPE_BY_CODE[np.unique(self._codes)].tolist())
+
+    def shape_mask(self, shape: Shape) -> np.ndarray:
+        return self._codes == _SHAPE_CODES[shape]
 
     def __repr__(self) -> str:
         return f"QuadraticCurves(n_features={self.n_features}, shape={self.shape.value})"
@@ -261,6 +287,13 @@ class LinearAutoencoderCurves(LossCurves):
     @property
     def shapes(self) -> tuple[Shape, ...]:
         return (Shape.LINEAR,) * self.n_features
+
+    @property
+    def shape(self) -> Shape:
+        return Shape.LINEAR
+
+    def shape_mask(self, shape: Shape) -> np.ndarray:
+        return np.full(self.n_features, shape is Shape.LINEAR)
 
     def __repr__(self) -> str:
         return f"LinearAutoencoderCurves(n_features={self.n_features})"

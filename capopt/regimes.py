@@ -44,7 +44,8 @@ def classify(capacities, *, atol: float = DEFAULT_REGIME_ATOL) -> tuple[Regime, 
     C = np.asarray(capacities, dtype=np.float64)
     if C.ndim != 1:
         raise ValueError(f"capacities must be 1-d, got shape {C.shape}")
-    return tuple(
-        Regime.MONOSEMANTIC if c >= 1.0 - atol else Regime.IGNORED if c <= atol else Regime.POLYSEMANTIC
-        for c in C
-    )
+    codes = np.where(C >= 1.0 - atol, 0, np.where(C <= atol, 2, 1))
+    return tuple(_BY_CODE[codes].tolist())
+
+
+_BY_CODE = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED], dtype=object)

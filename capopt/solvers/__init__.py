@@ -174,6 +174,7 @@ def solve(
         d,
         lower_bound=solution.lower_bound,
         lower_bound_how=solution.lower_bound_how,
+        losses=losses,
     )
     ok = np.all(np.isfinite(C)) and certificate.worst(d) <= tol
     result = AllocationResult(

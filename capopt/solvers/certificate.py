@@ -33,19 +33,20 @@ from .result import Certificate
 __all__ = ["certify", "dual_bound"]
 
 
-def dual_bound(curves: LossCurves, lam: float, budget: float) -> float:
+def dual_bound(curves: LossCurves, lam: float, budget: float, *, end_losses=None) -> float:
     r"""Lagrangian dual value :math:`g(\lambda)`, a lower bound on the optimal loss.
 
     Returns ``-inf`` when some curve is irregular (neither convex nor concave), where the
-    inner minimum has no exact closed form.
+    inner minimum has no exact closed form. ``end_losses``, the pair
+    :math:`(\ell(0), \ell(1))` when the caller already has it, saves two evaluations.
     """
-    shapes = curves.shapes
-    if Shape.IRREGULAR in shapes:
+    if curves.shape is Shape.IRREGULAR:
         return -np.inf
     lam = max(float(lam), 0.0)
     n = curves.n_features
-    convex = np.array([s is Shape.CONVEX for s in shapes])
-    ends = np.minimum(curves.loss(np.zeros(n)), curves.loss(np.ones(n)) + lam)
+    convex = curves.shape_mask(Shape.CONVEX)
+    at_0, at_1 = end_losses if end_losses is not None else (curves.loss(np.zeros(n)), curves.loss(np.ones(n)))
+    ends = np.minimum(at_0, at_1 + lam)
     inner = ends
     if convex.any():
         c = curves.capacity_at(lam)
@@ -61,9 +62,10 @@ def certify(
     *,
     lower_bound: float | None = None,
     lower_bound_how: str = "",
+    losses: np.ndarray | None = None,
     atol: float = DEFAULT_REGIME_ATOL,
 ) -> Certificate:
-    """Residuals of the KKT conditions and the optimality gap of an allocation.
+    r"""Residuals of the KKT conditions and the optimality gap of an allocation.
 
     Parameters
     ----------
@@ -77,6 +79,8 @@ def certify(
         used when absent, and the larger of the two is kept when both exist.
     lower_bound_how : str
         Where the method's bound comes from.
+    losses : ndarray, shape (N,), optional
+        :math:`\ell_i(C_i)` when the caller already has them.
     atol : float
         Capacities within ``atol`` of 0 or 1 are treated as at that bound.
     """
@@ -96,16 +100,17 @@ def certify(
     complementarity = abs(lam * (budget - used))
     feasibility = max(_max(-C), _max(C - 1.0), used - budget, 0.0)
 
-    loss = float(curves.total_loss(C))
-    dual = dual_bound(curves, lam, budget)
+    n = C.shape[0]
+    zeros, ones = np.zeros(n), np.ones(n)
+    end_losses = (curves.loss(zeros), curves.loss(ones))
+    loss = float(curves.total_loss(C)) if losses is None else float(np.sum(losses))
+    dual = dual_bound(curves, lam, budget, end_losses=end_losses)
     how = "Lagrangian dual g(lambda) at the returned multiplier"
     bound = dual
     if lower_bound is not None and lower_bound >= dual:
         bound, how = float(lower_bound), lower_bound_how or "supplied by the method"
-    n = C.shape[0]
-    ends = (np.zeros(n), np.ones(n))
-    marginal_scale = max(_max(np.abs(m)), abs(lam), *(_max(np.abs(curves.marginal(e))) for e in ends))
-    loss_scale = float(np.sum(np.abs(curves.loss(ends[0]) - curves.loss(ends[1]))))
+    marginal_scale = max(_max(np.abs(m)), abs(lam), *(_max(np.abs(curves.marginal(e))) for e in (zeros, ones)))
+    loss_scale = float(np.sum(np.abs(end_losses[0] - end_losses[1])))
     return Certificate(
         stationarity=stationarity,
         bound_signs=bound_signs,

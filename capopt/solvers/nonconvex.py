@@ -115,7 +115,7 @@ class _Split:
     def __init__(self, curves: LossCurves):
         self.curves = curves
         self.n = curves.n_features
-        concave = np.array([s is Shape.CONCAVE for s in curves.shapes])
+        concave = curves.shape_mask(Shape.CONCAVE)
         self.concave = np.flatnonzero(concave)
         self.filled = ~concave
         ends = curves.marginal(np.stack([np.zeros(self.n), np.ones(self.n)]))[:, self.filled]
@@ -692,7 +692,7 @@ def run_dp(curves: LossCurves, budget: float, *, resolution: int = DEFAULT_RESOL
 
     ends = curves.marginal(np.stack([np.zeros(n), np.ones(n)]))
     steepest = np.max(table[:, :-1] - table[:, 1:], axis=1) * M
-    irregular = np.array([s is Shape.IRREGULAR for s in curves.shapes])
+    irregular = curves.shape_mask(Shape.IRREGULAR)
     lipschitz = np.maximum(0.0, np.where(irregular, steepest, np.max(ends, axis=0)))
     how = f"grid DP with Lipschitz rounding bound, h=1/{M}"
     if irregular.any():

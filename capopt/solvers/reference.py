@@ -218,7 +218,7 @@ def cvxpy_reference(
         )
     n = curves.n_features
     flat = _flat(curves)
-    linear = ~flat & np.array([s is Shape.LINEAR for s in curves.shapes])
+    linear = ~flat & curves.shape_mask(Shape.LINEAR)
     curved = np.flatnonzero(~flat & ~linear)
     straight = np.flatnonzero(linear)
     C = np.zeros(n)
