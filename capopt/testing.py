@@ -69,11 +69,39 @@ def kurtoses(n: int, *, returns: str = "convex"):
     return hnp.arrays(np.float64, n, elements=st.floats(*KURTOSIS_RANGES[returns]))
 
 
+#: Values that exercise the special cases of the quadratic curves: flat curves (v <= 0,
+#: K = 1), linear ones (K = 3) and ties between equal importances.
+EDGE_IMPORTANCES = (-1.0, 0.0, 1.0, 2.0)
+EDGE_KURTOSES = (1.0, 3.0)
+
+
 @st.composite
-def quadratic_families(draw, *, min_features: int = 1, max_features: int = 8, returns: str = "convex"):
-    """Strategy for :class:`~capopt.curves.QuadraticCurves` in one returns regime."""
+def quadratic_families(
+    draw, *, min_features: int = 1, max_features: int = 8, returns: str = "convex", edge_cases: bool = False
+):
+    """Strategy for :class:`~capopt.curves.QuadraticCurves` in one returns regime.
+
+    Parameters
+    ----------
+    min_features, max_features : int
+    returns : {"convex", "concave", "mixed"}
+        See :func:`kurtoses`.
+    edge_cases : bool
+        Also draw the special values :data:`EDGE_IMPORTANCES` and :data:`EDGE_KURTOSES`
+        (flat and linear curves, ties). The family's shape may then be linear or, with
+        ``returns="mixed"``, anything.
+    """
     n = draw(st.integers(min_features, max_features))
-    return quadratic(draw(importances(n)), draw(kurtoses(n, returns=returns)))
+    if not edge_cases:
+        return quadratic(draw(importances(n)), draw(kurtoses(n, returns=returns)))
+    v_entry = st.one_of(st.floats(0.05, 10.0), st.sampled_from(EDGE_IMPORTANCES))
+    K_entry = st.one_of(
+        *(st.floats(*KURTOSIS_RANGES[r]) for r in (("concave", "convex") if returns == "mixed" else (returns,))),
+        st.sampled_from(EDGE_KURTOSES),
+    )
+    v = draw(st.lists(v_entry, min_size=n, max_size=n))
+    K = draw(st.lists(K_entry, min_size=n, max_size=n))
+    return quadratic(v, K)
 
 
 @st.composite

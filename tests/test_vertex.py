@@ -14,27 +14,17 @@ from hypothesis import example, given, strategies as st
 from capopt.curves import linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.vertex import vertex
-from capopt.testing import check_certificate, importances, linear_autoencoder_families
+from capopt.testing import check_certificate, importances, quadratic_families, linear_autoencoder_families
 
 #: Two evaluations of the same vertex's loss, summed in different orders: rounding only.
 EXACT = 1e-12
 
-concave_K = st.floats(1.2, 2.8)
+concave_K = st.floats(*KURTOSIS_RANGES["concave"])
 
 
-@st.composite
-def concave_linear_families(draw, max_features=7):
-    """Quadratic families mixing concave (1 < K < 3), linear (K = 3) and flat curves."""
-    n = draw(st.integers(1, max_features))
-    K = draw(st.lists(st.one_of(concave_K, st.sampled_from([1.0, 3.0])), min_size=n, max_size=n))
-    v = draw(
-        st.lists(
-            st.one_of(st.floats(0.05, 10.0), st.sampled_from([-1.0, 0.0, 1.0, 2.0])),
-            min_size=n,
-            max_size=n,
-        )
-    )
-    return quadratic(v, K)
+def concave_linear_families(max_features=7):
+    """Quadratic families mixing concave curves with linear (K = 3) and flat (v <= 0, K = 1) ones."""
+    return quadratic_families(max_features=max_features, returns="concave", edge_cases=True)
 
 
 def with_budget(families):

@@ -16,7 +16,7 @@ import capopt.solvers.waterfill as waterfill_module
 from capopt.curves import LossCurves, linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.waterfill import waterfill
-from capopt.testing import check_certificate, importances
+from capopt.testing import KURTOSIS_RANGES, check_certificate, importances, quadratic_families
 
 #: Agreement of two exact routes in float64: rounding only (a few ulps of capacities that
 #: are ~1, amplified by at most 1/(K - 3) <= 5 for the kurtoses drawn here).
@@ -33,23 +33,12 @@ SCALED = 1e-11
 #: Marginals this close to lam mark a linear feature as tied at the margin.
 TIED = 1e-9
 
-convex_K = st.floats(3.2, 40.0)
+convex_K = st.floats(*KURTOSIS_RANGES["convex"])
 
 
-@st.composite
-def convex_linear_families(draw, max_features=8):
-    """Quadratic families mixing convex (K > 3), linear (K = 3) and flat (v <= 0, K = 1) curves."""
-    n = draw(st.integers(1, max_features))
-    kurtosis = st.one_of(convex_K, st.sampled_from([1.0, 3.0]))
-    K = np.array(draw(st.lists(kurtosis, min_size=n, max_size=n)))
-    v = draw(
-        st.lists(
-            st.one_of(st.floats(0.05, 10.0), st.sampled_from([-1.0, 0.0, 1.0, 2.0])),
-            min_size=n,
-            max_size=n,
-        )
-    )
-    return quadratic(v, K)
+def convex_linear_families(max_features=8):
+    """Quadratic families mixing convex curves with linear (K = 3) and flat (v <= 0, K = 1) ones."""
+    return quadratic_families(max_features=max_features, returns="convex", edge_cases=True)
 
 
 def convex_linear_problems(max_features=8):
