@@ -14,7 +14,7 @@ from hypothesis import example, given, strategies as st
 from capopt.curves import linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.vertex import vertex
-from capopt.testing import check_certificate, importances, quadratic_families, linear_autoencoder_families
+from capopt.testing import KURTOSIS_RANGES, check_certificate, importances, linear_autoencoder_families, quadratic_families
 
 #: Two evaluations of the same vertex's loss, summed in different orders: rounding only.
 EXACT = 1e-12
