@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_scalar"]
+__all__ = ["as_float_array", "check_scalar", "check_count"]
 
 
 def _describe(value) -> str:
@@ -79,3 +79,21 @@ def check_scalar(value, name: str, *, minimum: float | None = None) -> float:
     if not np.isfinite(x) or (minimum is not None and x < minimum):
         raise ValueError(f"{name} must be {requirement}, got {_describe(value)}")
     return x
+
+
+def check_count(value, name: str, *, maximum: int | None = None) -> int:
+    """Return ``value`` as a Python int, checking it is an integer >= 1 (and <= ``maximum``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (booleans included).
+    ValueError
+        If it is below 1 or above ``maximum``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be >= 1{limit}, got {value}")
+    return int(value)

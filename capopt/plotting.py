@@ -259,7 +259,8 @@ def plot_marginal_pairs(cases, *, path=None) -> Figure:
         ax.text(0.5, 0.96, f"optimum C = ({C[0]:.3g}, {C[1]:.3g})", transform=ax.transAxes,
                 ha="center", va="top", fontsize=8, color="#D55E00",
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-        ax.set_xlim(0.0, 1.0)
+        # A margin, so an allocation at an end point is not hidden under the frame.
+        ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(0.0, 1.25 * float(np.max(m)))
         ax.grid(alpha=0.3)
     for ax in axes[len(cases):]:
@@ -268,9 +269,11 @@ def plot_marginal_pairs(cases, *, path=None) -> Figure:
         ax.set_xlabel("share $C_a$ of the more important feature ($C_b = 1 - C_a$)")
     for ax in axes[::ncols]:
         ax.set_ylabel(r"marginal benefit $-\ell'(C)$")
-    axes[0].legend(loc="center left", fontsize=8, framealpha=0.8)
-    fig.suptitle("Marginal benefit of capacity for two features on one neuron "
-                 "(dashed: the solver's allocation)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="#D55E00", linestyle="--", marker="o"))
+    labels.append("allocation solved by capopt.solve (budget 1)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.suptitle("Marginal benefit of capacity for two features of importances a >= b on one neuron")
     return _finish(fig, path)
 
 
@@ -290,9 +293,14 @@ def mark_two_feature_cases(fig: Figure, cases) -> Figure:
     """
     ax = fig.axes[0]
     for label, ratio, K in cases:
-        ax.plot(ratio, K, marker="o", markersize=9, color="white", markeredgecolor="black", zorder=3)
-        ax.annotate(label, (ratio, K), xytext=(6, 4), textcoords="offset points", color="white",
-                    fontsize=11, fontweight="bold", zorder=3)
+        # Not clipped: equal-importance cases sit on the frame at a/b = 1.
+        ax.plot(ratio, K, marker="o", markersize=9, color="white", markeredgecolor="black", zorder=3,
+                clip_on=False)
+        ax.annotate(label, (ratio, K), xytext=(7, 5), textcoords="offset points", color="black",
+                    fontsize=10, fontweight="bold", zorder=3,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})
+    # The cases sit in the upper-left corner, where the phase plot puts its legend.
+    ax.legend(loc="lower right", framealpha=0.8)
     return fig
 
 
@@ -307,7 +315,8 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
     sweeps : mapping of str to SparsitySweep
         From :func:`capopt.training.sparsity_sweep`, keyed by architecture.
     predicted : (label, densities, fractions), optional
-        A prediction to draw dashed (e.g. the solver's, for the quadratic model).
+        A prediction, drawn as a broad grey line under the others (e.g. the solver's, for the
+        quadratic model).
     path : path-like, optional
         Also write the figure there as a PNG.
 
@@ -315,29 +324,33 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
     -------
     matplotlib.figure.Figure
     """
-    fig = _new_figure(figsize=(7.4, 4.8))
+    fig = _new_figure(figsize=(8.4, 4.8))
     ax = fig.add_subplot()
     colours = matplotlib.colormaps["tab10"].colors
+    if predicted is not None:
+        # A broad grey band under the trained lines, so a trained line on it stays visible.
+        label, p, fraction = predicted
+        ax.plot(p, fraction, color="black", alpha=0.3, linewidth=7, solid_capstyle="round", label=label)
     for colour, (name, sw) in zip(colours, sweeps.items()):
         f = sw.polysemantic_fraction
         ax.plot(sw.densities, f.mean(axis=1), marker="o", markersize=4, color=colour, label=name)
         if f.shape[1] > 1:
             ax.fill_between(sw.densities, f.min(axis=1), f.max(axis=1), color=colour, alpha=0.15)
-    if predicted is not None:
-        label, p, fraction = predicted
-        ax.plot(p, fraction, color="black", linestyle="--", linewidth=2, label=label)
     ax.set_xscale("log")
-    ax.invert_xaxis()
+    p = np.concatenate([sw.densities for sw in sweeps.values()])
+    ticks = [t for t in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005) if p.min() <= t <= p.max()]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(p.max() * 1.1, p.min() / 1.1)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("input density $p = 1 - S$ (log scale; sparser to the right)")
     ax.set_ylabel("fraction of features polysemantic")
     sw = next(iter(sweeps.values()))
     seeds = sw.polysemantic_fraction.shape[1]
-    ax.set_title(f"Trained models: polysemanticity grows with sparsity\n"
+    fig.suptitle(f"Trained models: fraction of polysemantic features against input density\n"
                  f"(N = {sw.importance.size}, d = {sw.budget}, {sw.fit.steps} Adam steps, "
                  f"{seeds} seed{'s' if seeds > 1 else ''} per density)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     return _finish(fig, path)
 
 
@@ -480,9 +493,9 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
         n = C.shape[1]
         shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, n))
         ax.stackplot(d, C.T, colors=shades, linewidth=0.3, edgecolor="white")
+        ax.plot(d, C.sum(axis=1), color=colour, linewidth=3, label=r"$\sum_i C_i$ (capacity used)")
         ax.plot(d, np.minimum(d, n), color="black", linestyle="--", linewidth=1.2,
                 label=r"$\min(d, N)$")
-        ax.plot(d, C.sum(axis=1), color=colour, linewidth=2, label=r"$\sum_i C_i$ (capacity used)")
         ax.set_xlim(d.min(), d.max())
         ax.set_ylim(0, n + 0.5)
         ax.set_xlabel("budget d (embedding dimension)")
@@ -504,7 +517,7 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
     ax.set_title(r"marginal value $\lambda$ of one more dimension ($\lambda = 0$ once $d \geq N$)",
                  fontsize=9)
     ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     for ax in axes[npanels:]:
         ax.set_visible(False)
     fig.suptitle("Capacity used and the marginal value of a dimension as the budget grows")

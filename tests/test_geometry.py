@@ -58,6 +58,7 @@ def test_equal_norm_tight_frame_is_one_block_with_its_dimension(W, n_dims):
 
 
 @given(block_layouts(), st.integers(0, 2**32 - 1), st.integers(0, 2))
+@example(layout=([3, 3, 1], [5, 4, 1]), seed=1, n_zero=0)
 def test_blocks_are_recovered_after_rotation_and_noise(layout, seed, n_zero):
     dims, sizes = layout
     rng = np.random.default_rng(seed)

@@ -254,14 +254,14 @@ def test_failed_checkpoint_write_leaves_the_old_file_and_no_temporary(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"steps": 0}, "steps must be a positive integer"),
-    ({"batch_size": 1.5}, "batch_size must be a positive integer"),
-    ({"schedule": "step"}, "schedule must be one of"),
-    ({"lr": -1.0}, "lr must be finite and > 0"),
+@pytest.mark.parametrize("bad, error, match", [
+    ({"steps": 0}, ValueError, "steps must be >= 1, got 0"),
+    ({"batch_size": 1.5}, TypeError, "batch_size must be an integer, got float"),
+    ({"schedule": "step"}, ValueError, "schedule must be one of"),
+    ({"lr": -1.0}, ValueError, "lr must be finite and > 0"),
 ])
-def test_fit_rejects_bad_options(bad, match):
-    with pytest.raises(ValueError, match=match):
+def test_fit_rejects_bad_options(bad, error, match):
+    with pytest.raises(error, match=match):
         fit(small_model(), **{**RUN, **bad})
 
 

@@ -30,7 +30,44 @@ from ..curves import LossCurves, Shape
 from ..regimes import DEFAULT_REGIME_ATOL
 from .result import Certificate
 
-__all__ = ["certify", "dual_bound"]
+__all__ = ["certify", "dual_bound", "kkt_multiplier"]
+
+
+def kkt_multiplier(
+    curves: LossCurves, capacities: np.ndarray, *, reported: float | None = None, atol: float = DEFAULT_REGIME_ATOL
+) -> float:
+    r"""Smallest :math:`\lambda \ge 0` satisfying the KKT conditions at an allocation.
+
+    KKT asks :math:`\lambda = m_i` for :math:`0 < C_i < 1`, :math:`\lambda \ge m_i(0)` at 0
+    and :math:`\lambda \le m_i(1)` at 1, so :math:`\lambda \ge P = \max(0, m_{\text{at }0},
+    m_{\text{inside}})` and :math:`\lambda \le Q = \min(m_{\text{at }1}, m_{\text{inside}})`.
+    When :math:`P \le Q` the smallest valid value, P, is returned (the package convention:
+    the marginal value of one *more* dimension). Otherwise the point is only approximately
+    stationary (an iterative or grid solution): a solver's ``reported`` multiplier clipped
+    into the range of the interior marginals, else the midpoint of P and Q, which minimises
+    the largest residual.
+
+    Parameters
+    ----------
+    curves : LossCurves
+    capacities : ndarray, shape (N,)
+    reported : float, optional
+        The multiplier a solver reported (e.g. a dual value).
+    atol : float
+        Capacities within ``atol`` of a bound count as at it.
+    """
+    C = np.asarray(capacities, dtype=np.float64)
+    m = curves.marginal(C)
+    at_zero = C <= atol
+    at_one = C >= 1.0 - atol
+    inside = ~(at_zero | at_one)
+    need_above = max(float(np.max(m[at_zero | inside], initial=0.0)), 0.0)
+    need_below = float(np.min(m[at_one | inside], initial=np.inf))
+    if need_above <= need_below:
+        return need_above
+    if reported is not None and inside.any():
+        return max(float(np.clip(reported, m[inside].min(), m[inside].max())), 0.0)
+    return 0.5 * (need_above + need_below)
 
 
 def dual_bound(curves: LossCurves, lam: float, budget: float, *, end_losses=None) -> float:

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._validation import check_scalar
+from .._validation import check_count, check_scalar
 from ..curves import LossCurves, Shape
-from ..regimes import DEFAULT_REGIME_ATOL
 from . import register
+from .certificate import kkt_multiplier
 from .result import Solution
 
 __all__ = ["run_global", "run_dp", "DEFAULT_MAX_NODES", "DEFAULT_GAP_RTOL", "DEFAULT_RESOLUTION"]
@@ -69,40 +68,6 @@ DP_TABLE_BYTES = 2**30
 
 #: Elements of the candidate matrix formed per step of the min-plus product (32 MiB).
 DP_CHUNK = 2**22
-
-
-# --------------------------------------------------------------------------------------
-# Shared helpers
-
-
-def _kkt_multiplier(
-    curves: LossCurves, C: np.ndarray, *, atol: float = DEFAULT_REGIME_ATOL
-) -> float:
-    r"""Smallest :math:`\lambda \ge 0` satisfying the KKT conditions at ``C``, given the marginals.
-
-    KKT asks :math:`\lambda = m_i` for :math:`0 < C_i < 1`, :math:`\lambda \ge m_i(0)` at 0,
-    :math:`\lambda \le m_i(1)` at 1: :math:`\lambda \ge P = \max(0, m_{\text{at }0},
-    m_{\text{inside}})` and :math:`\lambda \le Q = \min(m_{\text{at }1}, m_{\text{inside}})`.
-    When :math:`P \le Q` the smallest such value is P; otherwise (an approximate point, e.g.
-    a grid allocation) the midpoint, which minimises the largest residual.
-    """
-    m = curves.marginal(C)
-    at_zero = C <= atol
-    at_one = C >= 1.0 - atol
-    inside = ~(at_zero | at_one)
-    need_above = float(np.max(m[at_zero | inside], initial=0.0))
-    need_below = float(np.min(m[at_one | inside], initial=np.inf))
-    return need_above if need_above <= need_below else 0.5 * (need_above + need_below)
-
-
-def _count(value, name: str, *, maximum: int | None = None) -> int:
-    """``value`` as a positive int, or a TypeError/ValueError naming the option."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
-    if value < 1 or (maximum is not None and value > maximum):
-        limit = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= 1{limit}, got {value}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -524,7 +489,7 @@ def run_global(
     >>> result.capacities.round(12)                 # dense: monosemantic; sparse: share
     array([1.  , 0.25, 0.25])
     """
-    max_nodes = _count(max_nodes, "max_nodes")
+    max_nodes = check_count(max_nodes, "max_nodes")
     gap_rtol = check_scalar(gap_rtol, "gap_rtol", minimum=0.0)
     if not isinstance(polish, (bool, np.bool_)):
         raise TypeError(f"polish must be True or False, got {type(polish).__name__}: {polish!r}")
@@ -535,7 +500,7 @@ def run_global(
         C = _polish(split, C, budget)
     return Solution(
         capacities=C,
-        multiplier=_kkt_multiplier(curves, C),
+        multiplier=kkt_multiplier(curves, C),
         lower_bound=lower,
         lower_bound_how="branch and bound over concave boxes (chord relaxation)",
         iterations=nodes,
@@ -676,7 +641,7 @@ def run_dp(curves: LossCurves, budget: float, *, resolution: int = DEFAULT_RESOL
     >>> round(result.loss, 12)
     5.25
     """
-    M = _count(resolution, "resolution", maximum=np.iinfo(np.uint16).max)
+    M = check_count(resolution, "resolution", maximum=np.iinfo(np.uint16).max)
     n = curves.n_features
     B = _grid_units(budget, M, n)
     grid = np.arange(M + 1) / M
@@ -699,7 +664,7 @@ def run_dp(curves: LossCurves, budget: float, *, resolution: int = DEFAULT_RESOL
         how += " (Lipschitz constants of irregular curves estimated from grid differences)"
     return Solution(
         capacities=C,
-        multiplier=_kkt_multiplier(curves, C),
+        multiplier=kkt_multiplier(curves, C),
         lower_bound=value - float(np.sum(lipschitz)) / M,
         lower_bound_how=how,
         iterations=n,

@@ -27,8 +27,8 @@ from scipy.sparse import diags
 
 from .._validation import as_float_array, check_scalar
 from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves, Shape
-from ..regimes import DEFAULT_REGIME_ATOL
 from . import register
+from .certificate import kkt_multiplier
 from .result import AllocationError, Solution
 
 __all__ = [
@@ -88,38 +88,15 @@ def _polish(curves: LossCurves, C: np.ndarray, reported: float | None) -> tuple[
     Strictly, because a feature whose marginal equals :math:`\lambda` may belong inside
     (with a budget below SNAP_TOL, the one feature that takes it). Features not snapped
     stay where the solver left them. The multiplier is then recomputed for the snapped
-    capacities (see :func:`_kkt_multiplier`).
+    capacities (see :func:`capopt.solvers.certificate.kkt_multiplier`).
     """
     C = np.clip(C, 0.0, 1.0)
-    lam = _kkt_multiplier(curves, C, reported, atol=SNAP_TOL)
+    lam = kkt_multiplier(curves, C, reported=reported, atol=SNAP_TOL)
     n = curves.n_features
     to_zero = (C <= SNAP_TOL) & (curves.marginal(np.zeros(n)) < lam)
     to_one = (C >= 1.0 - SNAP_TOL) & (curves.marginal(np.ones(n)) > lam)
     C = np.where(to_zero, 0.0, np.where(to_one, 1.0, C))
-    return C, _kkt_multiplier(curves, C, reported, atol=DEFAULT_REGIME_ATOL)
-
-
-def _kkt_multiplier(
-    curves: LossCurves, C: np.ndarray, reported: float | None, *, atol: float
-) -> float:
-    r"""Smallest KKT-consistent multiplier for ``C`` (within ``atol`` of a bound: at it).
-
-    With a feature strictly inside (0, 1), :math:`\lambda` is pinned by its marginal: the
-    solver's ``reported`` value, clipped into the range of the interior marginals (where
-    it can only lower the stationarity residual; a lone interior feature fixes it
-    exactly), or, without one, their median. With none inside, every :math:`\lambda` in
-    the KKT interval :math:`[\max(0, \max_{C_i = 0} m_i(0)),\ \min_{C_i = 1} m_i(1)]` is
-    valid, and a solver reports an arbitrary point of it (an interior-point one, near its
-    middle); the package convention is the smallest, the interval's lower end.
-    """
-    at_zero = C <= atol
-    interior = ~at_zero & (C < 1.0 - atol)
-    if interior.any():
-        m = curves.marginal(C)[interior]
-        lam = np.median(m) if reported is None else np.clip(reported, m.min(), m.max())
-        return max(float(lam), 0.0)
-    m0 = curves.marginal(np.zeros(curves.n_features))
-    return max(float(np.max(m0[at_zero], initial=0.0)), 0.0)
+    return C, kkt_multiplier(curves, C, reported=reported)
 
 
 @register(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array
+from .._validation import as_float_array, check_count
 from ..capacity import _features_last
 from ..models import linear_autoencoder_model_loss
 from .inputs import BASES, SparseInputs
@@ -104,8 +104,7 @@ def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
     I = _importance(importance)
     if np.any(I < 0):
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
-    if not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = check_count(d, "d")
     return fit_exact(lambda W: linear_autoencoder_loss_and_gradient(W, I), (int(d), I.size),
                      starts=starts, seed=seed, init_scale=1.0 / np.sqrt(d), gtol=gtol,
                      maxiter=maxiter)
@@ -167,8 +166,7 @@ def autoencoder_model(importance, d, *, activation="relu", density=1.0, base="tm
     I, p = instance_grid(importance, density, n_instances)
     if np.any(I < 0):
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
-    if not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = check_count(d, "d")
     if base not in BASES:
         raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
     return AutoencoderModel(I, int(d), activation, SparseInputs(p, base, dtype=dtype))

@@ -28,6 +28,7 @@ from ..curves import (
     linear_autoencoder,
     quadratic,
 )
+from .._validation import check_count
 from ..geometry import BlockStructure, blocks
 from ..models import linear_autoencoder_model_loss, quadratic_model_loss
 from ..realisation import realize
@@ -530,8 +531,7 @@ def sparsity_sweep(
     p = np.asarray(densities, dtype=np.float64)
     if p.ndim != 1 or p.size == 0:
         raise ValueError(f"densities must be a non-empty 1-d array, got shape {p.shape}")
-    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
-        raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}")
+    n_seeds = check_count(n_seeds, "n_seeds")
     v = np.asarray(importance, dtype=np.float64)
     R = p.size * n_seeds
     model = arch.build(np.broadcast_to(v, (R, v.size)), budget, np.repeat(p, n_seeds),

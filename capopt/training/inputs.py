@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array
+from .._validation import as_float_array, check_count
 from ._kernels import BASE_CODES, gate
 
 __all__ = ["BASES", "SparseInputs", "FixedSample"]
@@ -110,8 +110,7 @@ class FixedSample:
     """
 
     def __init__(self, inputs: SparseInputs, size: int):
-        if not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"dataset_size must be a positive integer, got {size!r}")
+        size = check_count(size, "dataset_size")
         self.inputs = inputs
         self.size = int(size)
         self.data: np.ndarray | None = None

@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 
 from .checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
 from .results import ExactFit, SampledFit
+from .._validation import check_count
 
 __all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact", "gram_gradient"]
 
@@ -180,8 +181,7 @@ def fit(
     """
     for name, value in (("steps", steps), ("batch_size", batch_size),
                         ("checkpoint_every", checkpoint_every), ("record_every", record_every)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_count(value, name)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     if not (np.isfinite(lr) and lr > 0):
@@ -287,8 +287,7 @@ def fit_exact(loss_and_grad, shape, *, starts: int = 8, seed=None, init_scale: f
     -------
     ExactFit
     """
-    if not isinstance(starts, (int, np.integer)) or starts < 1:
-        raise ValueError(f"starts must be a positive integer, got {starts!r}")
+    starts = check_count(starts, "starts")
     rng = np.random.default_rng(seed)
 
     def flat(w):

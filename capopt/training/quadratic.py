@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array
+from .._validation import as_float_array, check_count
 from ..capacity import _features_last
 from ..models import quadratic_model_loss
 from .optim import fit, fit_exact, gram_gradient
@@ -115,8 +115,7 @@ def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed
     array([0.833333, 0.166667])
     """
     v, K = _problem(importance, kurtosis)
-    if not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = check_count(d, "d")
     scale = np.sqrt(max(float(np.mean(np.abs(v))), np.finfo(float).tiny) / d)
     return fit_exact(lambda W: quadratic_loss_and_gradient(W, v, K), (int(d), v.size),
                      starts=starts, seed=seed, init_scale=scale, gtol=gtol, maxiter=maxiter)
@@ -138,8 +137,7 @@ def quadratic_sampled_model(importance, kurtosis, d: int, *, base: str = "radema
             f"kurtosis {K.min():g} is below the {base} base's K_z = {K_z:g} (inputs B z / sqrt(p) "
             "have K = K_z / p >= K_z); use base='rademacher', which reaches every K >= 1"
         )
-    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
-        raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}")
+    n_seeds = check_count(n_seeds, "n_seeds")
     density = np.broadcast_to(K_z / K, (n_seeds, v.size))
     return two_layer_model(v, d, "square", density, base, n_seeds, dataset_size)
 

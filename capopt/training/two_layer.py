@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from .._validation import as_float_array
+from .._validation import as_float_array, check_count
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
 
@@ -197,8 +197,7 @@ def two_layer_model(importance, d, activation, density, base, n_instances, datas
     """Build a batched :class:`TwoLayerModel` (on a :class:`FixedSample` of ``dataset_size``
     examples per instance if given) from user-facing arguments."""
     v, p = instance_grid(importance, density, n_instances)
-    if not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+    d = check_count(d, "d")
     inputs = SparseInputs(p, base, dtype=dtype)
     if dataset_size is not None:
         inputs = FixedSample(inputs, dataset_size)
