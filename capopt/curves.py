@@ -171,7 +171,7 @@ def _importance(importance, name: str) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class QuadraticCurves(LossCurves):
-    r"""Loss curves of the quadratic model :math:`\hat y = x^\top W^\top W x + b` (SPEC §3).
+    r"""Loss curves of the quadratic model :math:`\hat y = x^\top W^\top W x + b` (theory §3).
 
     .. math::
 
@@ -261,7 +261,7 @@ class QuadraticCurves(LossCurves):
 
 @dataclass(frozen=True, repr=False)
 class LinearAutoencoderCurves(LossCurves):
-    r"""Loss curves of the linear autoencoder :math:`\hat x = W^\top W x` (SPEC §3).
+    r"""Loss curves of the linear autoencoder :math:`\hat x = W^\top W x` (theory §3).
 
     .. math:: \ell_i(C) = I_i (1 - C), \qquad -\ell_i'(C) = I_i.
 
@@ -326,7 +326,7 @@ def quadratic(importance, kurtosis) -> QuadraticCurves:
     >>> curves = quadratic([2.0, 1.0], 7.0)
     >>> curves.shape.value
     'convex'
-    >>> curves.loss([5 / 6, 1 / 6]).sum()        # the worked case of SPEC §3
+    >>> curves.loss([5 / 6, 1 / 6]).sum()        # the worked case of theory §3
     np.float64(5.25)
     >>> quadratic([1.0, 1.0], [2.0, 5.0]).shape.value
     'mixed'

@@ -6,7 +6,7 @@ embedding dimension, ``N`` number of features, ``W_i`` column of feature i, ``M 
 the frame operator, ``lam_b`` the eigenvalue of ``M`` on block b's subspace, ``C``
 capacity.
 
-An embedding is *block-semi-orthogonal* (SPEC §1) when its nonzero features split into
+An embedding is *block-semi-orthogonal* (theory §1) when its nonzero features split into
 blocks spanning mutually orthogonal subspaces :math:`E_b` with :math:`W_b W_b^\top =
 \lambda_b I` on :math:`E_b`; equivalently every nonzero column is an eigenvector of
 :math:`M`. Then :math:`C_i = \|W_i\|^2/\lambda_b` and :math:`\sum_{i \in b} C_i = \dim E_b`,
@@ -202,7 +202,7 @@ def blocks(
     -----
     Each capacity is at most the feature's leverage score, :math:`C_i \le h_i =
     W_i^\top (W W^\top)^+ W_i`, with equality iff :math:`W_i` is an eigenvector of
-    :math:`M = W W^\top`, and :math:`\sum_i h_i = \operatorname{rank} W` (SPEC §1). So
+    :math:`M = W W^\top`, and :math:`\sum_i h_i = \operatorname{rank} W` (theory §1). So
 
     .. math::
 

@@ -70,7 +70,7 @@ def quadratic_model_loss(W, importance, kurtosis, *, bias=None, feature_axis: in
 
     Examples
     --------
-    Two features sharing one neuron with the worked-case optimum of SPEC §3:
+    Two features sharing one neuron with the worked-case optimum of theory §3:
 
     >>> import numpy as np
     >>> a = np.array([15 / 8, 3 / 8])        # a*(C) at the optimum C = (5/6, 1/6)

@@ -4,7 +4,7 @@ Glossary: ``C`` capacity, ``d`` embedding dimension (``dim``), ``N`` number of f
 ``k`` dimension of a block, ``lam_b`` the eigenvalue of :math:`W W^\top` on block b,
 ``v`` importance, ``K`` kurtosis, ``a`` squared norm :math:`\|W_i\|^2`.
 
-An allocation is realisable (SPEC §2) iff its features can be grouped into blocks whose
+An allocation is realisable (theory §2) iff its features can be grouped into blocks whose
 capacities sum to integers. Inside a block of dimension k the features form a tight frame,
 :math:`X X^\top = I_k`, with squared norms :math:`\|X_i\|^2 = C_i`; such a frame exists iff
 :math:`0 \le C_i \le 1` and :math:`\sum_i C_i = k` (Schur–Horn: the spectrum
@@ -109,7 +109,7 @@ def _polysemantic_groups(C: np.ndarray, poly: list[int], split: bool, tol: float
     if _integer_part(total, tol) is None:
         raise ValueError(
             f"capacities of features {poly} sum to {total:.6g}; a block must sum to an integer "
-            "(inside a block sum_i C_i = dim E_b, SPEC §2), so no embedding realises them. "
+            "(inside a block sum_i C_i = dim E_b, theory §2), so no embedding realises them. "
             "Features with 0 < C < 1 must together sum to a whole number of dimensions"
         )
     groups, rest = [], list(poly)
@@ -266,7 +266,7 @@ def _realize_blocks(capacities, dim, method: str, seed, tol) -> tuple[np.ndarray
     if C.sum() > d + tol:
         raise ValueError(
             f"capacities sum to {C.sum():.10g} > dim = {d}; a d-dimensional embedding holds at "
-            "most d (sum_i C_i <= rank W <= d, SPEC §1). Raise dim or lower the capacities"
+            "most d (sum_i C_i <= rank W <= d, theory §1). Raise dim or lower the capacities"
         )
     monosemantic = [[int(i)] for i in np.flatnonzero(C == 1.0)]
     poly = [int(i) for i in np.flatnonzero((C > 0) & (C < 1))]
@@ -336,7 +336,7 @@ def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = D
     ValueError
         If a capacity lies outside [0, 1], the capacities sum to more than ``dim``, the
         polysemantic capacities do not sum to an integer (no grouping into blocks exists,
-        SPEC §2), ``dim`` is not a whole number >= 0, or ``method`` is unknown.
+        theory §2), ``dim`` is not a whole number >= 0, or ``method`` is unknown.
     TypeError
         If ``capacities`` is not numeric or ``dim`` is not a number.
 
@@ -383,7 +383,7 @@ def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = D
     >>> realize([0.5, 0.3], 1)
     Traceback (most recent call last):
     ...
-    ValueError: capacities of features [0, 1] sum to 0.8; a block must sum to an integer (inside a block sum_i C_i = dim E_b, SPEC §2), so no embedding realises them. Features with 0 < C < 1 must together sum to a whole number of dimensions
+    ValueError: capacities of features [0, 1] sum to 0.8; a block must sum to an integer (inside a block sum_i C_i = dim E_b, theory §2), so no embedding realises them. Features with 0 < C < 1 must together sum to a whole number of dimensions
     """
     return _realize_blocks(capacities, dim, method, seed, tol)[0]
 
@@ -422,7 +422,7 @@ def optimal_quadratic_model(
 ) -> QuadraticModel:
     r"""The quadratic model that attains an allocation's loss: W, bias and exact loss.
 
-    With :math:`a_i = \|W_i\|^2` and capacities :math:`C_i`, the loss of SPEC §3 separates,
+    With :math:`a_i = \|W_i\|^2` and capacities :math:`C_i`, the loss of theory §3 separates,
 
     .. math::
 
@@ -470,7 +470,7 @@ def optimal_quadratic_model(
 
     Examples
     --------
-    The worked case of SPEC §3 (a = 2, b = 1, K = 7 in one neuron, minimum loss 5.25):
+    The worked case of theory §3 (a = 2, b = 1, K = 7 in one neuron, minimum loss 5.25):
 
     >>> import capopt
     >>> curves = capopt.quadratic([2.0, 1.0], 7.0)

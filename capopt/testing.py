@@ -39,7 +39,7 @@ __all__ = [
     "check_certificate",
 ]
 
-#: Kurtosis ranges of each returns regime of the quadratic model (SPEC §3): increasing
+#: Kurtosis ranges of each returns regime of the quadratic model (theory §3): increasing
 #: returns below 3, diminishing above. Bounded away from 3 and 1 so that draws stay
 #: clearly in one regime and the curves stay well conditioned.
 KURTOSIS_RANGES = {"concave": (1.2, 2.8), "convex": (3.2, 40.0)}
@@ -120,7 +120,7 @@ def problems(draw, families=None, *, integer_budget: bool = False):
     families : strategy of LossCurves, optional
         Default: convex quadratic families.
     integer_budget : bool
-        Draw whole dimensions only (the realisable case of SPEC §2).
+        Draw whole dimensions only (the realisable case of theory §2).
     """
     curves = draw(quadratic_families() if families is None else families)
     n = curves.n_features
@@ -198,7 +198,7 @@ def realisable_allocations(
     max_ignored: int = 3,
     max_spare_dims: int = 2,
 ):
-    """Strategy for ``(capacities, dim)`` pairs that some embedding realises (SPEC §2).
+    """Strategy for ``(capacities, dim)`` pairs that some embedding realises (theory §2).
 
     Built from blocks, as :func:`capopt.realize` needs: up to ``max_blocks``
     polysemantic blocks of n features sharing k < n dimensions, with capacities

@@ -1,4 +1,4 @@
-r"""Sparsity as kurtosis: the fourth moment of a gated input (SPEC section 3).
+r"""Sparsity as kurtosis: the fourth moment of a gated input (theory §3).
 
 A feature active with probability :math:`p` is :math:`x = B z / \sqrt{p}` with
 :math:`B \sim \mathrm{Bernoulli}(p)` independent of :math:`z`, where :math:`z` has mean 0,

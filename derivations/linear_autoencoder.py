@@ -1,4 +1,4 @@
-r"""Loss-vs-capacity curve of the linear autoencoder (SPEC section 3, last paragraph).
+r"""Loss-vs-capacity curve of the linear autoencoder (theory §3, last paragraph).
 
 Model: :math:`\hat x = W^\top W x = G x`, loss
 :math:`L = \mathbb{E}\sum_i I_i (x_i - \hat x_i)^2` with independent inputs of mean 0 and

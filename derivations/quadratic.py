@@ -1,4 +1,4 @@
-r"""Loss-vs-capacity curve of the quadratic model (Scherlis et al. 2022, SPEC section 3).
+r"""Loss-vs-capacity curve of the quadratic model (Scherlis et al. 2022, theory §3).
 
 Model: target :math:`y = \sum_i v_i x_i^2`, prediction :math:`\hat y = x^\top G x + b` with
 :math:`G = W^\top W`, loss :math:`L = \mathbb{E}[(y - \hat y)^2]`. The inputs are independent

@@ -1,4 +1,4 @@
-"""Embeddings with known capacities, built from their geometric definition (SPEC §1)."""
+"""Embeddings with known capacities, built from their geometric definition (theory §1)."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Properties of the capacity metric (SPEC §1)."""
+"""Properties of the capacity metric (theory §1)."""
 
 import numpy as np
 import pytest

@@ -53,7 +53,7 @@ def test_solve_reproduces_the_worked_case_as_json(capsys):
     code, out, _ = run(capsys, "solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "1", "--json")
     assert code == 0
     payload = json.loads(out)
-    np.testing.assert_allclose(payload["capacities"], [5 / 6, 1 / 6], rtol=1e-12)  # SPEC §3
+    np.testing.assert_allclose(payload["capacities"], [5 / 6, 1 / 6], rtol=1e-12)  # theory §3
     assert payload["loss"] == pytest.approx(5.25, rel=1e-12)
     assert payload["status"] == "optimal" and payload["method"] == "waterfill"
 

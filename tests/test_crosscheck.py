@@ -1,4 +1,4 @@
-"""Does gradient training land where the solver says? (SPEC §3-§4, issue 5)"""
+"""Does gradient training land where the solver says? (theory §3-§4, issue 5)"""
 
 import numpy as np
 import pytest

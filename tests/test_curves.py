@@ -1,4 +1,4 @@
-"""Loss-curve families: values, shapes, vectorisation and argument checks (SPEC §3)."""
+"""Loss-curve families: values, shapes, vectorisation and argument checks (theory §3)."""
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ def test_family_shape_is_mixed_when_kurtosis_straddles_three():
 
 
 def test_negative_importance_gives_a_flat_curve_at_the_unrepresented_loss():
-    # yhat's quadratic form is PSD, so a_i >= 0 binds at 0: no capacity helps (SPEC §3).
+    # yhat's quadratic form is PSD, so a_i >= 0 binds at 0: no capacity helps (theory §3).
     curves = capopt.quadratic([-2.0, 1.0], 5.0)
     C = np.linspace(0, 1, 7)
     np.testing.assert_allclose(curves.loss(np.stack([C, C], -1))[:, 0], 4 * 4.0)

@@ -1,5 +1,5 @@
 """Blocks of an embedding, its distance from block-semi-orthogonal, and features per neuron
-(SPEC §1)."""
+(theory §1)."""
 
 import numpy as np
 import pytest
@@ -90,7 +90,7 @@ def test_blocks_are_recovered_after_rotation_and_noise(layout, seed, n_zero):
 
 
 def test_embedding_that_is_not_block_semi_orthogonal_is_flagged_with_hand_residuals():
-    # W = [[1, 1, 0], [0, 1, 1]]: rank 2, C = (1/2, 2/3, 1/2) (SPEC §1 leverage example), so
+    # W = [[1, 1, 0], [0, 1, 1]]: rank 2, C = (1/2, 2/3, 1/2) (theory §1 leverage example), so
     # the residual is (2 - 5/3) / 2 = 1/6. M = [[2, 1], [1, 2]] sends W_0 = (1, 0) to
     # (2, 1), at angle arctan(1/2): eigen_residual = 1/2 (the middle column is an
     # eigenvector and contributes 0).

@@ -1,9 +1,9 @@
-"""The global branch-and-bound method and the grid dynamic programme (SPEC §2, §3).
+"""The global branch-and-bound method and the grid dynamic programme (theory §2, §3).
 
 Independent routes used as references:
 - exhaustive enumeration of a capacity grid (N <= 3), and of the vertices of the polytope
   for concave families (a concave function attains its minimum over a polytope at a vertex);
-- the SPEC §3 closed form for identical K > 3, with mu found here by plain bisection;
+- the theory §3 closed form for identical K > 3, with mu found here by plain bisection;
 - problems built around a known optimum: choose C* and lambda* first, then curves whose
   Lagrangian l_i(c) + lambda* c is minimised over [0, 1] at C*_i feature by feature, which
   makes C* a global optimum of the budget-constrained problem (Everett's theorem);
@@ -130,7 +130,7 @@ def test_global_certifies_mixed_quadratic_families(problem):
     st.floats(0.0, 1.0),
 )
 def test_global_on_identical_convex_kurtosis_matches_the_closed_form(v, K, fraction):
-    # SPEC §3: C_i = clip(((K-1) v_i / mu - 2) / (K-3), 0, 1) with mu set by sum C = d.
+    # theory §3: C_i = clip(((K-1) v_i / mu - 2) / (K-3), 0, 1) with mu set by sum C = d.
     v = np.array(v)
     n = v.size
     d = fraction * n
@@ -155,7 +155,7 @@ def test_global_on_identical_convex_kurtosis_matches_the_closed_form(v, K, fract
     st.data(),
 )
 def test_global_on_concave_family_keeps_the_top_d_features(v, K, data):
-    # SPEC §3: for K <= 3 the d largest v get C = 1, the rest 0 (ties: lower index first).
+    # theory §3: for K <= 3 the d largest v get C = 1, the rest 0 (ties: lower index first).
     v = np.array(v)
     d = data.draw(st.integers(0, v.size), label="d")
     curves = capopt.quadratic(v, K)

@@ -1,7 +1,7 @@
 """Phase diagrams (issue 6): boundaries against the closed forms, figures and the CLI pieces.
 
 Reference values: the boundary K* = 1 + 2a/b and the split C_a = ((K-1)a - 2b)/((K-3)(a+b))
-of SPEC §3 (derived in ``derivations/``, evaluated with :mod:`capopt._formulas`); the
+of theory §3 (derived in ``derivations/``, evaluated with :mod:`capopt._formulas`); the
 phase diagrams themselves come from the sweep kernels, an independent route.
 """
 
@@ -57,7 +57,7 @@ def test_two_feature_split_matches_closed_form(two_feature):
 
 
 def test_two_feature_worked_case():
-    ds = two_feature_phase(2.0, 7.0)  # SPEC §3: C = (5/6, 1/6), loss 5.25 for v = (2, 1)
+    ds = two_feature_phase(2.0, 7.0)  # theory §3: C = (5/6, 1/6), loss 5.25 for v = (2, 1)
     assert float(ds.capacity_larger) == pytest.approx(5 / 6, abs=EXACT)
     # The sweep solves importances (1, b/a): the loss scales with v^2, so 5.25 / 4.
     assert float(ds.loss) == pytest.approx(5.25 / 4, rel=EXACT)

@@ -19,7 +19,7 @@ def sample_inputs(rng, n_samples, densities, bases):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_closed_form_loss_matches_monte_carlo_of_the_model(seed):
-    """E[(y - yhat)^2] sampled from the model itself equals L(W) of SPEC §3.
+    """E[(y - yhat)^2] sampled from the model itself equals L(W) of theory §3.
 
     Tolerance: the sample mean of e^2 = (y - yhat)^2 has standard error std(e^2)/sqrt(n)
     (CLT; e^2 has finite variance since the inputs have finite eighth moments). A 5-sigma

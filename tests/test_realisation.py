@@ -1,4 +1,4 @@
-"""Realising an allocation as an embedding, and the optimal quadratic model (SPEC §1-3)."""
+"""Realising an allocation as an embedding, and the optimal quadratic model (theory §1-3)."""
 
 import numpy as np
 import pytest
@@ -35,7 +35,7 @@ GRADIENT_RTOL = 1e-12
 #: The example of the issue's closing note.
 QUADRATIC_EXAMPLE = dict(importance=0.8 ** np.arange(20), kurtosis=5.0, budget=8)
 
-POLYTOPES = {  # k features of equal capacity k'/k sharing k' dimensions (SPEC §1)
+POLYTOPES = {  # k features of equal capacity k'/k sharing k' dimensions (theory §1)
     "antipodal": (2, 1),
     "triangle": (3, 2),
     "tetrahedron": (4, 3),
@@ -45,7 +45,7 @@ POLYTOPES = {  # k features of equal capacity k'/k sharing k' dimensions (SPEC �
 
 
 def closed_form_allocation(v, K, d):
-    """SPEC §3 closed form for identical K > 3, independent of the solvers:
+    """theory §3 closed form for identical K > 3, independent of the solvers:
     C_i = clip(((K - 1) v_i / mu - 2) / (K - 3), 0, 1) with mu set by sum C = d (N > d)."""
     def allocation(mu):
         return np.clip(((K - 1) * v / mu - 2) / (K - 3), 0.0, 1.0)
@@ -244,7 +244,7 @@ def test_closed_form_optimum_model_attains_the_curve_loss_with_its_norms(method)
     assert isinstance(model, QuadraticModel) and model.W.shape == (d, v.size)
     np.testing.assert_allclose(capopt.capacity(model.W), C, atol=ROUND_TRIP_ATOL)
     a = np.sum(model.W**2, axis=0)
-    # a_i* = v_i when monosemantic, mu C_i when polysemantic (SPEC §3 with mu = sqrt(lam/2)).
+    # a_i* = v_i when monosemantic, mu C_i when polysemantic (theory §3 with mu = sqrt(lam/2)).
     expected = np.where(C == 1, v, mu * C)
     np.testing.assert_allclose(a, expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(a, curves.optimal_norm(C), rtol=1e-12, atol=1e-15)
@@ -253,7 +253,7 @@ def test_closed_form_optimum_model_attains_the_curve_loss_with_its_norms(method)
 
 
 def test_worked_case_model_has_the_spec_loss():
-    # SPEC §3: a = 2, b = 1, K = 7 in one neuron: C = (5/6, 1/6), loss 5.25.
+    # theory §3: a = 2, b = 1, K = 7 in one neuron: C = (5/6, 1/6), loss 5.25.
     model = optimal_quadratic_model(capopt.quadratic([2.0, 1.0], 7.0), [5 / 6, 1 / 6])
     np.testing.assert_allclose(model.W**2, [[15 / 8, 3 / 8]], rtol=1e-12)
     assert model.loss == pytest.approx(5.25, rel=1e-12)

@@ -1,9 +1,9 @@
 """The reference methods "cvxpy" (Clarabel) and "scipy" (SLSQP) against independent answers.
 
 Reference values come from routes that share no code with the methods: the closed form of
-SPEC §3 for identical kurtosis K > 3, solved for its level by bisection in 40-digit mpmath;
-the worked case of SPEC §3 (v = (2, 1), K = 7, d = 1 -> C = (5/6, 1/6), loss 5.25 = 21/4,
-by hand); and the top-d rule of the linear autoencoder (SPEC §3).
+theory §3 for identical kurtosis K > 3, solved for its level by bisection in 40-digit mpmath;
+the worked case of theory §3 (v = (2, 1), K = 7, d = 1 -> C = (5/6, 1/6), loss 5.25 = 21/4,
+by hand); and the top-d rule of the linear autoencoder (theory §3).
 """
 
 import mpmath
@@ -37,7 +37,7 @@ MP_DIGITS = 40
 def closed_form(v, K, d):
     r"""C_i = clip(((K - 1) v_i / mu - 2) / (K - 3), 0, 1) with sum C = d, and lam = 2 mu^2.
 
-    SPEC §3, identical K > 3 and N > d. The total capacity falls as mu rises, so mu is
+    theory §3, identical K > 3 and N > d. The total capacity falls as mu rises, so mu is
     bisected in [1e-30, (K - 1) max v / 2] (the upper end gives C = 0) at ``MP_DIGITS``
     digits, independently of every capopt routine.
     """

@@ -87,7 +87,7 @@ def convex_problems(draw, max_features=6):
 
 
 @given(convex_problems())
-@example((np.array([2.0, 1.0]), np.array([7.0, 7.0]), 1.0))  # SPEC §3 worked case
+@example((np.array([2.0, 1.0]), np.array([7.0, 7.0]), 1.0))  # theory §3 worked case
 @example((np.array([2.0, 1.0]), np.array([7.0, 7.0]), 2.5))  # slack budget: lam = 0
 def test_derivatives_match_finite_differences(problem):
     v, K, d = problem
@@ -116,7 +116,7 @@ def test_shared_kurtosis_derivative_is_the_row_sum():
 
 def test_shared_kurtosis_budget_goes_in_proportion_to_importance():
     # With one K > 3 every polysemantic C_i is affine in the level s with slope
-    # (K - 1) v_i / (K - 3) (SPEC §3), so one more dimension splits as v_i / sum_F v_j.
+    # (K - 1) v_i / (K - 3) (theory §3), so one more dimension splits as v_i / sum_F v_j.
     v, d = np.array([2.0, 1.5, 1.0, 0.2]), 1.7
     s = sensitivity(quadratic(v, 6.0), d)
     F_ = list(s.active)

@@ -93,7 +93,7 @@ def one_problem(v, K, d):
 # Found by a random check: a flat total capacity at a whole budget (feature 0 saturates
 # before feature 1 starts); rounding at the saturation must not stop the walk there.
 @example(one_problem([2.26673616, 1.70697984, 1.47860759, 0.1548953, 1.35556188, 0.856066], 3.5, 1.0))
-@example(one_problem([2.0, 1.0], 7.0, 1.0))  # SPEC §3 worked case
+@example(one_problem([2.0, 1.0], 7.0, 1.0))  # theory §3 worked case
 @example(one_problem([1.0, 1.0, 1.0], 3.0, 1.5))  # linear ties: index order
 @example(one_problem([1.0, 1.0, 1.0], 2.0, 1.5))  # concave ties: index order
 @example(one_problem([-1.0, 0.0, 2.0], 7.0, 0.0))  # flat features, no budget
@@ -151,7 +151,7 @@ def test_kernel_without_jit_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     C, lam, counts = json.loads(out)
-    # SPEC §3 worked case (C = (5/6, 1/6), lam = 81/8), and a concave vertex with its fraction.
+    # theory §3 worked case (C = (5/6, 1/6), lam = 81/8), and a concave vertex with its fraction.
     np.testing.assert_allclose(C, [[5 / 6, 1 / 6], [1.0, 0.5]], rtol=0, atol=EXACT)
     assert lam[0] == pytest.approx(81 / 8, rel=EXACT)
     assert counts == [[0, 2, 0], [1, 1, 0]]

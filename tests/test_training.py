@@ -275,7 +275,7 @@ def test_exact_fit_keeps_the_lowest_of_all_starts():
 
 
 def test_linear_autoencoder_exact_training_keeps_the_top_d_features():
-    """Constant returns (SPEC §3): the d most important features get C = 1, the rest 0."""
+    """Constant returns (theory §3): the d most important features get C = 1, the rest 0."""
     importance = np.random.default_rng(5).permutation(np.linspace(0.2, 2.0, 7))
     result = train_linear_autoencoder(importance, 3, seed=0)
     top = np.argsort(importance)[::-1][:3]

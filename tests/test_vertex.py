@@ -1,4 +1,4 @@
-"""The vertex solution (method "vertex"): exact for concave and linear families (SPEC §2-3).
+"""The vertex solution (method "vertex"): exact for concave and linear families (theory §2-3).
 
 The reference is brute force: every vertex of {0 <= C <= 1, sum C <= d} is listed and its
 loss evaluated; a concave objective attains its minimum over the polytope at one of them.
@@ -83,7 +83,7 @@ def test_no_random_feasible_point_does_better(problem, random):
 
 
 def test_worked_case_is_monosemantic_for_increasing_returns():
-    # SPEC §3: importances 2 and 1 on one neuron at K = 2: C = (1, 0).
+    # theory §3: importances 2 and 1 on one neuron at K = 2: C = (1, 0).
     result = solve(quadratic([2.0, 1.0], 2.0), 1.0)
     assert result.method == "vertex"
     np.testing.assert_array_equal(result.capacities, [1.0, 0.0])

@@ -1,6 +1,6 @@
-"""Water-filling (method "waterfill"): exact for convex and linear families (SPEC §2-3).
+"""Water-filling (method "waterfill"): exact for convex and linear families (theory §2-3).
 
-Reference values come from independent routes: the SPEC §3 closed form with its level found
+Reference values come from independent routes: the theory §3 closed form with its level found
 by bisection in 50-digit mpmath arithmetic, the generic root-finding path on the same curves
 with their closed-form response hidden, scipy's SLSQP, and problems built around a chosen
 optimum (C*, lam*).
@@ -71,7 +71,7 @@ class HiddenResponse(LossCurves):
 
 
 def spec_closed_form(v, K, d):
-    """SPEC §3 for one K > 3: C_i = clip(((K-1) v_i/mu - 2)/(K-3), 0, 1), mu = sqrt(lam/2).
+    """theory §3 for one K > 3: C_i = clip(((K-1) v_i/mu - 2)/(K-3), 0, 1), mu = sqrt(lam/2).
 
     mu is the smallest with sum C <= d, by 400 bisection steps in 50-digit arithmetic.
     """
@@ -93,7 +93,7 @@ def spec_closed_form(v, K, d):
 
 
 def test_worked_case_of_spec_two_features_on_one_neuron():
-    # SPEC §3: importances 2 and 1, K = 7, one neuron: C = (5/6, 1/6), loss 21/4.
+    # theory §3: importances 2 and 1, K = 7, one neuron: C = (5/6, 1/6), loss 21/4.
     result = solve(quadratic([2.0, 1.0], 7.0), 1.0, method="waterfill")
     np.testing.assert_allclose(result.capacities, [5 / 6, 1 / 6], rtol=0, atol=EXACT)
     assert result.loss == pytest.approx(5.25, rel=EXACT)
@@ -101,7 +101,7 @@ def test_worked_case_of_spec_two_features_on_one_neuron():
 
 
 def test_two_features_turn_polysemantic_above_kurtosis_one_plus_twice_their_ratio():
-    # SPEC §3: polysemantic iff K > 1 + 2a/b; for (2, 1) the boundary is K = 5.
+    # theory §3: polysemantic iff K > 1 + 2a/b; for (2, 1) the boundary is K = 5.
     assert waterfill(quadratic([2.0, 1.0], 5.0), 1.0).capacities.tolist() == [1.0, 0.0]
     assert waterfill(quadratic([2.0, 1.0], 5.0 + 1e-6), 1.0).capacities[1] > 0
 

@@ -178,7 +178,7 @@ def cvxpy_reference(
 
     Examples
     --------
-    The worked case of SPEC §3, C = (5/6, 1/6):
+    The worked case of theory §3, C = (5/6, 1/6):
 
     >>> from capopt.curves import quadratic
     >>> solution = cvxpy_reference(quadratic([2.0, 1.0], 7.0), 1.0)

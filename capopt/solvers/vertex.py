@@ -71,7 +71,7 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     of equal :math:`\Delta` rank by index (a stable sort), so the lower index gets the whole
     dimension and the next one the fraction, and a 0/1 vertex beats a fractional one of
     equal loss. Every feature at 1 or 0
-    outside the fractional one is monosemantic or ignored (SPEC §2).
+    outside the fractional one is monosemantic or ignored (theory §2).
 
     *Lower bound.* At a whole budget (or :math:`d \ge N`) the linear programme with each
     curve replaced by its chord :math:`\ell_i(0) - \Delta_i C` lies below the problem (a

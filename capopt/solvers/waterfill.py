@@ -134,7 +134,7 @@ def waterfill(curves: LossCurves, budget: float) -> Solution:
 
     Examples
     --------
-    The worked case of SPEC §3: two features of importances 2 and 1 on one neuron.
+    The worked case of theory §3: two features of importances 2 and 1 on one neuron.
 
     >>> from capopt.curves import quadratic
     >>> solution = waterfill(quadratic([2.0, 1.0], 7.0), 1.0)

@@ -150,7 +150,7 @@ def sweep(
 
     Examples
     --------
-    Sparse features are polysemantic, dense ones are not (SPEC §3):
+    Sparse features are polysemantic, dense ones are not (theory §3):
 
     >>> ds = sweep(n_features=8, budget=3, importance_decay=0.8, density=[1.0, 0.1])
     >>> ds.polysemantic.values.tolist()
@@ -317,7 +317,7 @@ def _dataset(grid: dict, base: str, atol: float, width: int, chunks) -> xr.Datas
         coords=coords,
     )
     ds.attrs = {
-        "model": "quadratic model y = sum_i v_i x_i^2, v_i = importance_decay**i (capopt SPEC section 3)",
+        "model": "quadratic model y = sum_i v_i x_i^2, v_i = importance_decay**i (capopt docs/theory.md §3)",
         "regime_atol": atol,
     }
     if "density" in grid:

@@ -63,7 +63,7 @@ def two_feature_phase(importance_ratio, kurtosis, **sweep_options) -> xr.Dataset
     Examples
     --------
     >>> ds = two_feature_phase(2.0, [2.0, 7.0])
-    >>> ds.capacity_larger.values.round(6).tolist()   # SPEC §3: monosemantic, then 5/6
+    >>> ds.capacity_larger.values.round(6).tolist()   # theory §3: monosemantic, then 5/6
     [1.0, 0.833333]
     >>> float(ds.boundary)
     5.0

@@ -174,7 +174,7 @@ def sensitivity(
 
     Examples
     --------
-    The worked case of SPEC §3, C = (5/6, 1/6) with lam = 81/8: one more dimension lowers
+    The worked case of theory §3, C = (5/6, 1/6) with lam = 81/8: one more dimension lowers
     the loss by lam, and with one kurtosis every capacity is affine in the level
     :math:`s`, so the polysemantic features share it in proportion to their importances.
 

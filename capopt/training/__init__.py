@@ -1,4 +1,4 @@
-"""Gradient-trained models, used only to cross-check the allocation solvers (SPEC §3-§4).
+"""Gradient-trained models, used only to cross-check the allocation solvers (theory §3-§4).
 
 Nothing here runs inside a solver: these trainers produce embeddings whose measured
 capacities are compared with what :func:`capopt.solve` predicts (:func:`crosscheck`), or

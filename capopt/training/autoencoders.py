@@ -1,9 +1,9 @@
 r"""Autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with importance-weighted MSE.
 
 * linear (:math:`\sigma` = identity, no bias): closed-form curves
-  :math:`\ell_i(C) = I_i (1 - C)` (SPEC §3), trained on the exact loss of
+  :math:`\ell_i(C) = I_i (1 - C)` (theory §3), trained on the exact loss of
   :func:`capopt.models.linear_autoencoder_model_loss` with multi-start L-BFGS;
-* ReLU, the Toy Models of Superposition model, and its GeLU variant (SPEC §4): no closed
+* ReLU, the Toy Models of Superposition model, and its GeLU variant (theory §4): no closed
   form, trained with Adam on sparse inputs :math:`x_i = B_i U_i`,
   :math:`U \sim \mathrm{Uniform}[0, 1]`, :math:`B \sim \mathrm{Bernoulli}(1 - S)`.
 

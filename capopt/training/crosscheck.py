@@ -1,4 +1,4 @@
-r"""Does gradient training land where the solver says? (SPEC §3-§4)
+r"""Does gradient training land where the solver says? (theory §3-§4)
 
 * :func:`crosscheck`: for a family with closed-form curves (quadratic model, linear
   autoencoder), solve the allocation problem with :func:`capopt.solve`, train the model

@@ -8,10 +8,10 @@ Two families:
 * ``base="gaussian" | "rademacher" | "uniform"``: :math:`x = B z / \sqrt p` with
   :math:`B \sim \mathrm{Bernoulli}(p)` and z of mean 0, variance 1 and fourth moment
   :math:`K_z` (3, 1, 9/5), so that :math:`E[x^2] = 1` and :math:`E[x^4] = K_z / p`
-  (SPEC §3, :func:`capopt.curves.gated_kurtosis`). These feed the quadratic model and the
+  (theory §3, :func:`capopt.curves.gated_kurtosis`). These feed the quadratic model and the
   two-layer models.
 * ``base="tms"``: :math:`x = B U`, :math:`U \sim \mathrm{Uniform}[0, 1]` without rescaling,
-  the inputs of Toy Models of Superposition (SPEC §4).
+  the inputs of Toy Models of Superposition (theory §4).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._kernels import BASE_CODES, gate
 
 __all__ = ["BASES", "SparseInputs", "FixedSample"]
 
-#: Distributions of an active input; the first three are unit-variance (SPEC §3).
+#: Distributions of an active input; the first three are unit-variance (theory §3).
 BASES = (*sorted(F.BASE_FOURTH_MOMENT), "tms")
 
 

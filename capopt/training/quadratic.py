@@ -1,4 +1,4 @@
-r"""Training the quadratic model :math:`\hat y = x^\top W^\top W x + b` (SPEC §3).
+r"""Training the quadratic model :math:`\hat y = x^\top W^\top W x + b` (theory §3).
 
 Two routes to a trained embedding, both independent of the allocation solvers:
 
@@ -64,7 +64,7 @@ def quadratic_loss_and_gradient(W, importance, kurtosis):
 
     Examples
     --------
-    At the worked-case optimum of SPEC §3 (C = (5/6, 1/6), d = 1) the gradient vanishes:
+    At the worked-case optimum of theory §3 (C = (5/6, 1/6), d = 1) the gradient vanishes:
 
     >>> import numpy as np
     >>> W = np.sqrt([[15 / 8, 3 / 8]])

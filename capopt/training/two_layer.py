@@ -3,10 +3,10 @@ r"""Two-layer models :math:`\hat y = \sum_k \phi((W x)_k) + b` learning :math:`y
 Glossary: ``W`` (R, d, N) embedding of R instances (features last), ``b`` (R,) output bias,
 ``v`` importance, ``phi`` the neuron nonlinearity, ``h = W x`` pre-activations.
 
-With :math:`\phi(h) = h^2` this *is* the quadratic model of SPEC §3
+With :math:`\phi(h) = h^2` this *is* the quadratic model of theory §3
 (:math:`\sum_k (Wx)_k^2 = x^\top W^\top W x`), whose sampled training
 :func:`capopt.training.train_quadratic_sampled` runs through this module. The other
-nonlinearities have no closed-form loss curves and are measured by training (SPEC §4).
+nonlinearities have no closed-form loss curves and are measured by training (theory §4).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def train_two_layer(
         instance (a sparsity sweep). Inputs are :math:`B z / \sqrt p` with unit variance.
     base : str
         Distribution of an active input (:data:`capopt.training.inputs.BASES`); default
-        the centred uniform of SPEC §3's dense-vs-sparse mechanism (K = 1.8 / p).
+        the centred uniform of theory §3's dense-vs-sparse mechanism (K = 1.8 / p).
     n_instances : int, optional
         Defaults to the length of a 1-d ``density`` or the leading axis of ``importance``.
     steps, batch_size, lr, schedule, seed, **fit_options

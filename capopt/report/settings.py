@@ -1,0 +1,128 @@
+"""How much work ``capopt reproduce`` does: the default run and the ``--quick`` one.
+
+Every size that sets the run time lives here, so the two presets differ in this file only.
+Seeds are fixed: the same preset gives the same numbers on every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Settings", "DEFAULT", "QUICK"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of every computation behind the figures.
+
+    Attributes
+    ----------
+    name : str
+        ``"default"`` or ``"quick"``; printed in the report.
+    allocation_features, allocation_budget : int
+        N and d of the allocation-vs-importance figure (importances ``0.9 ** i``).
+    allocation_kurtosis : tuple of float
+        One panel per kurtosis.
+    two_feature_ratios, two_feature_kurtoses : int
+        Grid of the two-feature phase diagram (importance ratio 1..4, kurtosis 1..16).
+    phase_densities, phase_decays : int
+        Grid of the N-feature phase diagram (density 0.01..1, importance decay 0.5..1).
+    phase_features, phase_budget : int
+        N and d of the N-feature phase diagram.
+    train_features, train_budget : int
+        N and d of the trained sparsity sweeps (importances ``0.9 ** i``).
+    train_densities : int
+        Densities from 1 to ``train_min_density``, geometrically spaced.
+    train_min_density : float
+        Sparsest density trained.
+    train_steps, train_seeds, train_batch : int
+        Adam steps, instances per density, minibatch size.
+    train_lr : float
+        Peak Adam learning rate (cosine schedule).
+    gram_density : float
+        Density of the trained embeddings whose Gram matrices are drawn (the nearest
+        trained one).
+    crosscheck_starts : int
+        L-BFGS random starts per cross-check problem.
+    budget_points : int
+        Budgets solved for the budget-response figure.
+    seed : int
+        Seed of every random choice (training, realisations).
+    """
+
+    name: str
+    allocation_features: int
+    allocation_budget: int
+    allocation_kurtosis: tuple
+    two_feature_ratios: int
+    two_feature_kurtoses: int
+    phase_densities: int
+    phase_decays: int
+    phase_features: int
+    phase_budget: int
+    train_features: int
+    train_budget: int
+    train_densities: int
+    train_min_density: float
+    train_steps: int
+    train_seeds: int
+    train_batch: int
+    train_lr: float
+    gram_density: float
+    crosscheck_starts: int
+    budget_points: int
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: ``capopt reproduce``: about two minutes on two cores.
+DEFAULT = Settings(
+    name="default",
+    allocation_features=40,
+    allocation_budget=10,
+    allocation_kurtosis=(2.0, 4.0, 8.0, 30.0),
+    two_feature_ratios=151,
+    two_feature_kurtoses=151,
+    phase_densities=121,
+    phase_decays=101,
+    phase_features=64,
+    phase_budget=16,
+    train_features=20,
+    train_budget=5,
+    train_densities=12,
+    train_min_density=0.01,
+    train_steps=5000,
+    train_seeds=2,
+    train_batch=256,
+    train_lr=1e-2,
+    gram_density=0.1,
+    crosscheck_starts=4,
+    budget_points=141,
+)
+
+#: ``capopt reproduce --quick``: the same figures from smaller runs, for CI.
+QUICK = Settings(
+    name="quick",
+    allocation_features=40,
+    allocation_budget=10,
+    allocation_kurtosis=(2.0, 4.0, 8.0, 30.0),
+    two_feature_ratios=61,
+    two_feature_kurtoses=61,
+    phase_densities=41,
+    phase_decays=31,
+    phase_features=32,
+    phase_budget=8,
+    train_features=10,
+    train_budget=3,
+    train_densities=6,
+    train_min_density=0.02,
+    train_steps=2000,
+    train_seeds=1,
+    train_batch=256,
+    train_lr=1e-2,
+    gram_density=0.1,
+    crosscheck_starts=2,
+    budget_points=57,
+)
