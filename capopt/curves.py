@@ -193,6 +193,7 @@ class QuadraticCurves(LossCurves):
     _v: np.ndarray = field(init=False, repr=False)
     _K: np.ndarray = field(init=False, repr=False)
     _codes: np.ndarray = field(init=False, repr=False)
+    _shape: Shape = field(init=False, repr=False)
     _flat_loss: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -210,6 +211,8 @@ class QuadraticCurves(LossCurves):
             _SHAPE_CODES[Shape.CONCAVE],
         ).astype(np.int8)
         object.__setattr__(self, "_codes", _readonly_codes(codes))
+        # The family is immutable; classify it once rather than on every solve() check.
+        object.__setattr__(self, "_shape", combined_shape(_SHAPE_BY_CODE[np.unique(codes)].tolist()))
 
     @property
     def n_features(self) -> int:
@@ -250,7 +253,7 @@ class QuadraticCurves(LossCurves):
 
     @property
     def shape(self) -> Shape:
-        return combined_shape(_SHAPE_BY_CODE[np.unique(self._codes)].tolist())
+        return self._shape
 
     def shape_mask(self, shape: Shape) -> np.ndarray:
         return self._codes == _SHAPE_CODES[shape]
