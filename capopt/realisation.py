@@ -4,8 +4,10 @@ Glossary: ``C`` capacity, ``d`` embedding dimension (``dim``), ``N`` number of f
 ``k`` dimension of a block, ``lam_b`` the eigenvalue of :math:`W W^\top` on block b,
 ``v`` importance, ``K`` kurtosis, ``a`` squared norm :math:`\|W_i\|^2`.
 
-An allocation is realisable (theory §2) iff its features can be grouped into blocks whose
-capacities sum to integers. Inside a block of dimension k the features form a tight frame,
+An allocation is block-realisable (theory §2), i.e. some block-semi-orthogonal embedding has
+it, iff its features can be grouped into blocks whose capacities sum to integers. Other
+embeddings realise other allocations as well, so an allocation that is not block-realisable
+may still be realisable. Inside a block of dimension k the features form a tight frame,
 :math:`X X^\top = I_k`, with squared norms :math:`\|X_i\|^2 = C_i`; such a frame exists iff
 :math:`0 \le C_i \le 1` and :math:`\sum_i C_i = k` (Schur–Horn: the spectrum
 :math:`(1, \dots, 1, 0, \dots, 0)` of the Gram matrix majorises its diagonal ``C``), and
@@ -109,8 +111,10 @@ def _polysemantic_groups(C: np.ndarray, poly: list[int], split: bool, tol: float
     if _integer_part(total, tol) is None:
         raise ValueError(
             f"capacities of features {poly} sum to {total:.6g}; a block must sum to an integer "
-            "(inside a block sum_i C_i = dim E_b, theory §2), so no embedding realises them. "
-            "Features with 0 < C < 1 must together sum to a whole number of dimensions"
+            "(inside a block sum_i C_i = dim E_b, theory §2), so they are not block-realisable. "
+            "realize() builds block-semi-orthogonal embeddings, for which the features with "
+            "0 < C < 1 must together sum to a whole number of dimensions; embeddings of "
+            "another kind may still realise these capacities"
         )
     groups, rest = [], list(poly)
     while split:
@@ -335,8 +339,9 @@ def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = D
     ------
     ValueError
         If a capacity lies outside [0, 1], the capacities sum to more than ``dim``, the
-        polysemantic capacities do not sum to an integer (no grouping into blocks exists,
-        theory §2), ``dim`` is not a whole number >= 0, or ``method`` is unknown.
+        polysemantic capacities do not sum to an integer (the allocation is not
+        block-realisable, theory §2, though another kind of embedding may realise it),
+        ``dim`` is not a whole number >= 0, or ``method`` is unknown.
     TypeError
         If ``capacities`` is not numeric or ``dim`` is not a number.
 
@@ -346,8 +351,10 @@ def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = D
     a tight frame whose Gram matrix has spectrum :math:`(1^k, 0^{n-k})` and diagonal
     :math:`C`, which exists iff that spectrum majorises C (Schur–Horn), i.e. iff
     :math:`C_i \le 1` and :math:`\sum_i C_i = k`. Block sums add up to the total, so the
-    polysemantic capacities are realisable iff they sum to an integer, and then one block
-    always works.
+    polysemantic capacities are block-realisable iff they sum to an integer, and then one
+    block always works. Embeddings that are not block-semi-orthogonal reach further: the
+    capacities of two nonzero features in d = 2 can be any pair with
+    :math:`C_1 + C_2 \ge 1`, so ``[0.7, 0.7]`` is realisable although ``realize`` rejects it.
 
     Sparse grouping: repeatedly split off the smallest subset (fewest features, at most
     half the rest, :data:`SUBSET_SEARCH_CAP` subsets per split) whose capacities sum to an
@@ -383,7 +390,7 @@ def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = D
     >>> realize([0.5, 0.3], 1)
     Traceback (most recent call last):
     ...
-    ValueError: capacities of features [0, 1] sum to 0.8; a block must sum to an integer (inside a block sum_i C_i = dim E_b, theory §2), so no embedding realises them. Features with 0 < C < 1 must together sum to a whole number of dimensions
+    ValueError: capacities of features [0, 1] sum to 0.8; a block must sum to an integer (inside a block sum_i C_i = dim E_b, theory §2), so they are not block-realisable. realize() builds block-semi-orthogonal embeddings, for which the features with 0 < C < 1 must together sum to a whole number of dimensions; embeddings of another kind may still realise these capacities
     """
     return _realize_blocks(capacities, dim, method, seed, tol)[0]
 
@@ -466,7 +473,8 @@ def optimal_quadratic_model(
     TypeError
         If ``curves`` is not a :class:`~capopt.curves.QuadraticCurves`.
     ValueError
-        If the allocation has the wrong length or is not realisable (see :func:`realize`).
+        If the allocation has the wrong length or is not block-realisable (see
+        :func:`realize`).
 
     Examples
     --------

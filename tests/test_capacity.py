@@ -1,7 +1,10 @@
 """Properties of the capacity metric (theory §1)."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
+import scipy.linalg
 from hypothesis import given, strategies as st
 
 import capopt
@@ -11,6 +14,18 @@ from frames import block_semi_orthogonal, polygon, random_orthogonal, square_ant
 
 #: Rounding of the O(d^2 N) evaluation: a few ulps per accumulated product.
 RTOL = 1e-12
+
+
+def exact_capacity(W) -> np.ndarray:
+    """Capacities of ``W`` (d x N) in exact rational arithmetic on its float64 entries,
+    rounded to float64 once at the end: a reference that never scales anything."""
+    columns = [[Fraction(float(x)) for x in column] for column in np.asarray(W).T]
+    C = []
+    for ci in columns:
+        own = sum(a * a for a in ci)
+        couplings = [sum(a * b for a, b in zip(ci, cj)) for cj in columns]
+        C.append(float(own**2 / sum(g * g for g in couplings)) if own else 0.0)
+    return np.array(C)
 
 
 @given(embeddings())
@@ -123,6 +138,96 @@ def test_gram_and_low_rank_evaluations_agree_across_d_vs_n():
 def test_extreme_scales_do_not_underflow_or_overflow(scale):
     W = polygon(3) * scale
     np.testing.assert_allclose(capopt.capacity(W), 2 / 3, rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    "W, expected",
+    [
+        (np.array([[1.0, 0.0], [0.0, 1e-100]]), [1.0, 1.0]),
+        (np.array([[1.0, 0.0, 0.0], [0.0, 1e-170, 0.0]]), [1.0, 1.0, 0.0]),
+        (np.array([[1e300, 0.0], [0.0, 1e-300]]), [1.0, 1.0]),
+        (np.array([[1e300, 0.0, 0.0], [0.0, 1e-300, 0.0]]), [1.0, 1.0, 0.0]),
+    ],
+    ids=["1e-100-gram", "1e-170-low-rank", "1e300-and-1e-300-gram", "1e300-and-1e-300-low-rank"],
+)
+def test_orthogonal_columns_have_full_capacity_at_any_magnitude(W, expected):
+    # Dividing the whole matrix by its largest entry once gave [1, nan] and [1, 0, 0] for
+    # the first two: the small column's squared norm underflowed. Exactly orthogonal
+    # columns have exactly C = 1, in the Gram (d >= N) and the low-rank (d < N) evaluation.
+    np.testing.assert_array_equal(capopt.capacity(W), expected)
+
+
+TINY, HUGE = 2.0**-500, 2.0**500
+FAR_APART = {
+    # 1e-300 e_1 leaning on 1e300 (1, 1): its coupling t = 1e600 leaves it C < 1e-1200.
+    "1e-300-on-1e300": np.array([[1e-300, 1e300], [0.0, 1e300]]),
+    "1e-300-on-1e300-low-rank": np.array([[1e-300, 1e300, 0.0], [0.0, 1e300, 0.0]]),
+    # 2^-500 e_1 next to 2^500 (2^-1000, 1): W_s.W_b = |W_s|^2, so C_s = 1/2 exactly,
+    # although |W_s|^4 = 2^-2000 lies far below the float64 range.
+    "half-at-2^-500": np.array([[TINY, HUGE * 2.0**-1000], [0.0, HUGE]]),
+    "half-at-2^-500-low-rank": np.array([[TINY, HUGE * 2.0**-1000, 0.0], [0.0, HUGE, 0.0]]),
+    # The same coupling with two more large features sharing its second axis.
+    "half-at-2^-500-with-a-block": np.array(
+        [[TINY, HUGE * 2.0**-1000, 0.0, 0.0], [0.0, HUGE, HUGE, 0.0], [0.0, 0.0, HUGE, HUGE]]
+    ),
+}
+
+
+@pytest.mark.parametrize("W", FAR_APART.values(), ids=FAR_APART.keys())
+def test_coupled_columns_at_opposite_ends_of_the_float_range_match_exact_arithmetic(W):
+    np.testing.assert_allclose(capopt.capacity(W), exact_capacity(W), rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("size", [1e-6, 1e-8, 1e-10])
+def test_small_block_in_a_rotated_basis_keeps_its_capacity(size):
+    # Two small features sharing an axis orthogonal to a unit feature, in a rotated basis
+    # (C = 1/2 each up to the rounding of the rotation). One quadratic form in W W^T for
+    # all columns lost about 2r bits for a column 2^r below the largest, giving 0.536 at
+    # 1e-8 and noise below; a column that much smaller is now coupled to the larger ones
+    # through a QR factor, linear in its entries.
+    Q = random_orthogonal(2, np.random.default_rng(1))
+    W = Q @ np.array([[1.0, 0.0, 0.0], [0.0, size, size]])
+    np.testing.assert_allclose(capopt.capacity(W), exact_capacity(W), rtol=RTOL, atol=0)
+
+
+def test_batched_matrices_each_scale_their_own_columns():
+    rng = np.random.default_rng(5)
+    small_orthogonal = np.array([[1.0, 0.0, 0.0], [0.0, 1e-170, 0.0]])
+    batch = np.stack(
+        [
+            small_orthogonal,
+            1e250 * small_orthogonal,
+            FAR_APART["1e-300-on-1e300-low-rank"],
+            FAR_APART["half-at-2^-500-low-rank"],
+            rng.normal(size=(2, 3)),
+        ]
+    )
+    for stack in (batch, batch[..., :2]):  # d < N, then d >= N
+        expected = np.stack([exact_capacity(W) for W in stack])
+        np.testing.assert_allclose(capopt.capacity(stack), expected, rtol=RTOL, atol=0)
+        np.testing.assert_allclose(
+            capopt.capacity(np.swapaxes(stack, -1, -2), feature_axis=-2), expected, rtol=RTOL, atol=0
+        )
+
+
+@given(embeddings(), st.integers(-900, 900))
+def test_capacity_invariant_under_scaling_by_any_power_of_two(W, k):
+    np.testing.assert_allclose(capopt.capacity(np.ldexp(W, k)), capopt.capacity(W), rtol=RTOL, atol=0)
+
+
+@given(st.lists(embeddings(max_dim=3, max_features=4), min_size=1, max_size=4), st.data())
+def test_scaling_features_that_overlap_no_others_leaves_every_capacity_unchanged(blocks, data):
+    # Capacity is not invariant when a single column is scaled (W = [[1, 1]] has C = 1/2,
+    # [[1, 2]] has (1/5, 4/5)), but a block of features on coordinates of its own never
+    # meets the others: scaling each block by its own 2^k, k in [-900, 900], so that blocks
+    # lie up to 2^1800 apart, changes no capacity. Columns are normalised to a largest entry
+    # of 1, so that a block's columns share one magnitude and are evaluated alike at every
+    # scale; far-apart columns that do overlap are checked against exact arithmetic above.
+    blocks = [B / np.where(B.any(axis=0), np.max(np.abs(B), axis=0), 1.0) for B in blocks]
+    powers = data.draw(st.lists(st.integers(-900, 900), min_size=len(blocks), max_size=len(blocks)))
+    W = scipy.linalg.block_diag(*blocks)
+    scaled = scipy.linalg.block_diag(*(np.ldexp(B, k) for B, k in zip(blocks, powers)))
+    np.testing.assert_allclose(capopt.capacity(scaled), capopt.capacity(W), rtol=RTOL, atol=0)
 
 
 def test_array_likes_are_accepted_and_inputs_not_mutated():

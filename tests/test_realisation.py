@@ -223,6 +223,20 @@ def test_bad_or_unrealisable_allocations_raise_the_documented_error(capacities, 
         realize(capacities, dim, **kwargs)
 
 
+def test_unblockable_allocation_is_refused_without_claiming_no_embedding_has_it():
+    # (0.7, 0.7) in d = 2 cannot be grouped into integer-sum blocks, yet this W has it
+    # (for two nonzero features C_1 + C_2 >= 1 suffices, theory §2): the error may say only
+    # that realize()'s block construction cannot build it. W is given to 4 decimals, so its
+    # capacities are 0.7 to 4 decimals.
+    W = np.array([[1.0, 0.6547], [0.0, 0.7559]])
+    np.testing.assert_array_equal(np.round(capopt.capacity(W), 4), [0.7, 0.7])
+    with pytest.raises(ValueError, match="not block-realisable") as refused:
+        realize([0.7, 0.7], 2)
+    message = str(refused.value)
+    assert "no embedding" not in message
+    assert "another kind may still realise" in message
+
+
 def test_capacities_within_tol_of_the_bounds_and_of_an_integer_sum_are_accepted():
     C = np.array([1 - 1e-12, 1e-12, 0.3, 0.7 + 1e-11])
     W = realize(C, 2, method="sparse")
