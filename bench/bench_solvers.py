@@ -31,7 +31,7 @@ import numpy as np
 
 from capopt.curves import quadratic
 from capopt.solvers import METHODS, certify, solve
-from capopt.solvers.nonconvex import DEFAULT_RESOLUTION
+from capopt.solvers.dp import DEFAULT_RESOLUTION
 
 from ._common import (
     growth_exponent,

@@ -2,10 +2,13 @@ r"""Loss-curve families: the loss :math:`\ell_i(C)` a feature incurs when it hol
 
 Glossary: ``C`` capacity in [0, 1], ``v`` importance of a quadratic-model feature, ``K``
 fourth moment (plain kurtosis) of its input, ``I`` importance of an autoencoder feature,
-``lam`` multiplier (marginal value of a dimension). Each family evaluates, per feature and
-vectorised over leading axes, the loss :math:`\ell_i(C)`, the marginal benefit
-:math:`-\ell_i'(C)` and the curvature :math:`\ell_i''(C)`, using the formulas derived
-symbolically in ``derivations/`` (see :mod:`capopt._formulas`).
+``lam`` multiplier (marginal value of a dimension), ``mu`` the quadratic model's level
+:math:`\sqrt{\lambda/2}`. Each family evaluates, per feature and vectorised over leading
+axes, the loss :math:`\ell_i(C)`, the marginal benefit :math:`-\ell_i'(C)` and the curvature
+:math:`\ell_i''(C)`, using the formulas derived symbolically in ``derivations/`` (see
+:mod:`capopt._formulas`), and tells the solvers what they need to certify an answer: the
+one-sided marginals at kinks, the exact minimum of :math:`\ell_i(c) + \lambda c` (the
+Lagrangian dual), and the scale of its losses.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ class Shape(str, enum.Enum):
 
     ``CONVEX`` diminishing returns (interior, polysemantic optima possible), ``LINEAR``
     constant returns, ``CONCAVE`` increasing returns (all-or-nothing), ``IRREGULAR`` a
-    curve that is neither (only the grid dynamic programme solves it), ``MIXED`` a family
-    holding both convex and concave curves (a non-convex allocation problem).
+    curve that is neither, ``MIXED`` a family holding both convex and concave curves (a
+    non-convex allocation problem).
     """
 
     CONVEX = "convex"
@@ -61,19 +64,19 @@ def combined_shape(shapes) -> Shape:
 
 
 #: Integer code of each per-curve shape, for families that classify their curves in bulk.
-_SHAPE_CODES = {shape: code for code, shape in enumerate(Shape)}
+SHAPE_CODES = {shape: code for code, shape in enumerate(Shape)}
 _SHAPE_BY_CODE = np.array(list(Shape), dtype=object)
 
 
-def _readonly_codes(codes: np.ndarray) -> np.ndarray:
-    codes.setflags(write=False)
-    return codes
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
+def _readonly(a) -> np.ndarray:
     out = np.array(a, dtype=np.float64, copy=True)
     out.setflags(write=False)
     return out
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 class LossCurves(abc.ABC):
@@ -82,6 +85,11 @@ class LossCurves(abc.ABC):
     Subclasses implement :meth:`loss`, :meth:`marginal`, :meth:`curvature` and
     :attr:`shapes`. Every method takes ``C`` of shape (..., N) (or anything broadcasting to
     it) and returns an array of the broadcast shape.
+
+    The certificate of a solution also reads :meth:`one_sided_marginals` (kinks),
+    :meth:`lagrangian_minimum` (the dual bound), :meth:`loss_range` (the scale of the
+    losses) and :attr:`assumptions` (what the family cannot prove about itself); the
+    defaults suit smooth curves of known shape.
     """
 
     @property
@@ -115,17 +123,29 @@ class LossCurves(abc.ABC):
         """Boolean mask, shape (N,), of the features whose curve has ``shape``."""
         return np.fromiter((s is shape for s in self.shapes), dtype=bool, count=self.n_features)
 
+    @property
+    def assumptions(self) -> tuple[str, ...]:
+        """What a certificate for this family takes on trust; empty when nothing is."""
+        return ()
+
+    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+        r"""Right and left marginals :math:`-\ell_i'(C^+)`, :math:`-\ell_i'(C^-)`.
+
+        They differ only at a kink of a curve; at such a point the KKT condition asks the
+        multiplier to lie between them. Smooth curves return the marginal twice.
+        """
+        m = self.marginal(C)
+        return m, m
+
     def capacity_at(self, lam) -> np.ndarray:
         r"""Smallest minimiser of :math:`\ell_i(C) + \lambda C` over [0, 1], per feature.
 
         For a convex curve this is the feature's allocation at multiplier ``lam`` (the
         "response" that water-filling sums): :math:`C_i(\lambda) = 0` if
         :math:`-\ell_i'(0) \le \lambda`, 1 if :math:`-\ell_i'(1) > \lambda`, otherwise the
-        root of :math:`-\ell_i'(C) = \lambda`. Only meaningful for convex or linear curves.
-
-        The default finds the root by vectorised bisection on the non-increasing marginal
-        (60 halvings reach float64 resolution on [0, 1]); families with a closed-form
-        inverse override it.
+        root of :math:`-\ell_i'(C) = \lambda`; for a concave one it is an end point. It is
+        the default bisection for convex and linear curves (60 halvings reach float64
+        resolution on [0, 1]); families with a closed form override it.
 
         Parameters
         ----------
@@ -144,12 +164,98 @@ class LossCurves(abc.ABC):
             mid = 0.5 * (lo + hi)
             above = self.marginal(mid) > lam
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        C = 0.5 * (lo + hi)
-        return np.where(m0 <= lam, 0.0, np.where(m1 > lam, 1.0, C))
+        C = np.where(m0 <= lam, 0.0, np.where(m1 > lam, 1.0, 0.5 * (lo + hi)))
+        concave = self.shape_mask(Shape.CONCAVE)
+        if concave.any():
+            ends = self.loss(np.stack([np.zeros(self.n_features), np.ones(self.n_features)]))
+            C = np.where(concave, (ends[0] - ends[1] > lam).astype(np.float64), C)
+        return C
+
+    def lagrangian_minimum(self, lam: float) -> np.ndarray:
+        r""":math:`\min_{0 \le c \le 1} \ell_i(c) + \lambda c` per feature, exactly.
+
+        The terms of the Lagrangian dual bound. A convex curve attains it at
+        :meth:`capacity_at`, a concave or linear one at an end point; an irregular curve
+        has no exact closed form here and gives ``-inf`` (no bound), unless the family
+        overrides this (tabulated curves are exact at their knots).
+        """
+        n = self.n_features
+        ends = self.loss(np.stack([np.zeros(n), np.ones(n)]))
+        out = np.minimum(ends[0], ends[1] + lam)
+        convex = self.shape_mask(Shape.CONVEX)
+        if convex.any():
+            c = self.capacity_at(lam)
+            out = np.where(convex, self.loss(c) + lam * c, out)
+        return np.where(self.shape_mask(Shape.IRREGULAR), -np.inf, out)
+
+    def benefit(self, C) -> np.ndarray:
+        r"""Loss removed by capacity C, :math:`\ell_i(0) - \ell_i(C)`.
+
+        The default subtracts; families with a closed form override it so that small
+        benefits of large losses keep their digits.
+        """
+        C = self._capacities(C)
+        return self.loss(np.zeros(np.broadcast_shapes(C.shape, (self.n_features,)))) - self.loss(C)
+
+    def benefit_lipschitz(self) -> np.ndarray:
+        r"""A proven bound on :math:`\max(0, \max_{[0, 1]} m_i)` per curve, NaN where unknown.
+
+        A monotone marginal (convex, concave or linear curve) peaks at an end; an irregular
+        curve has no bound the family can prove (NaN) unless it overrides this.
+        """
+        n = self.n_features
+        ends = self.marginal(np.stack([np.zeros(n), np.ones(n)]))
+        bound = np.maximum(0.0, np.max(ends, axis=0))
+        return np.where(self.shape_mask(Shape.IRREGULAR), np.nan, bound)
+
+    def loss_range(self) -> np.ndarray:
+        r"""How much each loss can change over [0, 1], :math:`\max \ell_i - \min \ell_i`.
+
+        :math:`|\ell_i(0) - \ell_i(1)|` for monotone curves (the default); the scale against
+        which a certificate judges loss residuals.
+        """
+        n = self.n_features
+        ends = self.loss(np.stack([np.zeros(n), np.ones(n)]))
+        return np.abs(ends[0] - ends[1])
 
     def total_loss(self, C) -> np.ndarray:
         r""":math:`\sum_i \ell_i(C_i)` over the last axis."""
         return np.sum(self.loss(C), axis=-1)
+
+    def normalized(self) -> tuple[LossCurves, int, float]:
+        r"""An equivalent family in units the solvers compute in.
+
+        Returns ``(family, e, constant)`` with :math:`\sum_i \ell_i = 2^e \sum_i
+        \hat\ell_i + \text{constant}`: the same minimisers, the losses of ``family`` of order
+        1, and the constant (the losses of curves that do not depend on capacity) in the
+        user's units. The default is the family itself, ``e = 0``, no constant.
+        """
+        return self, 0, 0.0
+
+    def subset(self, features: np.ndarray) -> LossCurves:
+        """The family of the given features only (index array), in their order."""
+        raise NotImplementedError(f"{type(self).__name__} has no subset()")
+
+    def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray] | None:
+        r""":math:`\log_2` of the smallest and largest marginal of each curve over [0, 1].
+
+        ``-inf`` for a flat curve. Families that return it (the importance families) can be
+        split into tiers of separated scale (:mod:`capopt.solvers.units`); ``None``
+        (default) means one tier.
+        """
+        return None
+
+    def scale_span_log2(self) -> float:
+        """An upper bound on log2(largest marginal / smallest positive one), 0 if unknown.
+
+        Cheap where the family caches its extremes; the solvers split a family into tiers
+        only when this exceeds what one unit can hold.
+        """
+        ranges = self.marginal_range_log2()
+        if ranges is None or not np.isfinite(ranges[1]).any():
+            return 0.0
+        finite = np.isfinite(ranges[1])
+        return float(np.max(ranges[1][finite]) - np.min(ranges[0][finite]))
 
     def _capacities(self, C) -> np.ndarray:
         """Validate capacities ``C`` against the family's feature count."""
@@ -169,6 +275,16 @@ def _importance(importance, name: str) -> np.ndarray:
     return v
 
 
+#: Largest |log2| of an importance the solvers use as given; beyond it a family is rescaled
+#: by a power of two (exact), so that squares of importances stay far inside float64.
+SAFE_EXPONENT = 200
+
+
+def _power_of_two_unit(top_log2: float) -> int:
+    """Exponent e of the power of two 2^e closest above a magnitude 2^top_log2."""
+    return int(np.ceil(top_log2))
+
+
 @dataclass(frozen=True, repr=False)
 class QuadraticCurves(LossCurves):
     r"""Loss curves of the quadratic model :math:`\hat y = x^\top W^\top W x + b` (theory §3).
@@ -185,67 +301,166 @@ class QuadraticCurves(LossCurves):
     A feature with :math:`K_i = 1` has :math:`x_i^2 \equiv 1`, absorbed by the bias, and a
     flat zero curve.
 
+    The formulas are evaluated in the forms of :mod:`capopt._formulas`, accurate for
+    importances anywhere in the float64 range and kurtoses within rounding of 1 or 3; a
+    loss overflows only where its value does. One kurtosis for all features is kept as a
+    scalar (``kurtosis`` is then a read-only broadcast view).
+
     Use :func:`quadratic` to build one.
     """
 
     importance: np.ndarray
-    kurtosis: np.ndarray
-    _v: np.ndarray = field(init=False, repr=False)
-    _K: np.ndarray = field(init=False, repr=False)
+    _K: float | np.ndarray = field(repr=False)
     _codes: np.ndarray = field(init=False, repr=False)
     _shape: Shape = field(init=False, repr=False)
-    _flat_loss: np.ndarray = field(init=False, repr=False)
+    _flat: np.ndarray | None = field(init=False, repr=False)
+    _extremes: tuple[float, float, float, float] = field(init=False, repr=False)
 
     def __post_init__(self):
-        # Flat curves (v <= 0, or K = 1) are evaluated as v = 0, which the derived formulas
-        # turn into a zero benefit; K = 1 is also moved to 3 because the formulas are 0/0
-        # at K = 1, C = 1 (2 + (K - 3) C vanishes there).
-        v, K = self.importance, self.kurtosis
-        object.__setattr__(self, "_v", _readonly(np.where(K == 1, 0.0, np.maximum(v, 0.0))))
-        object.__setattr__(self, "_K", _readonly(np.where(K == 1, 3.0, K)))
-        # A flat feature keeps the loss of an unrepresented one, (K - 1) v^2, at any C.
-        object.__setattr__(self, "_flat_loss", _readonly((K - 1.0) * (v * v - self._v * self._v)))
+        v, K = self.importance, self._K
+        flat = (v <= 0) | (K == 1)
+        object.__setattr__(self, "_flat", _frozen(flat) if flat.any() else None)
+        useful_v = v if self._flat is None else v[~flat]
+        useful_K = K if np.ndim(K) == 0 or self._flat is None else K[~flat]
+        extremes = (0.0, 0.0, 3.0, 3.0)
+        if useful_v.size:
+            extremes = (
+                float(np.min(useful_v)), float(np.max(useful_v)),
+                float(np.min(useful_K)), float(np.max(useful_K)),
+            )
+        object.__setattr__(self, "_extremes", extremes)
         codes = np.select(
-            [(self._v == 0) | (self._K == 3), self._K > 3],
-            [_SHAPE_CODES[Shape.LINEAR], _SHAPE_CODES[Shape.CONVEX]],
-            _SHAPE_CODES[Shape.CONCAVE],
+            [flat | (K == 3), K > 3],
+            [SHAPE_CODES[Shape.LINEAR], SHAPE_CODES[Shape.CONVEX]],
+            SHAPE_CODES[Shape.CONCAVE],
         ).astype(np.int8)
-        object.__setattr__(self, "_codes", _readonly_codes(codes))
+        object.__setattr__(self, "_codes", _frozen(codes))
         # The family is immutable; classify it once rather than on every solve() check.
-        object.__setattr__(self, "_shape", combined_shape(_SHAPE_BY_CODE[np.unique(codes)].tolist()))
+        present = np.flatnonzero(np.bincount(codes, minlength=len(Shape)))
+        object.__setattr__(self, "_shape", combined_shape(_SHAPE_BY_CODE[present].tolist()))
+
+    @property
+    def kurtosis(self) -> np.ndarray:
+        """:math:`K_i`, shape (N,) (read-only; a broadcast view when one K is shared)."""
+        return np.broadcast_to(self._K, self.importance.shape)
+
+    @property
+    def shared_kurtosis(self) -> float | None:
+        """The kurtosis of every feature when one is shared, else None."""
+        return float(self._K) if np.ndim(self._K) == 0 else None
 
     @property
     def n_features(self) -> int:
         return self.importance.shape[0]
 
-    def loss(self, C) -> np.ndarray:
+    def _evaluate(self, formula, C) -> np.ndarray:
+        """``formula(C, v, K)`` with flat curves evaluated as zero-benefit ones."""
         C = self._capacities(C)
-        return F.quadratic_loss(C, self._v, self._K) + self._flat_loss
+        if self._flat is None:
+            return formula(C, self.importance, self._K)
+        # v = 0, K = 3: zero benefit, and no 0/0 where K = 1 makes the denominator vanish.
+        v = np.where(self._flat, 0.0, self.importance)
+        K = np.where(self._flat, 3.0, self._K)
+        return formula(C, v, K)
+
+    def loss(self, C) -> np.ndarray:
+        out = self._evaluate(F.quadratic_loss, C)
+        if self._flat is not None:
+            # A flat feature keeps the loss of an unrepresented one, (K - 1) v^2, at any C.
+            out = out + np.where(self._flat, F.quadratic_gain(self.importance, self._K), 0.0)
+        return out
 
     def marginal(self, C) -> np.ndarray:
-        return F.quadratic_marginal(self._capacities(C), self._v, self._K)
+        return self._evaluate(F.quadratic_marginal, C)
 
     def curvature(self, C) -> np.ndarray:
-        return F.quadratic_curvature(self._capacities(C), self._v, self._K)
+        return self._evaluate(F.quadratic_curvature, C)
+
+    def benefit(self, C) -> np.ndarray:
+        r"""Loss removed by capacity C, :math:`\ell_i(0) - \ell_i(C)`, without cancellation."""
+        return self._evaluate(F.quadratic_benefit, C)
 
     def optimal_norm(self, C) -> np.ndarray:
         r"""Loss-optimal squared norm :math:`a_i^*(C) = \|W_i\|^2` at capacity C.
 
         .. math:: a_i^*(C) = \frac{(K_i - 1) v_i C}{2 + (K_i - 3) C}
         """
-        return F.quadratic_optimal_norm(self._capacities(C), self._v, self._K)
+        return self._evaluate(F.quadratic_optimal_norm, C)
 
     def capacity_at(self, lam) -> np.ndarray:
-        """Closed-form :meth:`LossCurves.capacity_at` from the derived inverse marginal."""
+        r"""Closed-form :meth:`LossCurves.capacity_at`.
+
+        Convex curves answer the clipped response :math:`C_i(\mu)` at the level
+        :math:`\mu = \sqrt{\lambda / 2}`, linear ones a step (0 at their own multiplier,
+        the smallest minimiser), concave ones 1 exactly where their gain exceeds
+        :math:`\lambda`.
+        """
         lam = np.asarray(lam, dtype=np.float64)
-        v, K = self._v, self._K
-        m0 = F.quadratic_ignore_multiplier(v, K)
-        m1 = F.quadratic_full_multiplier(v, K)
+        v = self.importance
+        codes = self._codes
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            mu = F.quadratic_multiplier_level(lam)
+            convex = np.clip(F.quadratic_response(mu, v, self._K), 0.0, 1.0)
+            # Exact at the thresholds, where the response formula is only close to 0 or 1.
+            convex = np.where(mu <= F.quadratic_full_level(v, self._K), 1.0, convex)
+            convex = np.where(mu >= F.quadratic_ignore_level(v, self._K), 0.0, convex)
+            step = (F.quadratic_full_multiplier(v, self._K) > lam).astype(np.float64)
+            whole = (F.quadratic_gain(v, self._K) > lam).astype(np.float64)
+        C = np.where(
+            codes == SHAPE_CODES[Shape.CONVEX],
+            convex,
+            np.where(codes == SHAPE_CODES[Shape.CONCAVE], whole, step),
+        )
+        return C if self._flat is None else np.where(self._flat, 0.0, C)
+
+    def lagrangian_minimum(self, lam: float) -> np.ndarray:
+        c = self.capacity_at(lam)
+        # At c in {0, 1} or the convex response, l(c) + lam c is the minimum by shape.
+        return self.loss(c) + lam * c
+
+    def loss_range(self) -> np.ndarray:
+        gain = F.quadratic_gain(self.importance, self._K)
+        return gain if self._flat is None else np.where(self._flat, 0.0, gain)
+
+    def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray]:
+        # m(0) = (K - 1)^2 v^2 / 2 and m(1) = 2 v^2 bound a monotone marginal.
+        v, K = self.importance, self.kurtosis
         with np.errstate(divide="ignore", invalid="ignore"):
-            inner = F.quadratic_marginal_inverse(np.maximum(lam, np.finfo(float).tiny), v, K)
-        # Linear (K = 3) and flat curves have m0 == m1: the response is a step, and the
-        # inverse formula is 0/0 there, so only the two outer branches are used.
-        return np.where(m0 <= lam, 0.0, np.where(m1 > lam, 1.0, np.clip(inner, 0.0, 1.0)))
+            base = 2.0 * np.log2(v)
+            at_zero = 2.0 * np.log2(np.abs(K - 1.0)) - 1.0
+        lo = base + np.minimum(at_zero, 1.0)
+        hi = base + np.maximum(at_zero, 1.0)
+        if self._flat is not None:
+            lo, hi = np.where(self._flat, -np.inf, lo), np.where(self._flat, -np.inf, hi)
+        return lo, hi
+
+    def scale_span_log2(self) -> float:
+        bottom, top, k_lo, k_hi = self._extremes
+        if top == 0.0:
+            return 0.0
+        # Over [0, 1] a marginal lies between v^2 min(2, (K-1)^2/2) and v^2 max(...).
+        factors = [2.0, 0.5 * (k_lo - 1.0) ** 2, 0.5 * (k_hi - 1.0) ** 2]
+        with np.errstate(divide="ignore"):
+            spread = np.log2(max(factors)) - np.log2(min(factors))
+        return float(2.0 * (np.log2(top) - np.log2(bottom)) + spread)
+
+    def normalized(self) -> tuple[QuadraticCurves, int, float]:
+        bottom, top, _, _ = self._extremes
+        if top == 0.0 or (2.0**-SAFE_EXPONENT <= bottom and top <= 2.0**SAFE_EXPONENT):
+            return self, 0, 0.0
+        # Losses scale as v^2: dividing v by 2^e (exact) divides them by 2^(2e). A flat
+        # curve's constant loss could leave the range when scaled; it is kept aside.
+        e = _power_of_two_unit(np.log2(top))
+        v = np.ldexp(self.importance, -e)
+        constant = 0.0
+        if self._flat is not None:
+            constant = float(np.sum(F.quadratic_gain(self.importance[self._flat], self.kurtosis[self._flat])))
+            v[self._flat] = 0.0
+        return QuadraticCurves(_frozen(v), self._K), 2 * e, constant
+
+    def subset(self, features: np.ndarray) -> QuadraticCurves:
+        K = self._K if np.ndim(self._K) == 0 else _frozen(self._K[features])
+        return QuadraticCurves(_frozen(self.importance[features]), K)
 
     @property
     def shapes(self) -> tuple[Shape, ...]:
@@ -255,8 +470,13 @@ class QuadraticCurves(LossCurves):
     def shape(self) -> Shape:
         return self._shape
 
+    @property
+    def shape_codes(self) -> np.ndarray:
+        """:data:`SHAPE_CODES` of each feature's curve, int8, shape (N,) (read-only)."""
+        return self._codes
+
     def shape_mask(self, shape: Shape) -> np.ndarray:
-        return self._codes == _SHAPE_CODES[shape]
+        return self._codes == SHAPE_CODES[shape]
 
     def __repr__(self) -> str:
         return f"QuadraticCurves(n_features={self.n_features}, shape={self.shape.value})"
@@ -287,6 +507,26 @@ class LinearAutoencoderCurves(LossCurves):
     def curvature(self, C) -> np.ndarray:
         return F.linear_autoencoder_curvature(self._capacities(C), self.importance)
 
+    def capacity_at(self, lam) -> np.ndarray:
+        """The step of a linear curve: 1 where the importance exceeds ``lam``, else 0."""
+        return (self.importance > np.asarray(lam, dtype=np.float64)).astype(np.float64)
+
+    def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(divide="ignore"):
+            level = np.log2(self.importance)
+        return level, level
+
+    def normalized(self) -> tuple[LinearAutoencoderCurves, int, float]:
+        top = float(np.max(self.importance))
+        positive = self.importance[self.importance > 0]
+        if top == 0 or (2.0**-SAFE_EXPONENT <= positive.min() and top <= 2.0**SAFE_EXPONENT):
+            return self, 0, 0.0
+        e = _power_of_two_unit(np.log2(top))
+        return LinearAutoencoderCurves(_frozen(np.ldexp(self.importance, -e))), e, 0.0
+
+    def subset(self, features: np.ndarray) -> LinearAutoencoderCurves:
+        return LinearAutoencoderCurves(_frozen(self.importance[features]))
+
     @property
     def shapes(self) -> tuple[Shape, ...]:
         return (Shape.LINEAR,) * self.n_features
@@ -309,7 +549,8 @@ def quadratic(importance, kurtosis) -> QuadraticCurves:
     ----------
     importance : array_like, shape (N,)
         :math:`v_i`, the weight of :math:`x_i^2` in the target :math:`y = \sum_i v_i x_i^2`.
-        Finite; a feature with :math:`v_i \le 0` has a flat curve and is ignored.
+        Finite, anywhere in the float64 range; a feature with :math:`v_i \le 0` has a flat
+        curve and is ignored.
     kurtosis : float or array_like, shape (N,)
         :math:`K_i = E[x_i^4] \ge 1` (plain, not excess, kurtosis of unit-variance inputs),
         one for all features or one per feature. See :func:`gated_kurtosis` for sparse inputs.
@@ -329,8 +570,8 @@ def quadratic(importance, kurtosis) -> QuadraticCurves:
     >>> curves = quadratic([2.0, 1.0], 7.0)
     >>> curves.shape.value
     'convex'
-    >>> curves.loss([5 / 6, 1 / 6]).sum()        # the worked case of theory §3
-    np.float64(5.25)
+    >>> round(float(curves.loss([5 / 6, 1 / 6]).sum()), 12)     # the worked case of theory §3
+    5.25
     >>> quadratic([1.0, 1.0], [2.0, 5.0]).shape.value
     'mixed'
     """
@@ -346,7 +587,7 @@ def quadratic(importance, kurtosis) -> QuadraticCurves:
             "kurtosis must be >= 1 (E[x^4] >= E[x^2]^2 = 1 for unit-variance inputs), got "
             f"min {K.min():g}"
         )
-    return QuadraticCurves(_readonly(v), _readonly(np.broadcast_to(K, v.shape)))
+    return QuadraticCurves(_readonly(v), float(K) if K.ndim == 0 else _readonly(K))
 
 
 def linear_autoencoder(importance) -> LinearAutoencoderCurves:

@@ -11,9 +11,16 @@ users can test their own theorems against capopt's solvers::
     def test_more_budget_never_hurts(problem):
         curves, d = problem
         assert capopt.solve(curves, d + 1).loss <= capopt.solve(curves, d).loss + 1e-9
+
+The strategies reach the corners where solvers break: importances anywhere in the float64
+range (``magnitude="family"`` puts a whole family at one end, ``"wide"`` spreads one family
+across it), kurtoses within 1e-12 of 1 and 3 on both sides, ties, and tiny or fractional
+budgets.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -27,57 +34,114 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
 
 from .curves import LossCurves, linear_autoencoder, quadratic
 from .regimes import DEFAULT_REGIME_ATOL, classify
-from .solvers import METHODS, AllocationResult, certify
+from .solvers import METHODS, AllocationResult
+from .solvers.units import tiers
 
 __all__ = [
     "importances",
     "kurtoses",
+    "budgets",
     "quadratic_families",
     "linear_autoencoder_families",
     "problems",
     "embeddings",
+    "realisable_allocations",
     "check_certificate",
+    "KURTOSIS_RANGES",
+    "MAGNITUDES",
 ]
 
 #: Kurtosis ranges of each returns regime of the quadratic model (theory §3): increasing
-#: returns below 3, diminishing above. Bounded away from 3 and 1 so that draws stay
-#: clearly in one regime and the curves stay well conditioned.
+#: returns below 3, diminishing above, away from 3 and 1 so that draws stay clearly in one
+#: regime (``kurtoses(..., edge=True)`` adds the values a hair from them).
 KURTOSIS_RANGES = {"concave": (1.2, 2.8), "convex": (3.2, 40.0)}
 
+#: Kurtoses a hair from 1 and 3 (down to a few ulps of 3), and exactly 1 and 3.
+EDGE_KURTOSES = {
+    "concave": (1.0, 1.0 + 1e-12, 1.0 + 1e-15, 3.0 - 1e-12, 3.0 - 2.0**-51, 3.0),
+    "convex": (3.0, 3.0 + 1e-12, 3.0 + 2.0**-51, 3.0 + 1e-8),
+}
 
-def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0):
-    """Strategy for n positive importances, as a float64 array."""
-    return hnp.arrays(
-        np.float64, n, elements=st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
-    )
+#: Magnitudes of importances: "moderate" [0.05, 10]; "family" one power of two from
+#: 2^-990 to 2^990 times moderate values; "wide" every importance log-uniform across
+#: 1e-300 .. 1e300 on its own.
+MAGNITUDES = ("moderate", "family", "wide")
+
+#: Values that exercise the special cases of the quadratic curves: flat curves (v <= 0),
+#: and ties between equal importances.
+EDGE_IMPORTANCES = (-1.0, 0.0, 1.0, 2.0)
 
 
-def kurtoses(n: int, *, returns: str = "convex"):
+def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0, magnitude: str = "moderate",
+                ties: bool = False):
+    """Strategy for n positive importances, as a float64 array.
+
+    Parameters
+    ----------
+    n : int
+    min_value, max_value : float
+        Range of the moderate values.
+    magnitude : {"moderate", "family", "wide"}
+        See :data:`MAGNITUDES`.
+    ties : bool
+        Draw from a few values, so that equal importances are common.
+    """
+    if magnitude not in MAGNITUDES:
+        raise ValueError(f"magnitude must be one of {MAGNITUDES}, got {magnitude!r}")
+    base = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
+    if ties:
+        base = st.sampled_from([min_value, 0.5 * (min_value + max_value), max_value])
+    if magnitude == "moderate":
+        return hnp.arrays(np.float64, n, elements=base)
+    if magnitude == "family":
+        return st.tuples(hnp.arrays(np.float64, n, elements=base), st.integers(-990, 990)).map(
+            lambda pair: np.ldexp(pair[0], pair[1])
+        )
+    exponents = st.floats(-300.0, 300.0) if not ties else st.sampled_from([-300.0, 0.0, 300.0])
+    return hnp.arrays(np.float64, n, elements=exponents).map(lambda e: 10.0**e)
+
+
+def kurtoses(n: int, *, returns: str = "convex", edge: bool = False):
     """Strategy for n kurtoses in one returns regime, or ``"mixed"`` for either per feature.
 
     Parameters
     ----------
     returns : {"convex", "concave", "mixed"}
         Diminishing returns (K > 3), increasing returns (K < 3), or a mix of the two.
+    edge : bool
+        Also draw :data:`EDGE_KURTOSES`: a hair from 1 and 3, and exactly 1 and 3.
     """
-    if returns == "mixed":
-        lo_range = st.floats(*KURTOSIS_RANGES["concave"])
-        hi_range = st.floats(*KURTOSIS_RANGES["convex"])
-        return st.lists(st.one_of(lo_range, hi_range), min_size=n, max_size=n).map(np.array)
-    if returns not in KURTOSIS_RANGES:
+    if returns not in ("convex", "concave", "mixed"):
         raise ValueError(f"returns must be 'convex', 'concave' or 'mixed', got {returns!r}")
-    return hnp.arrays(np.float64, n, elements=st.floats(*KURTOSIS_RANGES[returns]))
+    regimes = ("concave", "convex") if returns == "mixed" else (returns,)
+    entry = st.one_of(*(st.floats(*KURTOSIS_RANGES[r]) for r in regimes))
+    if edge:
+        entry = st.one_of(entry, st.sampled_from([k for r in regimes for k in EDGE_KURTOSES[r]]))
+    return st.lists(entry, min_size=n, max_size=n).map(lambda K: np.array(K, dtype=np.float64))
 
 
-#: Values that exercise the special cases of the quadratic curves: flat curves (v <= 0,
-#: K = 1), linear ones (K = 3) and ties between equal importances.
-EDGE_IMPORTANCES = (-1.0, 0.0, 1.0, 2.0)
-EDGE_KURTOSES = (1.0, 3.0)
+def budgets(n: int, *, integer: bool = False):
+    """Strategy for budgets of an n-feature problem: 0 to n + 1, tiny (down to 1e-300),
+    fractional, whole; only whole dimensions with ``integer``."""
+    if integer:
+        return st.integers(0, n + 1).map(float)
+    return st.one_of(
+        st.floats(0.0, n + 1.0, allow_nan=False),
+        st.integers(0, n + 1).map(float),
+        st.floats(-300.0, -9.0).map(lambda e: 10.0**e),
+        st.tuples(st.integers(0, n), st.sampled_from([0.5, 1e-12, 1.0 - 1e-12])).map(sum),
+    )
 
 
 @st.composite
 def quadratic_families(
-    draw, *, min_features: int = 1, max_features: int = 8, returns: str = "convex", edge_cases: bool = False
+    draw,
+    *,
+    min_features: int = 1,
+    max_features: int = 8,
+    returns: str = "convex",
+    edge_cases: bool = False,
+    magnitude: str = "moderate",
 ):
     """Strategy for :class:`~capopt.curves.QuadraticCurves` in one returns regime.
 
@@ -87,28 +151,28 @@ def quadratic_families(
     returns : {"convex", "concave", "mixed"}
         See :func:`kurtoses`.
     edge_cases : bool
-        Also draw the special values :data:`EDGE_IMPORTANCES` and :data:`EDGE_KURTOSES`
-        (flat and linear curves, ties). The family's shape may then be linear or, with
+        Also draw flat curves (:data:`EDGE_IMPORTANCES`), ties, and kurtoses a hair from 1
+        and 3 (:data:`EDGE_KURTOSES`). The family's shape may then be linear or, with
         ``returns="mixed"``, anything.
+    magnitude : {"moderate", "family", "wide"}
+        Of the importances (:data:`MAGNITUDES`).
     """
     n = draw(st.integers(min_features, max_features))
-    if not edge_cases:
-        return quadratic(draw(importances(n)), draw(kurtoses(n, returns=returns)))
-    v_entry = st.one_of(st.floats(0.05, 10.0), st.sampled_from(EDGE_IMPORTANCES))
-    K_entry = st.one_of(
-        *(st.floats(*KURTOSIS_RANGES[r]) for r in (("concave", "convex") if returns == "mixed" else (returns,))),
-        st.sampled_from(EDGE_KURTOSES),
-    )
-    v = draw(st.lists(v_entry, min_size=n, max_size=n))
-    K = draw(st.lists(K_entry, min_size=n, max_size=n))
+    v = draw(importances(n, magnitude=magnitude, ties=edge_cases and draw(st.booleans())))
+    if edge_cases:
+        flat = draw(hnp.arrays(bool, n))
+        v = np.where(flat, draw(st.sampled_from(EDGE_IMPORTANCES[:2])), v) if draw(st.booleans()) else v
+    K = draw(kurtoses(n, returns=returns, edge=edge_cases))
+    if draw(st.booleans()) and returns != "mixed":
+        K = K[:1].repeat(n)  # one kurtosis shared by every feature, as in sweeps
     return quadratic(v, K)
 
 
 @st.composite
-def linear_autoencoder_families(draw, *, min_features: int = 1, max_features: int = 8):
+def linear_autoencoder_families(draw, *, min_features: int = 1, max_features: int = 8, magnitude: str = "moderate"):
     """Strategy for :class:`~capopt.curves.LinearAutoencoderCurves`."""
     n = draw(st.integers(min_features, max_features))
-    return linear_autoencoder(draw(importances(n)))
+    return linear_autoencoder(draw(importances(n, magnitude=magnitude)))
 
 
 @st.composite
@@ -120,15 +184,11 @@ def problems(draw, families=None, *, integer_budget: bool = False):
     families : strategy of LossCurves, optional
         Default: convex quadratic families.
     integer_budget : bool
-        Draw whole dimensions only (the realisable case of theory §2).
+        Draw whole dimensions only (the realisable case of theory §2); otherwise
+        :func:`budgets` (tiny, fractional and whole).
     """
     curves = draw(quadratic_families() if families is None else families)
-    n = curves.n_features
-    if integer_budget:
-        budget = float(draw(st.integers(0, n + 1)))
-    else:
-        budget = draw(st.floats(0.0, n + 1.0, allow_nan=False))
-    return curves, budget
+    return curves, draw(budgets(curves.n_features, integer=integer_budget))
 
 
 @st.composite
@@ -149,13 +209,19 @@ def embeddings(draw, *, max_dim: int = 6, max_features: int = 10, zero_columns: 
     return W
 
 
+#: Relative tolerance of check_certificate's own evaluation of the losses it compares.
+LOSS_RTOL = 1e-12
+
+
 def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: float | None = None) -> None:
     """Assert that ``result`` is a certified optimum of the problem it claims to solve.
 
-    The certificate is recomputed from ``curves`` rather than read from the result, so a
-    solver cannot vouch for itself. Checks feasibility, the KKT residuals, the gap to the
-    lower bound, that the reported losses are the curves' losses at the capacities, and
-    that the regimes match the capacities.
+    Nothing is read from the result's certificate but its lower bound: feasibility, the KKT
+    conditions and (for convex and linear families) the Lagrangian dual bound are evaluated
+    here afresh from ``curves``, by code of its own, in the units the family is normalised
+    to (:meth:`~capopt.curves.LossCurves.normalized`, tier by tier where its scales span
+    beyond one unit), so a solver cannot vouch for itself. Also checks that the reported
+    losses are the curves' losses at the capacities and that the regimes match them.
 
     Parameters
     ----------
@@ -171,20 +237,44 @@ def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: floa
         Naming the first condition that fails and by how much.
     """
     tol = METHODS[result.method].tol if tol is None else tol
-    C = result.capacities
+    C = np.asarray(result.capacities, dtype=np.float64)
+    d = result.budget
     assert C.shape == (curves.n_features,), f"capacities have shape {C.shape}, expected ({curves.n_features},)"
-    fresh = certify(
-        curves,
-        C,
-        result.multiplier,
-        result.budget,
-        lower_bound=result.certificate.lower_bound,
-        lower_bound_how=result.certificate.how,
-    )
-    worst = fresh.worst(result.budget)
-    assert worst <= tol, f"certificate fails: worst scaled residual {worst:.3g} > {tol:.3g}: {fresh}"
-    assert np.allclose(curves.loss(C), result.losses, rtol=1e-12, atol=1e-12), "losses differ from curves.loss(C)"
-    assert np.isclose(result.loss, np.sum(result.losses), rtol=1e-12, atol=1e-12), "loss is not sum(losses)"
+    assert np.all(np.isfinite(C)), "capacities are not finite"
+    assert np.all((C >= -tol) & (C <= 1.0 + tol)), f"capacities leave [0, 1]: {C.min()}, {C.max()}"
+    used = math.fsum(C)
+    # Relative to the budget; a budget of 0 has no scale of its own (then in dimensions).
+    assert used - d <= tol * (d if d > 0 else 1.0), f"sum C = {used!r} exceeds the budget {d!r}"
+    lam = result.multiplier
+    assert lam >= 0.0, f"negative multiplier {lam}"
+    binding_gap = d - used
+    for tier in tiers(curves)[0]:
+        family = tier.curves
+        part = C if tier.features is None else C[tier.features]
+        with np.errstate(over="ignore", under="ignore"):
+            mu = float(np.ldexp(lam, -tier.exponent))
+        right, left = family.one_sided_marginals(part)
+        inside = (part > DEFAULT_REGIME_ATOL) & (part < 1.0 - DEFAULT_REGIME_ATOL)
+        n = family.n_features
+        ends = family.one_sided_marginals(np.stack([np.zeros(n), np.ones(n)]))
+        scale = max(np.max(np.abs(np.concatenate([right, left, ends[0][0], ends[1][1]]))), mu, 1e-300)
+        low, high = np.minimum(right, left), np.maximum(right, left)
+        stationarity = np.max(np.maximum(low - mu, mu - high)[inside], initial=0.0) / scale
+        assert stationarity <= tol, f"stationarity fails by {stationarity:.3g} (scaled) > {tol:.3g}"
+        at_zero, at_one = part <= DEFAULT_REGIME_ATOL, part >= 1.0 - DEFAULT_REGIME_ATOL
+        signs = max(np.max(right[at_zero] - mu, initial=0.0), np.max(mu - left[at_one], initial=0.0)) / scale
+        assert signs <= tol, f"a bound's sign condition fails by {signs:.3g} (scaled) > {tol:.3g}"
+        if binding_gap > tol * max(d, 1.0) and tier.features is None:
+            assert mu <= tol * scale, f"budget left ({binding_gap:.3g}) but lambda = {lam:.3g} > 0"
+    losses = curves.loss(C)
+    assert np.allclose(losses, result.losses, rtol=LOSS_RTOL, atol=0.0, equal_nan=False), "losses differ from curves.loss(C)"
+    total = math.fsum(losses)
+    if math.isfinite(result.loss):
+        assert math.isclose(result.loss, total, rel_tol=LOSS_RTOL, abs_tol=1e-300), f"loss {result.loss!r} is not sum(losses) {total!r}"
+    bound = result.certificate.lower_bound
+    spread = math.fsum(curves.loss_range())
+    if math.isfinite(total) and math.isfinite(bound) and spread > 0:
+        assert (total - bound) / spread <= tol, f"gap to the lower bound {(total - bound) / spread:.3g} > {tol:.3g}"
     assert result.regimes == classify(C, atol=DEFAULT_REGIME_ATOL), "regimes do not match capacities"
 
 
@@ -227,6 +317,3 @@ def realisable_allocations(
     C = C[np.array(draw(st.permutations(range(C.size))), dtype=int)]
     used = round(float(C.sum()))
     return C, used + draw(st.integers(0, max_spare_dims))
-
-
-__all__ += ["realisable_allocations"]

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._validation import as_float_array
-from .curves import LossCurves, Shape, _readonly
+from .curves import SAFE_EXPONENT, LossCurves, Shape, _frozen, _readonly
 
 __all__ = [
     "FunctionCurves",
@@ -211,6 +211,8 @@ class FunctionCurves(LossCurves):
     marginals: tuple | None
     curvatures: tuple | None
     curve_shapes: tuple
+    #: Points of the sample the shapes were detected on; 0 when the user gave the shapes.
+    detected_on: int = 0
 
     @property
     def n_features(self) -> int:
@@ -219,6 +221,15 @@ class FunctionCurves(LossCurves):
     @property
     def shapes(self) -> tuple[Shape, ...]:
         return self.curve_shapes
+
+    @property
+    def assumptions(self) -> tuple[str, ...]:
+        if not self.detected_on:
+            return ()
+        return (
+            f"curve shapes detected on a {self.detected_on}-point sample, not proven (pass "
+            "shapes= to from_functions to state them)",
+        )
 
     def _apply(self, C, funcs: tuple, name: str, stencil: _Stencil | None = None, sign=1.0):
         """``sign`` times ``funcs[i]`` (or its ``stencil`` derivative) at ``C[..., i]``."""
@@ -304,16 +315,55 @@ class TabulatedCurves(LossCurves):
     def curvature(self, C) -> np.ndarray:
         return np.zeros(self._broadcast(C).shape)
 
-    def capacity_at(self, lam) -> np.ndarray:
-        r"""Exact :meth:`LossCurves.capacity_at`: the first knot whose right piece has m <= lam.
+    @property
+    def piece_marginals(self) -> np.ndarray:
+        """Marginal (minus the slope) of every piece, shape (N, M - 1) (read-only)."""
+        return self._marginals
 
-        For a convex (or linear) table the marginals of the pieces do not increase, so
-        :math:`\ell_i(C) + \lambda C` decreases on exactly the pieces with marginal
-        :math:`> \lambda`, which come first.
-        """
+    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+        """Marginals of the pieces right and left of C (they differ at an inner knot)."""
+        C = self._broadcast(C)
+        rows = np.arange(self.n_features)
+        left = np.clip(np.searchsorted(self.grid, C, side="left") - 1, 0, self.grid.size - 2)
+        return self._marginals[rows, _segments(self.grid, C)], self._marginals[rows, left]
+
+    def _penalised(self, lam) -> np.ndarray:
+        r""":math:`\ell_i(x_k) + \lambda x_k` at every knot, shape (..., N, M)."""
         lam = np.asarray(lam, dtype=np.float64)
         lam = np.broadcast_to(lam, np.broadcast_shapes(lam.shape, (self.n_features,)))
-        return self.grid[np.sum(self._marginals > lam[..., None], axis=-1)]
+        return self.values + lam[..., None] * self.grid
+
+    def capacity_at(self, lam) -> np.ndarray:
+        r"""Exact :meth:`LossCurves.capacity_at`: the first knot minimising
+        :math:`\ell_i(x_k) + \lambda x_k`.
+
+        A piecewise-linear function plus a linear one attains its minimum over [0, 1] at a
+        knot, whatever the table's shape.
+        """
+        return self.grid[np.argmin(self._penalised(lam), axis=-1)]
+
+    def lagrangian_minimum(self, lam: float) -> np.ndarray:
+        """Exact at the knots for every shape (see :meth:`capacity_at`)."""
+        return np.min(self._penalised(lam), axis=-1)
+
+    def loss_range(self) -> np.ndarray:
+        return np.ptp(self.values, axis=1)
+
+    def benefit_lipschitz(self) -> np.ndarray:
+        """Exact for every shape: the steepest descending piece."""
+        return np.maximum(0.0, np.max(self._marginals, axis=1))
+
+    def normalized(self) -> tuple[TabulatedCurves, int, float]:
+        top = float(np.max(np.abs(self.values)))
+        if top == 0 or top <= 2.0**SAFE_EXPONENT and top >= 2.0**-SAFE_EXPONENT:
+            return self, 0, 0.0
+        e = int(np.ceil(np.log2(top)))
+        scaled = TabulatedCurves(self.grid, _frozen(np.ldexp(self.values, -e)), self.curve_shapes)
+        return scaled, e, 0.0
+
+    def subset(self, features: np.ndarray) -> TabulatedCurves:
+        shapes = tuple(self.curve_shapes[i] for i in features)
+        return TabulatedCurves(self.grid, _frozen(self.values[features]), shapes)
 
     def __repr__(self) -> str:
         return (
@@ -433,9 +483,12 @@ def from_functions(
     Notes
     -----
     A sample cannot prove a shape: a curve that bends between sample points is classified
-    by what the sample shows. Supply ``shapes`` when they are known analytically; a wrong
-    CONVEX or CONCAVE claim makes the exact methods' certificates meaningless. Building the
-    family costs ``n_samples`` evaluations of each callable (twice with marginals).
+    by what the sample shows. The family then lists the detection among its
+    :attr:`~capopt.curves.LossCurves.assumptions`, and :func:`capopt.solve` reports a
+    solution whose proof rests on it as ``Status.UNPROVEN``, not OPTIMAL. Supply ``shapes``
+    when they are known analytically; a wrong CONVEX or CONCAVE claim makes the exact
+    methods' certificates meaningless. Building the family costs ``n_samples`` evaluations
+    of each callable (twice with marginals).
 
     Speed: every evaluation loops over the N callables in Python, and ``capacity_at`` (the
     water-filling response) inverts the marginal by a 60-step bisection, each step a
@@ -452,8 +505,12 @@ def from_functions(
     >>> curves.marginal([0.5, 0.5]).round(9)         # -l'(C) by finite differences
     array([1., 1.])
     >>> import capopt
-    >>> capopt.solve(curves, 1.0, method="global").capacities.round(6)
-    array([0.5, 0.5])
+    >>> result = capopt.solve(curves, 1.0, method="global", throw=False)
+    >>> result.capacities.round(6), result.status.name    # shapes detected, not proven
+    (array([0.5, 0.5]), 'UNPROVEN')
+    >>> stated = from_functions(curves.losses, shapes=["convex", "linear"])
+    >>> capopt.solve(stated, 1.0, method="global").status.name
+    'OPTIMAL'
     """
     losses = _callables(losses, "losses", None, vectorized)
     n = len(losses)
@@ -484,10 +541,10 @@ def from_functions(
                 "marginals must be m(C) = -dl/dC, the benefit of more capacity"
             )
         slopes, noise = -m, 0.0
-    detected = _given_shapes(shapes, n) if shapes is not None else shapes_from_slopes(
-        slopes, rtol=shape_rtol, noise=noise
-    )
-    return FunctionCurves(losses, marginals, curvatures, detected)
+    if shapes is not None:
+        return FunctionCurves(losses, marginals, curvatures, _given_shapes(shapes, n))
+    detected = shapes_from_slopes(slopes, rtol=shape_rtol, noise=noise)
+    return FunctionCurves(losses, marginals, curvatures, detected, detected_on=x.size)
 
 
 def from_table(grid, values, *, shape_rtol: float = DEFAULT_SHAPE_RTOL) -> TabulatedCurves:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy
 
-__all__ = ["Formula", "tidy", "interference_at_capacity", "minimise_over_norm"]
+__all__ = ["Formula", "tidy", "interference_at_capacity", "minimise_over_norm", "unevaluated"]
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,37 @@ class Formula:
         What the value means, one line; the docstring's first line.
     statement : str
         The formula in plain-text math, as a reader would write it.
+    steps, result : optional
+        How floating point evaluates it, when ``expr`` as sympy prints it would lose
+        accuracy or overflow: local assignments ``(symbol, expression)`` in order, then the
+        returned ``result``. Substituting the steps into ``result`` must give ``expr``;
+        this is checked. Expressions here are built with ``evaluate=False`` where sympy's
+        canonical form (which distributes ``2*(1 - C)``, for one) would change the order
+        of the floating-point operations.
     """
 
     args: tuple[sympy.Symbol, ...]
     expr: sympy.Expr
     summary: str
     statement: str
+    steps: tuple[tuple[sympy.Symbol, sympy.Expr], ...] = ()
+    result: sympy.Expr | None = None
 
     def __post_init__(self):
         stray = self.expr.free_symbols - set(self.args)
         if stray:
             raise ValueError(f"expression depends on {sorted(map(str, stray))}, not in args")
+        if self.result is not None:
+            value = self.result
+            for name, step in reversed(self.steps):
+                value = value.subs(name, step)
+            if sympy.simplify(value - self.expr) != 0:
+                raise ValueError(f"the evaluation steps compute {value}, not {self.expr}")
+
+    @property
+    def evaluation(self) -> tuple[tuple[tuple[sympy.Symbol, sympy.Expr], ...], sympy.Expr]:
+        """The assignments and the returned expression the generated function evaluates."""
+        return self.steps, self.expr if self.result is None else self.result
 
 
 def tidy(expr: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
@@ -99,3 +119,8 @@ def minimise_over_norm(loss, a, C, domain):
     second = sympy.diff(loss, a, 2).subs(C, 1 / (1 + t)).subs(domain)
     assert sympy.simplify(second).is_positive, second
     return a_star
+
+
+def unevaluated(op, *args) -> sympy.Expr:
+    """``op(*args)`` (``sympy.Add`` or ``sympy.Mul``) kept as written, not canonicalised."""
+    return op(*args, evaluate=False)

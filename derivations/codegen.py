@@ -62,12 +62,14 @@ class _Printer(NumPyPrinter):
 def _function(name, formula, printer):
     """Source of one generated function."""
     params = [str(arg) for arg in formula.args]
+    steps, result = formula.evaluation
     # Padding with 0*arg broadcasts the result against arguments the formula ignores.
     unused = [str(arg) for arg in formula.args if arg not in formula.expr.free_symbols]
-    body = " + ".join([printer.doprint(formula.expr)] + [f"0*{arg}" for arg in unused])
+    body = " + ".join([printer.doprint(result)] + [f"0*{arg}" for arg in unused])
     statement = textwrap.fill(
         formula.statement, width=95, initial_indent="    ", subsequent_indent="        "
     )
+    assignments = [f"    {symbol} = {printer.doprint(expr)}" for symbol, expr in steps]
     return "\n".join(
         [
             f"def {name}({', '.join(params)}):",
@@ -75,6 +77,7 @@ def _function(name, formula, printer):
             "",
             statement,
             '    """',
+            *assignments,
             f"    return {body}",
         ]
     )

@@ -14,12 +14,25 @@ Steps, each asserted when :func:`formulas` runs:
 3. Per feature, with :math:`a = g_{ii}` and :math:`S = \sum_{j \ne i} g_{ij}^2`,
    :math:`\ell = (K - 1)(v - a)^2 + 2S`; capacity eliminates :math:`S = a^2 (1/C - 1)`.
 4. Minimising over :math:`a` gives :math:`a^*(C)` and :math:`\ell(C)`.
-5. The marginal :math:`m = -\ell'`, the curvature :math:`\ell''`, the inverse of the marginal,
-   the same inverse in the level :math:`s = \sqrt{2/\lambda}`, and the thresholds.
-6. Two features on one neuron: the closed-form split and its polysemantic boundary.
+5. The marginal :math:`m = -\ell'`, the curvature :math:`\ell''`, the benefit
+   :math:`\ell(0) - \ell(C)` and the gain :math:`\ell(0) - \ell(1)`.
+6. The level :math:`\mu = \sqrt{\lambda/2}`, in which the marginal is :math:`m = 2\mu^2`,
+   each feature's level :math:`\mu(C) = (K - 1) v / (2 + (K - 3) C)`, its inverse (the
+   response :math:`C(\mu)` that water-filling sums), the loss at the response, and the
+   thresholds :math:`\mu(1) = v`, :math:`\mu(0) = (K - 1) v / 2`.
+7. Two features on one neuron: the closed-form split and its polysemantic boundary.
+
+Every function is emitted in a form that floating point evaluates accurately for
+importances anywhere in the float64 range and for K within rounding of 1 or 3 (asserted
+equal to the derived expression): the denominator as :math:`2 (1 - C) + (K - 1) C`, a sum of
+non-negative terms (the textbook :math:`2 + (K - 3) C` cancels at :math:`K \to 1,\ C \to 1`);
+a square :math:`v^2 f` as :math:`v (v f)`, which overflows only when the result does; and the
+response through the gap :math:`v - \mu`, exact near the threshold where
+:math:`(K - 1) v / \mu - 2` cancels (catastrophically as :math:`K \to 3`).
 
 Symbols: ``C`` capacity, ``v`` importance, ``K`` fourth moment (:math:`K > 1`), ``a`` squared
-norm :math:`G_{ii}`, ``lam`` multiplier :math:`\lambda`, ``s`` level.
+norm :math:`G_{ii}`, ``lam`` multiplier :math:`\lambda`, ``mu`` level :math:`\sqrt{\lambda/2}`;
+in the emitted steps ``D`` the denominator, ``w`` an importance times its factor, ``g`` a gap.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import functools
 
 import sympy
 
-from . import Formula, interference_at_capacity, minimise_over_norm, tidy
+from . import Formula, interference_at_capacity, minimise_over_norm, tidy, unevaluated
 from .moments import expectation, unit_variance_moments
 
 __all__ = ["separated_loss", "formulas"]
@@ -38,7 +51,11 @@ v = sympy.Symbol("v", positive=True)
 K = sympy.Symbol("K", positive=True)
 a = sympy.Symbol("a", real=True)
 lam = sympy.Symbol("lam", positive=True)
-s = sympy.Symbol("s", positive=True)
+mu = sympy.Symbol("mu", positive=True)
+# Names of the intermediate values in the emitted evaluation steps.
+D = sympy.Symbol("D", positive=True)
+w = sympy.Symbol("w", real=True)
+g = sympy.Symbol("g", real=True)
 # K - 1 as a positive symbol: substituting K = 1 + kappa lets sympy decide signs that hold for
 # every K > 1, which is how the branch of the inverse is chosen.
 kappa = sympy.Symbol("kappa", positive=True)
@@ -118,13 +135,32 @@ def _feature_loss_in_interference():
 
 def _two_feature_split(level):
     """Capacity of the larger of two features sharing a budget of 1, and its boundary K."""
-    # On the branch, m = 2 / level^2 with level > 0, so equal multipliers <=> equal levels,
-    # and the equation becomes linear in C.
+    # m = 2 level^2 with level > 0, so equal multipliers <=> equal levels, and the equation
+    # becomes linear in C.
     (C_a,) = sympy.solve(sympy.Eq(level.subs(v, imp_a), level.subs({v: imp_b, C: 1 - C})), C)
     assert sympy.simplify(C_a - (imp_a * (K - 1) - 2 * imp_b) / ((K - 3) * (imp_a + imp_b))) == 0
     (boundary,) = sympy.solve(sympy.Eq(C_a, 1), K)
     assert sympy.simplify(boundary - (1 + 2 * imp_a / imp_b)) == 0
     return C_a, sympy.expand(boundary)
+
+
+def _in_importance_units(factor, power: int = 2):
+    """Evaluation steps for ``v**power * factor``: ``w = v * factor``, then ``v * w``.
+
+    The importance enters last, so a product of two huge or two tiny numbers is formed
+    only when the result itself is out of range; ``factor`` uses the denominator ``D``.
+    """
+    steps = [(D, STABLE_DENOMINATOR)]
+    if power == 2:
+        steps.append((w, unevaluated(sympy.Mul, v, factor)))
+        return tuple(steps), unevaluated(sympy.Mul, v, w)
+    return tuple(steps), unevaluated(sympy.Mul, v, factor)
+
+
+#: The denominator 2 + (K - 3) C as a sum of non-negative terms on C in [0, 1], K >= 1.
+STABLE_DENOMINATOR = unevaluated(
+    sympy.Add, unevaluated(sympy.Mul, 2, 1 - C), unevaluated(sympy.Mul, K - 1, C)
+)
 
 
 @functools.cache
@@ -146,23 +182,33 @@ def formulas() -> dict[str, Formula]:
     marginal = tidy(-sympy.diff(loss, C), C)
     assert sympy.simplify(marginal - 2 * (K - 1) ** 2 * v**2 / (2 + (K - 3) * C) ** 2) == 0
     curvature = tidy(sympy.diff(loss, C, 2), C)
+    benefit = tidy(loss.subs(C, 0) - loss, C)
+    assert sympy.simplify(benefit - (K - 1) ** 2 * v**2 * C / (2 + (K - 3) * C)) == 0
+    gain = sympy.factor(benefit.subs(C, 1))
+    assert sympy.simplify(gain - (K - 1) * v**2) == 0
+    assert sympy.expand(STABLE_DENOMINATOR - (2 + (K - 3) * C)) == 0
 
-    # m(C) = lam has two roots; the one with 2 + (K - 3) C > 0 keeps the loss's denominator
-    # positive, i.e. lies on the curve's own branch for every K > 1.
-    roots = sympy.solve(sympy.Eq(marginal.subs(K, 1 + kappa), lam), C)
-    (inverse,) = [r for r in roots if sympy.simplify(2 + (kappa - 2) * r).is_positive]
-    inverse = inverse.subs(kappa, K - 1)
-    level_capacity = tidy(inverse.subs(lam, 2 / s**2), s)
-    assert sympy.simplify(level_capacity - ((K - 1) * v * s - 2) / (K - 3)) == 0
-    (level,) = sympy.solve(sympy.Eq(level_capacity, C), s)
-    assert sympy.simplify(marginal - 2 / level**2) == 0
-
+    # The level: the root mu > 0 of m = 2 mu^2. C = 1/(1 + t) with t >= 0 spans (0, 1], so
+    # positivity in t and kappa = K - 1 > 0 is positivity on the curve's own branch.
+    level = tidy((K - 1) * v / (2 + (K - 3) * C), C)
+    assert sympy.simplify(2 * level**2 - marginal) == 0
+    t = sympy.Symbol("t", nonnegative=True)
+    assert sympy.simplify(level.subs(K, 1 + kappa).subs(C, 1 / (1 + t))).is_positive
+    (response,) = sympy.solve(sympy.Eq(level, mu), C)
+    stable_response = (v + 2 * (v - mu) / (K - 3)) / mu
+    assert sympy.simplify(response - stable_response) == 0
+    assert sympy.simplify(marginal.subs(C, response) - 2 * mu**2) == 0
+    response_loss = sympy.factor(sympy.simplify(loss.subs(C, response)))
+    assert sympy.simplify(response_loss - 2 * (K - 1) * v * (mu - v) / (K - 3)) == 0
+    full_level = sympy.simplify(level.subs(C, 1))
+    ignore_level = sympy.simplify(level.subs(C, 0))
+    assert (sympy.simplify(full_level - v), sympy.simplify(ignore_level - (K - 1) * v / 2)) == (0, 0)
+    assert sympy.simplify(response.subs(mu, full_level) - 1) == 0
+    assert sympy.simplify(response.subs(mu, ignore_level)) == 0
     ignore_multiplier = sympy.factor(marginal.subs(C, 0))
     full_multiplier = sympy.factor(marginal.subs(C, 1))
-    (ignore_level,) = sympy.solve(level_capacity, s)
-    (full_level,) = sympy.solve(level_capacity - 1, s)
     for multiplier, at_level in ((ignore_multiplier, ignore_level), (full_multiplier, full_level)):
-        assert sympy.simplify((sympy.sqrt(2 / multiplier) - at_level).subs(K, 1 + kappa)) == 0
+        assert sympy.simplify(multiplier - 2 * at_level**2) == 0
 
     C_a, boundary = _two_feature_split(level)
     worked = {imp_a: 2, imp_b: 1, K: 7}
@@ -174,18 +220,26 @@ def formulas() -> dict[str, Formula]:
         sympy.Rational(21, 4),
     )
 
+    def per_importance(expr, factor, power=2):
+        # Steps evaluating expr as v**power * factor, factor written over D; checked here.
+        value = v**power * factor.subs(D, 2 + (K - 3) * C)
+        assert sympy.simplify(value - expr) == 0, (expr, factor)
+        return _in_importance_units(factor, power)
+
     return {
         "quadratic_loss": Formula(
             (C, v, K),
             loss,
             "Loss of a feature at capacity C, with its norm and the bias optimised.",
             "l(C) = 2 (K - 1) v^2 (1 - C) / (2 + (K - 3) C)",
+            *per_importance(loss, 2 * (K - 1) * (1 - C) / D),
         ),
         "quadratic_marginal": Formula(
             (C, v, K),
             marginal,
             "Marginal value of capacity, m(C) = -dl/dC.",
             "m(C) = 2 (K - 1)^2 v^2 / (2 + (K - 3) C)^2",
+            *per_importance(marginal, 2 * (K - 1) ** 2 / D**2),
         ),
         "quadratic_curvature": Formula(
             (C, v, K),
@@ -193,12 +247,29 @@ def formulas() -> dict[str, Formula]:
             "Curvature d2l/dC2 of the loss curve.",
             "l''(C) = 4 (K - 1)^2 (K - 3) v^2 / (2 + (K - 3) C)^3; > 0 (diminishing returns) "
             "iff K > 3.",
+            *per_importance(curvature, 4 * (K - 3) * (K - 1) ** 2 / D**3),
+        ),
+        "quadratic_benefit": Formula(
+            (C, v, K),
+            benefit,
+            "Loss removed by capacity C: the benefit l(0) - l(C), without cancellation.",
+            "l(0) - l(C) = (K - 1)^2 v^2 C / (2 + (K - 3) C)",
+            *per_importance(benefit, (K - 1) ** 2 * C / D),
+        ),
+        "quadratic_gain": Formula(
+            (v, K),
+            gain,
+            "Loss removed by a whole dimension: the gain l(0) - l(1), also the loss l(0).",
+            "l(0) - l(1) = (K - 1) v^2",
+            (),
+            unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, v, K - 1)),
         ),
         "quadratic_optimal_norm": Formula(
             (C, v, K),
             a_star,
             "Optimal squared embedding norm a = G_ii of a feature at capacity C.",
             "a*(C) = (K - 1) v C / (2 + (K - 3) C)",
+            *per_importance(a_star, (K - 1) * C / D, power=1),
         ),
         "quadratic_feature_loss": Formula(
             (a, C, v, K),
@@ -206,42 +277,72 @@ def formulas() -> dict[str, Formula]:
             "Loss of a feature with squared norm a = G_ii and capacity C, a not optimised.",
             "l(a, C) = (K - 1) (v - a)^2 + 2 a^2 (1/C - 1)",
         ),
-        "quadratic_marginal_inverse": Formula(
-            (lam, v, K),
-            inverse,
-            "Capacity at which the marginal equals lam.",
-            "C(lam) = ((K - 1) v sqrt(2 / lam) - 2) / (K - 3), the root with 2 + (K - 3) C > 0; "
-            "unclipped, undefined at K = 3 (constant marginal).",
+        "quadratic_level": Formula(
+            (C, v, K),
+            level,
+            "Level mu = sqrt(m / 2) of a feature at capacity C; its marginal is 2 mu^2.",
+            "mu(C) = (K - 1) v / (2 + (K - 3) C)",
+            *per_importance(level, (K - 1) / D, power=1),
         ),
-        "quadratic_level_capacity": Formula(
-            (s, v, K),
-            level_capacity,
-            "Capacity at level s = sqrt(2 / lam): the inverse marginal, affine in s.",
-            "C(s) = ((K - 1) v s - 2) / (K - 3); unclipped, undefined at K = 3.",
+        "quadratic_response": Formula(
+            (mu, v, K),
+            response,
+            "Capacity at which the level is mu: the inverse of quadratic_level, unclipped.",
+            "C(mu) = ((K - 1) v / mu - 2) / (K - 3), evaluated as (v + 2 (v - mu) / (K - 3)) / mu; "
+            "the response to lam = 2 mu^2 of a convex curve is C(mu) clipped to [0, 1]; "
+            "undefined at K = 3 (constant marginal).",
+            ((g, unevaluated(sympy.Add, v, -mu)),),
+            (v + 2 * g / (K - 3)) / mu,
         ),
-        "quadratic_ignore_multiplier": Formula(
+        "quadratic_response_loss": Formula(
+            (mu, v, K),
+            response_loss,
+            "Loss at the capacity C(mu) of quadratic_response, affine in the level.",
+            "l(C(mu)) = 2 (K - 1) v (mu - v) / (K - 3); undefined at K = 3.",
+            ((g, unevaluated(sympy.Add, mu, -v)),),
+            2 * (K - 1) * v * g / (K - 3),
+        ),
+        "quadratic_level_multiplier": Formula(
+            (mu,),
+            2 * mu**2,
+            "Multiplier lam at level mu: the marginal of every feature at that level.",
+            "lam = 2 mu^2",
+        ),
+        "quadratic_multiplier_level": Formula(
+            (lam,),
+            sympy.sqrt(lam / 2),
+            "Level mu at multiplier lam, the inverse of quadratic_level_multiplier.",
+            "mu = sqrt(lam / 2)",
+            ((w, lam / 2),),
+            sympy.sqrt(w),
+        ),
+        "quadratic_full_level": Formula(
             (v, K),
-            ignore_multiplier,
-            "Marginal at C = 0, the multiplier above which a feature is ignored.",
-            "m(0) = (K - 1)^2 v^2 / 2; KKT: C = 0 needs lam >= m(0), sufficient when K > 3.",
+            full_level,
+            "Level at which the capacity reaches 1: below it the feature is monosemantic.",
+            "mu(C = 1) = v",
+        ),
+        "quadratic_ignore_level": Formula(
+            (v, K),
+            ignore_level,
+            "Level at which the capacity reaches 0: for K > 3, above it the feature is ignored.",
+            "mu(C = 0) = (K - 1) v / 2",
         ),
         "quadratic_full_multiplier": Formula(
             (v, K),
             full_multiplier,
             "Marginal at C = 1, the multiplier below which a feature is monosemantic.",
             "m(1) = 2 v^2; KKT: C = 1 needs lam <= m(1), sufficient when K > 3.",
+            (),
+            unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, 2, v)),
         ),
-        "quadratic_ignore_level": Formula(
+        "quadratic_ignore_multiplier": Formula(
             (v, K),
-            ignore_level,
-            "Level s = sqrt(2 / lam) at which the capacity reaches 0.",
-            "s(C = 0) = 2 / ((K - 1) v)",
-        ),
-        "quadratic_full_level": Formula(
-            (v, K),
-            full_level,
-            "Level s = sqrt(2 / lam) at which the capacity reaches 1.",
-            "s(C = 1) = 1 / v",
+            ignore_multiplier,
+            "Marginal at C = 0, the multiplier above which a feature is ignored.",
+            "m(0) = (K - 1)^2 v^2 / 2; KKT: C = 0 needs lam >= m(0), sufficient when K > 3.",
+            (),
+            unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, v, (K - 1) ** 2 / 2)),
         ),
         "two_feature_capacity": Formula(
             (imp_a, imp_b, K),

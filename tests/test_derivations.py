@@ -71,19 +71,13 @@ def high_precision(name, *args):
 
 @st.composite
 def away_from_ends(draw):
-    """(C, v, K) with C >= 0.1 and |K - 3| >= 1/4, where the inverses are well conditioned:
-    near C = 0 the numerator (K - 1) v s - 2 cancels."""
+    """(C, v, K) with C >= 0.1 and |K - 3| >= 1/4, where the inverses are well conditioned."""
     return draw(st.floats(0.1, 1.0)), draw(importances), draw(kurtoses_off_three)
-
-
-def _multiplier_on_curve(point):
-    C, v, K = point
-    return float(high_precision("quadratic_marginal", C, v, K)), v, K
 
 
 def _level_on_curve(point):
     C, v, K = point
-    return float(mpmath.sqrt(2 / high_precision("quadratic_marginal", C, v, K))), v, K
+    return float(high_precision("quadratic_level", C, v, K)), v, K
 
 
 @st.composite
@@ -103,8 +97,10 @@ DOMAINS |= {
     "quadratic_feature_loss": st.tuples(
         DEFAULT_DOMAINS["a"], st.floats(1e-3, 1.0), importances, kurtoses
     ),
-    "quadratic_marginal_inverse": away_from_ends().map(_multiplier_on_curve),
-    "quadratic_level_capacity": away_from_ends().map(_level_on_curve),
+    "quadratic_response": away_from_ends().map(_level_on_curve),
+    "quadratic_response_loss": away_from_ends().map(_level_on_curve),
+    "quadratic_level_multiplier": st.tuples(st.floats(1e-3, 1e3)),
+    "quadratic_multiplier_level": st.tuples(st.floats(1e-3, 1e3)),
     "two_feature_capacity": two_features(),
 }
 
@@ -125,12 +121,12 @@ def test_check_passes_on_committed_module(capsys):
 def test_check_fails_with_diff_when_module_is_altered(tmp_path, monkeypatch, capsys):
     altered = tmp_path / "_formulas.py"
     text = codegen.TARGET.read_text(encoding="utf-8")
-    assert "return 2*v**2 + 0*K" in text, "the line this test alters is gone"
-    altered.write_text(text.replace("return 2*v**2 + 0*K", "return 3*v**2 + 0*K"), "utf-8")
+    assert "return v*(2*v) + 0*K" in text, "the line this test alters is gone"
+    altered.write_text(text.replace("return v*(2*v) + 0*K", "return v*(3*v) + 0*K"), "utf-8")
     monkeypatch.setattr(codegen, "TARGET", altered)
     assert codegen.main(["--check"]) == 1
     diff = capsys.readouterr().out
-    assert "-    return 3*v**2 + 0*K" in diff and "+    return 2*v**2 + 0*K" in diff
+    assert "-    return v*(3*v) + 0*K" in diff and "+    return v*(2*v) + 0*K" in diff
 
 
 def test_regeneration_replaces_module_with_rendered_text(tmp_path, monkeypatch):
@@ -280,36 +276,101 @@ def test_curvature_is_minus_derivative_of_marginal(C, v, K):
     assert error <= bound + EVALUATION_RTOL * abs(curvature)
 
 
-# --- (d) inverses of the marginal ------------------------------------------------------------
+# --- (d) the level and its inverse -----------------------------------------------------------
+
+
+@given(C=capacities, v=importances, K=kurtoses)
+def test_marginal_is_twice_the_square_of_the_level(C, v, K):
+    level = _formulas.quadratic_level(C, v, K)
+    lam = _formulas.quadratic_level_multiplier(level)
+    assert lam == pytest.approx(_formulas.quadratic_marginal(C, v, K), rel=1e-14)
+    assert _formulas.quadratic_multiplier_level(lam) == pytest.approx(level, rel=1e-14)
 
 
 @given(C=capacities, v=importances, K=kurtoses_off_three)
-def test_marginal_inverse_inverts_marginal(C, v, K):
-    lam = _formulas.quadratic_marginal(C, v, K)
-    assert _formulas.quadratic_marginal_inverse(lam, v, K) == pytest.approx(C, abs=ATOL_CAPACITY)
+def test_response_inverts_the_level(C, v, K):
+    level = _formulas.quadratic_level(C, v, K)
+    assert _formulas.quadratic_response(level, v, K) == pytest.approx(C, abs=ATOL_CAPACITY)
 
 
-@given(C=capacities, v=importances, K=kurtoses_off_three)
-def test_level_capacity_is_marginal_inverse_at_level_sqrt_two_over_lam(C, v, K):
-    lam = _formulas.quadratic_marginal(C, v, K)
-    from_level = _formulas.quadratic_level_capacity(np.sqrt(2 / lam), v, K)
-    assert from_level == pytest.approx(C, abs=ATOL_CAPACITY)
-    assert from_level == pytest.approx(
-        _formulas.quadratic_marginal_inverse(lam, v, K), abs=ATOL_CAPACITY
-    )
+@given(point=away_from_ends())
+def test_response_loss_is_the_loss_at_the_response(point):
+    C, v, K = point
+    level = _formulas.quadratic_level(C, v, K)
+    expected = _formulas.quadratic_loss(C, v, K)
+    got = _formulas.quadratic_response_loss(level, v, K)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12 * v**2)
 
 
 @given(v=importances, K=kurtoses_off_three)
-def test_thresholds_are_marginal_and_level_at_zero_and_full_capacity(v, K):
+def test_thresholds_are_the_levels_and_marginals_at_zero_and_full_capacity(v, K):
     f = _formulas
     for C, multiplier, level in (
         (0.0, f.quadratic_ignore_multiplier(v, K), f.quadratic_ignore_level(v, K)),
         (1.0, f.quadratic_full_multiplier(v, K), f.quadratic_full_level(v, K)),
     ):
         assert multiplier == pytest.approx(f.quadratic_marginal(C, v, K), rel=1e-14)
-        assert level == pytest.approx(np.sqrt(2 / multiplier), rel=1e-14)
-        assert f.quadratic_marginal_inverse(multiplier, v, K) == pytest.approx(C, abs=ATOL_CAPACITY)
-        assert f.quadratic_level_capacity(level, v, K) == pytest.approx(C, abs=ATOL_CAPACITY)
+        assert level == pytest.approx(f.quadratic_level(C, v, K), rel=1e-14)
+        assert f.quadratic_response(level, v, K) == pytest.approx(C, abs=ATOL_CAPACITY)
+
+
+@given(C=capacities, v=importances, K=kurtoses)
+def test_benefit_and_gain_are_loss_differences(C, v, K):
+    f = _formulas
+    loss0 = f.quadratic_loss(0.0, v, K)
+    difference = loss0 - f.quadratic_loss(C, v, K)
+    assert f.quadratic_benefit(C, v, K) == pytest.approx(difference, rel=1e-12, abs=1e-12 * loss0)
+    assert f.quadratic_gain(v, K) == pytest.approx(loss0, rel=1e-14)
+
+
+# --- (d') accuracy where the textbook forms cancel or overflow -----------------------------
+
+#: The stable forms are a handful of correctly rounded operations on sums of non-negative
+#: terms or on exact differences: a few ulps whatever the arguments.
+STABLE_RTOL = 64 * EPS
+
+#: K a hair from 1 (above) or 3 (both sides): |K - k| from 1e-15 (a few ulps of 3) to 1e-6.
+hair_kurtoses = st.tuples(st.sampled_from([1.0, 3.0, -3.0]), st.floats(1e-15, 1e-6)).map(
+    lambda pair: 3.0 - pair[1] if pair[0] < 0 else pair[0] + pair[1]
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["quadratic_loss", "quadratic_marginal", "quadratic_curvature", "quadratic_benefit",
+     "quadratic_level", "quadratic_optimal_norm"],
+)
+@given(C=st.one_of(st.floats(0.0, 1.0), st.floats(1.0 - 1e-9, 1.0)), v=importances, K=hair_kurtoses)
+def test_forms_are_accurate_a_hair_from_one_and_three(name, C, v, K):
+    got = getattr(_formulas, name)(C, v, K)
+    want = float(high_precision(name, C, v, K))
+    assert got == pytest.approx(want, rel=STABLE_RTOL, abs=1e-300)
+
+
+@given(C=st.floats(0.1, 1.0), v=importances, gap=st.floats(1e-15, 1e-3), side=st.sampled_from([-1.0, 1.0]))
+def test_response_is_accurate_a_hair_from_three(C, v, gap, side):
+    # In the level the response's condition number is 1 / |K - 3|; given the level as a
+    # float, the gap form loses nothing more to cancellation.
+    K = 3.0 + side * gap
+    level = _formulas.quadratic_level(C, v, K)
+    with mpmath.workdps(50):
+        mu, vv, KK = mpmath.mpf(level), mpmath.mpf(v), mpmath.mpf(K)
+        want = float(((KK - 1) * vv / mu - 2) / (KK - 3))
+    got = _formulas.quadratic_response(level, v, K)
+    assert got == pytest.approx(want, rel=STABLE_RTOL, abs=STABLE_RTOL)
+
+
+@pytest.mark.parametrize("name", ["quadratic_loss", "quadratic_marginal", "quadratic_benefit"])
+@given(C=capacities, exponent=st.integers(-1000, 1000), K=kurtoses)
+def test_forms_overflow_only_where_the_value_does(name, C, exponent, K):
+    v = 1.25 * 2.0**exponent
+    with np.errstate(over="ignore", under="ignore"):
+        got = getattr(_formulas, name)(C, v, K)
+    want = high_precision(name, C, v, K)
+    if want > np.finfo(np.float64).max:
+        assert got == np.inf
+    elif want >= 1e-300:
+        assert got == pytest.approx(float(want), rel=STABLE_RTOL)
 
 
 # --- (e) two features on one neuron -----------------------------------------------------------
@@ -354,7 +415,7 @@ def test_two_feature_capacity_equalises_marginals(point):
 
 #: An interior point of every argument's domain.
 SAMPLE = {
-    "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "s": 1.0, "I": 2.0, "p": 0.1,
+    "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "mu": 2.0, "I": 2.0, "p": 0.1,
     "K_z": 3.0,
 }
 

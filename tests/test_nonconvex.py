@@ -24,7 +24,7 @@ from hypothesis import example, given, settings, strategies as st
 import capopt
 from capopt.curves import Shape
 from capopt.solvers import AUTO, METHODS, AllocationError, solve
-from capopt.solvers import nonconvex
+from capopt.solvers import dp
 from capopt.testing import check_certificate, problems, quadratic_families
 from capopt.user_curves import from_functions, from_table
 
@@ -219,16 +219,24 @@ def test_global_finds_the_optimum_a_mixed_family_was_built_around(case):
     assert result.multiplier == pytest.approx(lam_star, rel=1e-9)
 
 
-def test_concave_curve_inside_the_unit_interval_is_polished_to_stationarity():
+def test_concave_curve_inside_the_unit_interval_is_stationary():
     # Found by search: at the optimum the dense feature (K = 2.75) is strictly inside (0, 1)
-    # beside two polysemantic sparse ones. The branch and bound alone leaves it at a chord
-    # split point, ~1e-5 off stationarity; the polish makes the KKT residuals vanish.
+    # beside two polysemantic sparse ones. The structured method lands on the stationary
+    # point itself; the branch and bound on the same curves given as functions polishes its
+    # chord split point to it: two routes, one answer.
     curves = capopt.quadratic([1.75, 0.68, 0.58], [2.75, 15.0, 33.0])
     result = solve(curves, 1.0, method="global")
     assert np.all((result.capacities > 0.3) & (result.capacities < 0.4))
-    assert result.certificate.stationarity <= 1e-13 * result.certificate.marginal_scale
-    rough = solve(curves, 1.0, method="global", polish=False, throw=False)
-    assert rough.status.name == "INACCURATE" and rough.loss >= result.loss
+    assert result.certificate.stationarity <= 1e-13
+    as_functions = from_functions(
+        [lambda C, i=i: curves.loss(np.multiply.outer(C, np.eye(3)[i]) + 0.0)[..., i] for i in range(3)],
+        [lambda C, i=i: curves.marginal(np.multiply.outer(C, np.eye(3)[i]) + 0.0)[..., i] for i in range(3)],
+        shapes=curves.shapes,
+    )
+    polished = solve(as_functions, 1.0, method="global")
+    np.testing.assert_allclose(polished.capacities, result.capacities, atol=1e-9)
+    rough = solve(as_functions, 1.0, method="global", polish=False, throw=False)
+    assert rough.status.name == "INACCURATE" and rough.loss >= result.loss - LOSS_RTOL
 
 
 def test_global_breaks_ties_between_identical_features_by_lower_index():
@@ -236,10 +244,34 @@ def test_global_breaks_ties_between_identical_features_by_lower_index():
     np.testing.assert_allclose(result.capacities, [1.0, 1.0, 0.5, 0.0, 0.0], atol=1e-15)
 
 
+@pytest.mark.parametrize("n", [20, 100, 100_000])
+@pytest.mark.parametrize("with_convex", [False, True])
+def test_identical_concave_features_are_certified_without_search(n, with_convex):
+    # The tie that defeats a bound: n identical concave curves sharing half a dimension. By
+    # the structure of the optimum the top floor(d) take 1 and the next the fraction, in
+    # index order, with as many convex curves beside them or without.
+    v, K = np.ones(n), np.full(n, 2.0)
+    if with_convex:
+        v, K = np.concatenate([v, np.full(n, 0.5)]), np.concatenate([K, np.full(n, 7.0)])
+    d = n / 2 + 0.5
+    result = solve(capopt.quadratic(v, K), d, method="global")
+    assert result.status.name == "OPTIMAL"
+    if not with_convex:
+        expected = np.zeros(n)
+        expected[: n // 2] = 1.0
+        expected[n // 2] = 0.5
+        np.testing.assert_array_equal(result.capacities, expected)
+
+
 def test_node_limit_reports_the_gap_instead_of_claiming_optimality():
-    # Twelve identical concave curves sharing half a dimension: every permutation has the
-    # same chord bound, the worst case of branch and bound.
-    curves = capopt.quadratic(np.ones(12), 2.0)
+    # Twelve identical concave curves given as functions: the branch and bound has no
+    # structure to use, every permutation has the same chord bound.
+    curve = capopt.quadratic([1.0], 2.0)
+    curves = from_functions(
+        [lambda C: curve.loss(np.expand_dims(C, -1))[..., 0]] * 12,
+        [lambda C: curve.marginal(np.expand_dims(C, -1))[..., 0]] * 12,
+        shapes=["concave"] * 12,
+    )
     with pytest.raises(AllocationError, match="did not certify"):
         solve(curves, 5.5, method="global", max_nodes=50)
     result = solve(curves, 5.5, method="global", max_nodes=50, throw=False)
@@ -267,12 +299,14 @@ def test_edge_budgets(method, options):
     np.testing.assert_array_equal(solve(curves, 7.5, method=method, **options).capacities, 1.0)
 
 
-def test_auto_picks_global_for_mixed_and_dp_for_irregular_families():
+def test_auto_picks_global_for_mixed_families_and_tables_and_dp_for_irregular_functions():
     assert AUTO[Shape.MIXED] == "global" and AUTO[Shape.IRREGULAR] == "dp"
     assert solve(capopt.quadratic([1.0, 1.0], [2.0, 7.0]), 1.0).method == "global"
-    assert Shape.IRREGULAR not in METHODS["global"].shapes
+    table = from_table([0.0, 0.501, 0.502, 0.503, 1.0], [[1.0, 1.0, 0.0, 1.0, 1.0]])
+    assert solve(table, 0.6).method == "global"
     wiggly = from_functions([lambda C: 1 - C + 0.1 * np.sin(12 * C)])
-    with pytest.raises(ValueError, match="method 'global' needs a"):
+    assert solve(wiggly, 0.5, throw=False).method == "dp"
+    with pytest.raises(ValueError, match="irregular curves given as functions"):
         solve(wiggly, 0.5, method="global")
 
 
@@ -305,15 +339,33 @@ def test_dp_gap_is_within_its_grid_bound(problem):
     best = solve(curves, d, method="global")
     bound = grid_rounding_bound(curves, M)
     slack = LOSS_RTOL * max(1.0, abs(best.loss))
-    assert result.certificate.gap <= bound + slack
+    assert result.certificate.gap * result.certificate.loss_scale <= bound + slack
     assert best.loss - slack <= result.loss <= best.loss + bound + slack
     assert result.certificate.lower_bound <= best.loss + slack
 
 
-def test_dp_bound_of_irregular_curves_is_labelled_an_estimate():
-    curves = from_functions([lambda C: 1 - C + 0.1 * np.sin(12 * C), lambda C: (1 - C) ** 2])
-    result = solve(curves, 1.0, method="dp", resolution=500)
-    assert "h=1/500" in result.certificate.how and "estimated" in result.certificate.how
+def test_dp_bound_of_irregular_curves_is_an_assumption_unless_a_lipschitz_constant_is_given():
+    losses = [lambda C: 1 - C + 0.1 * np.sin(12 * C), lambda C: (1 - C) ** 2]
+    curves = from_functions(losses, shapes=["irregular", "convex"])
+    with pytest.raises(AllocationError, match="estimated from grid differences"):
+        solve(curves, 1.0, method="dp", resolution=500)
+    result = solve(curves, 1.0, method="dp", resolution=500, throw=False)
+    assert result.status.name == "UNPROVEN"
+    assert "h=1/500" in result.certificate.how
+    assert any("estimated" in a for a in result.certificate.assumptions)
+    # |l'| <= 1 + 1.2 for the first curve: a proven constant makes the bound a proof.
+    proven = solve(curves, 1.0, method="dp", resolution=500, lipschitz=[2.2, 2.0], throw=False)
+    assert proven.certificate.assumptions == ()
+    assert proven.certificate.lower_bound < result.certificate.lower_bound + 1e-12
+
+
+def test_dp_cannot_certify_a_table_whose_dip_falls_between_grid_points():
+    # The reproducer of the certified-means-right issue: the grid misses the dip at 0.502,
+    # and the table's steepest piece (slope 1000) proves the grid bound useless.
+    table = from_table([0.0, 0.501, 0.502, 0.503, 1.0], [[1.0, 1.0, 0.0, 1.0, 1.0]])
+    result = solve(table, 0.6, method="dp", throw=False)
+    assert result.loss == 1.0 and result.status.name == "INACCURATE"
+    assert solve(table, 0.6).loss == 0.0
 
 
 def test_dp_uses_the_whole_grid_budget_without_exceeding_it():
@@ -333,7 +385,7 @@ def test_dp_breaks_ties_between_identical_features_by_lower_index():
 
 
 def test_dp_refuses_a_backtracking_table_above_its_memory_limit(monkeypatch):
-    monkeypatch.setattr(nonconvex, "DP_TABLE_BYTES", 1000)
+    monkeypatch.setattr(dp, "DP_TABLE_BYTES", 1000)
     message = r"resolution=200 needs a .* MiB backtracking table.*lower resolution"
     with pytest.raises(ValueError, match=message):
         solve(capopt.quadratic(np.ones(10), 7.0), 5.0, method="dp")

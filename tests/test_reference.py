@@ -161,11 +161,13 @@ def test_cvxpy_rejects_a_family_without_a_disciplined_convex_form():
 
 def test_scipy_solves_a_family_given_as_functions():
     # The same worked case as above (4 v^2 = 4 * (2, 1)^2 with K = 7 written out).
-    curves = from_functions(
-        [lambda C: 2 * 6 * 4 * (1 - C) / (2 + 4 * C), lambda C: 2 * 6 * 1 * (1 - C) / (2 + 4 * C)]
-    )
-    result = solve(curves, 1.0, method="scipy")
+    losses = [lambda C: 2 * 6 * 4 * (1 - C) / (2 + 4 * C), lambda C: 2 * 6 * 1 * (1 - C) / (2 + 4 * C)]
+    result = solve(from_functions(losses, shapes=["convex", "convex"]), 1.0, method="scipy")
     np.testing.assert_allclose(result.capacities, [5 / 6, 1 / 6], atol=METHODS["scipy"].tol)
+    # Detected shapes are a sample's verdict, not a proof: the same answer, unproven.
+    detected = solve(from_functions(losses), 1.0, method="scipy", throw=False)
+    assert detected.status.name == "UNPROVEN"
+    np.testing.assert_array_equal(detected.capacities, result.capacities)
 
 
 def test_scipy_finds_a_feasible_vertex_of_a_concave_family():

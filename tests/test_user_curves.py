@@ -223,8 +223,12 @@ def test_functions_evaluate_over_leading_axes():
 def test_wiggly_function_is_irregular_and_auto_solves_it_by_dynamic_programming():
     curves = from_functions([lambda C: 1 - C + 0.1 * np.sin(12 * C), lambda C: (1 - C) ** 2])
     assert curves.shapes == (Shape.IRREGULAR, Shape.CONVEX)
-    # Grid bound h * sum_i max|l_i'| = (2.2 + 2) / 500 < 1e-2, the dp method's tolerance.
-    result = solve(curves, 1.0, resolution=500)
+    # Grid bound h * sum_i max|l_i'| = (2.2 + 2) / 500 < 1e-2, the dp method's tolerance;
+    # proven only with the shapes and the Lipschitz constant stated.
+    result = solve(curves, 1.0, resolution=500, throw=False)
+    assert (result.method, result.status.name) == ("dp", "UNPROVEN")
+    stated = from_functions(curves.losses, shapes=curves.shapes)
+    result = solve(stated, 1.0, resolution=500, lipschitz=[2.2, 2.0])
     assert (result.method, result.status.name) == ("dp", "OPTIMAL")
 
 

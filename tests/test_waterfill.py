@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, example, given, strategies as st
 from scipy.optimize import minimize
 
-import capopt.solvers.waterfill as waterfill_module
+from capopt.solvers import _kernels as kernels
 from capopt.curves import LossCurves, linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.waterfill import waterfill
@@ -32,6 +32,9 @@ PLANTED = 1e-10
 SCALED = 1e-11
 #: Marginals this close to lam mark a linear feature as tied at the margin.
 TIED = 1e-9
+#: Kurtosis above 3 by at least this much: root finding on lam then pins capacities to
+#: eps / (K - 3) < PATHS_AGREE.
+WELL_CONDITIONED = 1e-6
 
 convex_K = st.floats(*KURTOSIS_RANGES["convex"])
 
@@ -122,8 +125,14 @@ def test_selection_agrees_with_root_finding_on_the_hidden_response(problem):
     curves, d = problem
     exact = waterfill(curves, d)
     generic = waterfill(HiddenResponse(curves), d)
-    np.testing.assert_allclose(exact.capacities, generic.capacities, rtol=0, atol=PATHS_AGREE)
-    assert exact.multiplier == pytest.approx(generic.multiplier, rel=PATHS_AGREE, abs=PATHS_AGREE)
+    scale = max(float(np.sum(curves.loss_range())), 1e-300)
+    assert abs(curves.total_loss(exact.capacities) - curves.total_loss(generic.capacities)) <= PATHS_AGREE * scale
+    # Near K = 3 a response is a near-step in lam, where root finding on lam is only as
+    # good as lam's last ulp (capacities off by eps / (K - 3)); the selection is not.
+    convex = curves.kurtosis[curves.kurtosis > 3]
+    if np.all(convex - 3 >= WELL_CONDITIONED):
+        np.testing.assert_allclose(exact.capacities, generic.capacities, rtol=0, atol=PATHS_AGREE)
+        assert exact.multiplier == pytest.approx(generic.multiplier, rel=PATHS_AGREE, abs=PATHS_AGREE)
     check_certificate(curves, solve(curves, d, method="waterfill"))
     check_certificate(curves, solve(HiddenResponse(curves), d, method="waterfill"))
 
@@ -283,13 +292,22 @@ def test_inputs_are_not_mutated_and_capacities_are_a_fresh_array():
     np.testing.assert_array_equal(curves.importance, v)
 
 
-# --- large problems: the sampled first bracket ------------------------------------------------
+# --- large problems: the sampled first bracket, and the walk of small ones ---------------------
+
+
+def kernel(curves, d, **tuning):
+    """The water-filling kernel on a family, with its path thresholds set by ``tuning``."""
+    C = np.empty(curves.n_features)
+    K = np.atleast_1d(np.asarray(curves.kurtosis if curves.shared_kurtosis is None else curves.shared_kurtosis, dtype=float))
+    lam, _, exact = kernels.waterfill_quadratic(curves.importance, K, float(d), C, **tuning)
+    assert exact
+    return C, lam
 
 
 @pytest.fixture(scope="module")
 def large_problem():
     rng = np.random.default_rng(20221004)
-    n = waterfill_module.SAMPLE_FROM + 17_000
+    n = kernels.SAMPLE_FROM + 17_000
     v = rng.uniform(0.0, 1.0, n)
     K = rng.uniform(3.5, 12.0, n)
     K[::97] = 3.0
@@ -298,29 +316,37 @@ def large_problem():
 
 
 @pytest.mark.parametrize("fraction", [1e-5, 0.1, 0.5, 0.97])
-def test_sampled_bracket_changes_nothing(large_problem, fraction, monkeypatch):
+def test_sampled_bracket_changes_nothing(large_problem, fraction):
     for curves in large_problem:
         d = fraction * curves.n_features
-        sampled = waterfill(curves, d)
-        monkeypatch.setattr(waterfill_module, "SAMPLE_FROM", np.inf)
-        plain = waterfill(curves, d)
-        monkeypatch.undo()
-        np.testing.assert_allclose(sampled.capacities, plain.capacities, atol=EXACT)
-        assert sampled.multiplier == pytest.approx(plain.multiplier, rel=EXACT)
+        sampled = kernel(curves, d)
+        plain = kernel(curves, d, sample_from=curves.n_features + 1)
+        np.testing.assert_allclose(sampled[0], plain[0], atol=EXACT)
+        assert sampled[1] == pytest.approx(plain[1], rel=EXACT)
         assert solve(curves, d, method="waterfill").status.name == "OPTIMAL"
 
 
 @pytest.mark.parametrize("margin", [-30.0, 0.0])
-def test_a_misleading_sample_changes_nothing(large_problem, margin, monkeypatch):
+def test_a_misleading_sample_changes_nothing(large_problem, margin):
     # A negative margin swaps the sampled bracket's ends, so it cannot hold the solution
     # and the fallback runs; a zero margin brackets the solution only by chance.
     curves = large_problem[0]
     d = 0.3 * curves.n_features
-    expected = waterfill(curves, d)
-    monkeypatch.setattr(waterfill_module, "SAMPLE_MARGIN", margin)
-    result = waterfill(curves, d)
-    np.testing.assert_allclose(result.capacities, expected.capacities, atol=EXACT)
-    assert result.multiplier == pytest.approx(expected.multiplier, rel=EXACT)
+    expected = kernel(curves, d)
+    result = kernel(curves, d, margin=margin)
+    np.testing.assert_allclose(result[0], expected[0], atol=EXACT)
+    assert result[1] == pytest.approx(expected[1], rel=EXACT)
+
+
+@given(convex_linear_problems(max_features=12))
+def test_the_walk_of_small_problems_agrees_with_the_selection(problem):
+    curves, d = problem
+    if curves.shared_kurtosis is None:
+        curves = quadratic(curves.importance, float(curves.kurtosis[0]))
+    walked = kernel(curves, d)
+    selected = kernel(curves, d, walk_below=0)
+    np.testing.assert_allclose(walked[0], selected[0], atol=EXACT)
+    assert walked[1] == pytest.approx(selected[1], rel=EXACT, abs=EXACT)
 
 
 def test_large_problem_agrees_with_the_closed_form_response(large_problem):

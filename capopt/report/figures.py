@@ -167,10 +167,11 @@ def allocation(wb: Workbench) -> Rendered:
     for K, r in zip(Ks, results):
         curve = None
         if K > 3 and r.multiplier > 0:
-            # theory §3: C(v) = clip(((K - 1) v s - 2)/(K - 3), 0, 1), level s = sqrt(2/lam).
-            level = np.sqrt(2.0 / r.multiplier)
-            curve = (grid, np.clip(F.quadratic_level_capacity(level, grid, K), 0.0, 1.0))
-            on = np.clip(F.quadratic_level_capacity(level, v, K), 0.0, 1.0)
+            # theory §3: C(v) = clip(((K - 1) v / mu - 2)/(K - 3), 0, 1), level mu = sqrt(lam/2).
+            level = F.quadratic_multiplier_level(r.multiplier)
+            with np.errstate(divide="ignore"):
+                curve = (grid, np.clip(F.quadratic_response(level, grid, K), 0.0, 1.0))
+            on = np.clip(F.quadratic_response(level, v, K), 0.0, 1.0)
             off_curve = max(off_curve, float(np.max(np.abs(r.capacities - on))))
         theory.append(curve)
         counts = r.counts

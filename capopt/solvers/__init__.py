@@ -12,15 +12,16 @@ lives in its own module and maps ``(curves, budget, **options)`` to a :class:`So
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from .._validation import check_scalar
 from ..curves import LossCurves, Shape
-from ..regimes import classify
-from .certificate import certify, dual_bound
+from . import units
+from .certificate import budget_violation, certify, evaluate
 from .result import AllocationError, AllocationResult, Certificate, Solution, Status
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
     "Status",
     "Solution",
     "certify",
-    "dual_bound",
+    "evaluate",
 ]
 
 
@@ -104,11 +105,12 @@ def solve(
     method : str
         A key of :data:`METHODS`, or ``"auto"``: exact water-filling for convex and linear
         families, the vertex solution for concave ones, the certified global method for
-        mixed ones, the grid dynamic programme for irregular curves.
+        mixed ones and for irregular tables, the grid dynamic programme for irregular
+        curves given as functions.
     tol : float, optional
         Largest accepted scaled KKT residual or relative gap; defaults to the method's.
     throw : bool
-        Raise :class:`AllocationError` when the result is not certified optimal (default).
+        Raise :class:`AllocationError` unless the result is certified optimal (default).
         With ``False`` the result is returned with its status for inspection.
     **options
         Passed to the method (see each method's documentation).
@@ -125,7 +127,8 @@ def solve(
         For a negative or non-finite budget, an unknown method, or a method that does not
         apply to the family's shape.
     AllocationError
-        If ``throw`` and the method failed or its certificate exceeds ``tol``.
+        If ``throw`` and the status is not OPTIMAL: the method failed, its certificate
+        exceeds ``tol`` (INACCURATE), or its proof rests on an assumption (UNPROVEN).
 
     Notes
     -----
@@ -133,6 +136,12 @@ def solve(
     inside (0, 1), :math:`\ge \lambda` at 1, :math:`\le \lambda` at 0, and
     :math:`\lambda(d - \sum_i C_i) = 0`. The certificate reports their residuals and a
     lower bound (the Lagrangian dual, or the method's own bound for non-convex problems).
+
+    The family is solved and certified in units where its losses are of order 1 (a power
+    of two, exact), and in tiers of features whose scales float64 cannot hold together
+    (:mod:`capopt.solvers.units`), so capacities are exact for importances anywhere in
+    the float64 range; the loss is reported in the user's units, ``inf`` only where it
+    overflows (``scaled_loss`` and ``loss_exponent`` then give it).
 
     Examples
     --------
@@ -149,7 +158,7 @@ def solve(
             f"{type(curves).__name__}"
         )
     d = check_scalar(budget, "budget", minimum=0.0)
-    name = AUTO.get(curves.shape) if method == "auto" else method
+    name = _auto_method(curves) if method == "auto" else method
     if name not in METHODS:
         raise ValueError(f"method must be 'auto' or one of {sorted(METHODS)}, got {method!r}")
     spec = METHODS[name]
@@ -161,43 +170,145 @@ def solve(
         )
     tol = spec.tol if tol is None else check_scalar(tol, "tol", minimum=0.0)
 
-    solution = spec.run(curves, d, **options)
-    C = np.array(solution.capacities, dtype=np.float64, copy=True)
+    tier_list, notes = units.tiers(curves)
+    if len(tier_list) == 1:
+        tier = tier_list[0]
+        solution, evaluation = _solve_tier(spec, tier.curves, d, options)
+        C = np.asarray(solution.capacities, dtype=np.float64)
+        e = tier.exponent
+        scaled_loss = evaluation.loss
+        loss = _times_power_of_two(scaled_loss, e) + tier.constant
+        multiplier = _times_power_of_two(float(solution.multiplier), e)
+        certificate = _in_user_units(evaluation.certificate, e, tier.constant, notes)
+        codes, iterations = evaluation.regime_codes, solution.iterations
+    else:
+        C, loss, scaled_loss, e, multiplier, certificate, codes, iterations = _solve_tiers(
+            spec, curves, tier_list, d, options, notes
+        )
     C.setflags(write=False)
-    losses = curves.loss(C)
-    losses.setflags(write=False)
-    loss = float(np.sum(losses))
-    certificate = certify(
+    worst = certificate.worst
+    ok = bool(np.all(np.isfinite(C))) and worst <= tol
+    status = Status.INACCURATE if not ok else Status.UNPROVEN if certificate.assumptions else Status.OPTIMAL
+    result = AllocationResult(
+        capacities=C,
+        loss=loss,
+        multiplier=multiplier,
+        status=status,
+        method=name,
+        certificate=certificate,
+        budget=d,
+        curves=curves,
+        iterations=iterations,
+        scaled_loss=scaled_loss,
+        loss_exponent=e,
+        regime_codes=codes,
+    )
+    if throw and status is not Status.OPTIMAL:
+        if status is Status.UNPROVEN:
+            why = "its proof assumes: " + "; ".join(certificate.assumptions)
+        else:
+            why = f"worst scaled residual/gap {worst:.3g} > tol {tol:.3g} ({certificate})"
+        raise AllocationError(
+            f"{name} did not certify its allocation: {why}; pass throw=False to inspect the result",
+            result,
+        )
+    return result
+
+
+def _auto_method(curves: LossCurves) -> str:
+    """The method ``method="auto"`` picks: by shape, and exact ones for tables."""
+    from ..user_curves import TabulatedCurves
+
+    if curves.shape is Shape.IRREGULAR and isinstance(curves, TabulatedCurves):
+        return "global"
+    return AUTO[curves.shape]
+
+
+def _solve_tier(spec: Method, curves: LossCurves, d: float, options: dict):
+    """Run the method on one tier and evaluate its answer in the tier's units."""
+    solution = spec.run(curves, d, **options)
+    evaluation = evaluate(
         curves,
-        C,
+        solution.capacities,
         solution.multiplier,
         d,
         lower_bound=solution.lower_bound,
         lower_bound_how=solution.lower_bound_how,
-        losses=losses,
+        assumptions=solution.assumptions,
     )
-    ok = np.all(np.isfinite(C)) and certificate.worst(d) <= tol
-    result = AllocationResult(
-        capacities=C,
-        loss=loss,
-        losses=losses,
-        multiplier=float(solution.multiplier),
-        regimes=classify(C),
-        status=Status.OPTIMAL if ok else Status.INACCURATE,
-        method=name,
-        certificate=certificate,
-        budget=d,
-        iterations=solution.iterations,
+    return solution, evaluation
+
+
+def _times_power_of_two(x: float, e: int) -> float:
+    """``x * 2**e``, exact where representable, +-inf where it overflows float64."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(x, e))
+
+
+def _in_user_units(
+    certificate: Certificate, e: int, constant: float, notes: tuple[str, ...]
+) -> Certificate:
+    """The certificate with its dimensioned fields in the user's units (scaled by 2**e, the
+    constant loss added to the bound) and the notes added."""
+    return replace(
+        certificate,
+        lower_bound=_times_power_of_two(certificate.lower_bound, e) + constant,
+        marginal_scale=_times_power_of_two(certificate.marginal_scale, e),
+        loss_scale=_times_power_of_two(certificate.loss_scale, e),
+        assumptions=certificate.assumptions + notes,
     )
-    if throw and not ok:
-        raise AllocationError(
-            f"{name} did not certify its allocation: worst scaled residual/gap "
-            f"{certificate.worst(d):.3g} > tol {tol:.3g} ({certificate}); pass "
-            "throw=False to inspect the result",
-            result,
+
+
+def _solve_tiers(spec, curves, tier_list, d, options, notes):
+    """Solve tiers of separated scale in turn (see :mod:`capopt.solvers.units`).
+
+    A tier gets the budget its predecessors left only when they are full: every useful
+    feature at 1 with budget to spare. The combined certificate is the worst tier's; its
+    multiplier is the largest in the user's units.
+    """
+    C = np.zeros(curves.n_features)
+    codes = np.empty(curves.n_features, np.int8)
+    remaining = d
+    loss = 0.0
+    iterations = 0
+    multiplier = 0.0
+    certificates = []
+    for tier in tier_list:
+        solution, evaluation = _solve_tier(spec, tier.curves, remaining, options)
+        C[tier.features] = solution.capacities
+        codes[tier.features] = evaluation.regime_codes
+        iterations += solution.iterations
+        loss += _times_power_of_two(evaluation.loss, tier.exponent) + tier.constant
+        multiplier = max(multiplier, _times_power_of_two(float(solution.multiplier), tier.exponent))
+        certificates.append(
+            _in_user_units(evaluation.certificate, tier.exponent, tier.constant, ())
         )
-    return result
+        used = float(np.sum(solution.capacities))
+        useful = int(np.count_nonzero(tier.curves.loss_range() > 0))
+        full = solution.multiplier == 0 and used >= useful
+        remaining = max(remaining - used, 0.0) if full else 0.0
+    top = tier_list[0].exponent
+    combined = Certificate(
+        stationarity=max(c.stationarity for c in certificates),
+        bound_signs=max(c.bound_signs for c in certificates),
+        complementarity=max(c.complementarity for c in certificates),
+        feasibility=max(
+            max(c.feasibility for c in certificates),
+            budget_violation(float(np.sum(C)), d),
+        ),
+        gap=max(c.gap for c in certificates),
+        lower_bound=sum(c.lower_bound for c in certificates),
+        marginal_scale=max(c.marginal_scale for c in certificates),
+        loss_scale=sum(c.loss_scale for c in certificates),
+        how=f"{len(tier_list)} tiers of separated scale, each: {certificates[0].how}",
+        assumptions=tuple(dict.fromkeys(a for c in certificates for a in c.assumptions)) + notes,
+    )
+    scaled = _times_power_of_two(loss, -top)
+    return C, loss, scaled, top, multiplier, combined, codes, iterations
+
+
 from . import waterfill  # noqa: E402,F401  (registers its methods)
 from . import nonconvex  # noqa: E402,F401  (registers its methods)
+from . import dp  # noqa: E402,F401  (registers its methods)
 from . import vertex  # noqa: E402,F401  (registers its methods)
 from . import reference  # noqa: E402,F401  (registers its methods)

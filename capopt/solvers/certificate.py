@@ -5,32 +5,53 @@ marginals :math:`m_i = -\ell_i'` and multiplier :math:`\lambda \ge 0`, the KKT c
 
 .. math::
 
-    0 < C_i < 1 \Rightarrow m_i(C_i) = \lambda, \quad
-    C_i = 1 \Rightarrow m_i(1) \ge \lambda, \quad
-    C_i = 0 \Rightarrow m_i(0) \le \lambda, \quad
-    \lambda (d - \textstyle\sum_i C_i) = 0 .
+    0 < C_i < 1 \Rightarrow \lambda \in [m_i(C_i^+), m_i(C_i^-)], \quad
+    C_i = 1 \Rightarrow m_i(1^-) \ge \lambda, \quad
+    C_i = 0 \Rightarrow m_i(0^+) \le \lambda, \quad
+    \lambda (d - \textstyle\sum_i C_i) = 0,
 
-They are sufficient for convex curves. For any :math:`\lambda \ge 0` weak duality gives the
-lower bound
+with the one-sided marginals of a curve with kinks (a tabulated one) bounding its Clarke
+subdifferential (the interval between them, in either order: a concave kink inside
+(0, 1) can hold an optimum when no other feature can give up capacity as cheaply); on a
+smooth curve both are :math:`m_i(C_i)`. They are
+sufficient for convex curves. For any :math:`\lambda \ge 0` weak duality gives the lower
+bound
 
 .. math::
 
     g(\lambda) = \sum_i \min_{c \in [0, 1]} \big(\ell_i(c) + \lambda c\big) - \lambda d
     \;\le\; \min \text{(problem)},
 
-whose inner minimum is exact per curve shape: at the response :math:`C_i(\lambda)` for a
-convex curve, at an end point for a concave or linear one.
+whose inner minimum each family evaluates exactly
+(:meth:`~capopt.curves.LossCurves.lagrangian_minimum`).
+
+:func:`certify` evaluates all of it in the family's own units (the solvers hand it the
+normalised family); for the quadratic model one fused numba pass does
+(:func:`capopt.solvers._kernels.certify_quadratic`), for other families numpy below.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..curves import LossCurves, Shape
+from ..curves import LossCurves, QuadraticCurves
 from ..regimes import DEFAULT_REGIME_ATOL
 from .result import Certificate
 
-__all__ = ["certify", "dual_bound", "kkt_multiplier"]
+__all__ = ["certify", "evaluate", "Evaluation", "kkt_multiplier", "budget_violation"]
+
+DUAL_HOW = "Lagrangian dual g(lambda) at the returned multiplier"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An allocation judged: its loss, certificate and regime codes, in the family's units."""
+
+    loss: float
+    certificate: Certificate
+    regime_codes: np.ndarray
 
 
 def kkt_multiplier(
@@ -38,11 +59,11 @@ def kkt_multiplier(
 ) -> float:
     r"""Smallest :math:`\lambda \ge 0` satisfying the KKT conditions at an allocation.
 
-    KKT asks :math:`\lambda = m_i` for :math:`0 < C_i < 1`, :math:`\lambda \ge m_i(0)` at 0
-    and :math:`\lambda \le m_i(1)` at 1, so :math:`\lambda \ge P = \max(0, m_{\text{at }0},
-    m_{\text{inside}})` and :math:`\lambda \le Q = \min(m_{\text{at }1}, m_{\text{inside}})`.
-    When :math:`P \le Q` the smallest valid value, P, is returned (the package convention:
-    the marginal value of one *more* dimension). Otherwise the point is only approximately
+    KKT asks :math:`\lambda \le m_i(C_i^-)` for :math:`C_i > 0` and
+    :math:`\lambda \ge m_i(C_i^+)` for :math:`C_i < 1`, so :math:`\lambda \ge P = \max(0,
+    \max_{C_i < 1} m_i(C_i^+))` and :math:`\lambda \le Q = \min_{C_i > 0} m_i(C_i^-)`. When
+    :math:`P \le Q` the smallest valid value, P, is returned (the package convention: the
+    marginal value of one *more* dimension). Otherwise the point is only approximately
     stationary (an iterative or grid solution): a solver's ``reported`` multiplier clipped
     into the range of the interior marginals, else the midpoint of P and Q, which minimises
     the largest residual.
@@ -57,38 +78,75 @@ def kkt_multiplier(
         Capacities within ``atol`` of a bound count as at it.
     """
     C = np.asarray(capacities, dtype=np.float64)
-    m = curves.marginal(C)
+    right, left = curves.one_sided_marginals(C)
     at_zero = C <= atol
     at_one = C >= 1.0 - atol
     inside = ~(at_zero | at_one)
-    need_above = max(float(np.max(m[at_zero | inside], initial=0.0)), 0.0)
-    need_below = float(np.min(m[at_one | inside], initial=np.inf))
+    need_above = max(float(np.max(right[~at_one], initial=0.0)), 0.0)
+    need_below = float(np.min(left[~at_zero], initial=np.inf))
     if need_above <= need_below:
         return need_above
     if reported is not None and inside.any():
-        return max(float(np.clip(reported, m[inside].min(), m[inside].max())), 0.0)
-    return 0.5 * (need_above + need_below)
+        lo = min(float(right[inside].min()), float(left[inside].min()))
+        hi = max(float(right[inside].max()), float(left[inside].max()))
+        return max(float(np.clip(reported, lo, hi)), 0.0)
+    return max(0.5 * (need_above + need_below), 0.0)
 
 
-def dual_bound(curves: LossCurves, lam: float, budget: float, *, end_losses=None) -> float:
-    r"""Lagrangian dual value :math:`g(\lambda)`, a lower bound on the optimal loss.
+def _ratio(numerator: float, scale: float) -> float:
+    """``numerator / scale`` with a vanishing scale read as 1 (nothing to compare with)."""
+    return numerator / scale if scale > 0 else numerator
 
-    Returns ``-inf`` when some curve is irregular (neither convex nor concave), where the
-    inner minimum has no exact closed form. ``end_losses``, the pair
-    :math:`(\ell(0), \ell(1))` when the caller already has it, saves two evaluations.
-    """
-    if curves.shape is Shape.IRREGULAR:
-        return -np.inf
-    lam = max(float(lam), 0.0)
-    n = curves.n_features
-    convex = curves.shape_mask(Shape.CONVEX)
-    at_0, at_1 = end_losses if end_losses is not None else (curves.loss(np.zeros(n)), curves.loss(np.ones(n)))
-    ends = np.minimum(at_0, at_1 + lam)
-    inner = ends
-    if convex.any():
-        c = curves.capacity_at(lam)
-        inner = np.where(convex, curves.loss(c) + lam * c, ends)
-    return float(np.sum(inner) - lam * budget)
+
+def budget_violation(used: float, budget: float) -> float:
+    """How far ``used`` exceeds the budget, relative to it (a budget of 0 has no scale of
+    its own: the excess in dimensions)."""
+    excess = used - budget
+    if excess <= 0:
+        return 0.0
+    return excess / budget if budget > 0 else excess
+
+
+def evaluate(
+    curves: LossCurves,
+    capacities: np.ndarray,
+    multiplier: float,
+    budget: float,
+    *,
+    lower_bound: float | None = None,
+    lower_bound_how: str = "",
+    assumptions: tuple[str, ...] = (),
+    atol: float = DEFAULT_REGIME_ATOL,
+) -> Evaluation:
+    """Loss, certificate and regime codes of an allocation (the work behind :func:`certify`)."""
+    C = np.ascontiguousarray(capacities, dtype=np.float64)
+    lam = float(multiplier)
+    if isinstance(curves, QuadraticCurves):
+        loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, codes = (
+            _quadratic_terms(curves, C, lam, atol)
+        )
+    else:
+        loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, codes = (
+            _generic_terms(curves, C, lam, atol)
+        )
+    dual -= lam * budget
+    bound, how = dual, DUAL_HOW
+    if lower_bound is not None and not lower_bound < dual:
+        bound, how = float(lower_bound), lower_bound_how or "supplied by the method"
+    certificate = Certificate(
+        stationarity=_ratio(stationarity, marginal_scale),
+        bound_signs=_ratio(signs, marginal_scale),
+        complementarity=_ratio(abs(lam * (budget - used)), loss_scale),
+        feasibility=max(below, above, 0.0, budget_violation(used, budget)),
+        gap=_ratio(loss - bound, loss_scale),
+        lower_bound=bound,
+        marginal_scale=marginal_scale,
+        loss_scale=loss_scale,
+        how=how,
+        assumptions=tuple(curves.assumptions) + tuple(assumptions),
+    )
+    codes.setflags(write=False)
+    return Evaluation(loss, certificate, codes)
 
 
 def certify(
@@ -99,7 +157,7 @@ def certify(
     *,
     lower_bound: float | None = None,
     lower_bound_how: str = "",
-    losses: np.ndarray | None = None,
+    assumptions: tuple[str, ...] = (),
     atol: float = DEFAULT_REGIME_ATOL,
 ) -> Certificate:
     r"""Residuals of the KKT conditions and the optimality gap of an allocation.
@@ -109,53 +167,77 @@ def certify(
     curves : LossCurves
     capacities : ndarray, shape (N,)
     multiplier : float
-        :math:`\\lambda` claimed by the method.
+        :math:`\lambda` claimed by the method.
     budget : float
     lower_bound : float, optional
-        A bound the method proved; the dual bound :func:`dual_bound` at ``multiplier`` is
-        used when absent, and the larger of the two is kept when both exist.
+        A bound the method proved; the dual bound at ``multiplier`` is used when absent,
+        and the larger of the two is kept when both exist.
     lower_bound_how : str
         Where the method's bound comes from.
-    losses : ndarray, shape (N,), optional
-        :math:`\ell_i(C_i)` when the caller already has them.
+    assumptions : tuple of str
+        What the method's proof takes on trust (the family's own are added).
     atol : float
         Capacities within ``atol`` of 0 or 1 are treated as at that bound.
+
+    Returns
+    -------
+    Certificate
+        In the units of ``curves``.
     """
-    C = np.asarray(capacities, dtype=np.float64)
-    lam = float(multiplier)
-    m = curves.marginal(C)
+    return evaluate(
+        curves,
+        capacities,
+        multiplier,
+        budget,
+        lower_bound=lower_bound,
+        lower_bound_how=lower_bound_how,
+        assumptions=assumptions,
+        atol=atol,
+    ).certificate
+
+
+def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: float):
+    from ._kernels import certify_quadratic
+
+    codes = np.empty(C.shape, np.int8)
+    terms = certify_quadratic(curves.importance, np.atleast_1d(curves._K), C, lam, atol, codes)
+    return (*(float(t) for t in terms), codes)
+
+
+def _generic_terms(curves: LossCurves, C: np.ndarray, lam: float, atol: float):
+    """The numpy evaluation of the certificate's terms (see :data:`CERTIFICATE_FIELDS`)."""
+    n = curves.n_features
+    right, left = curves.one_sided_marginals(C)
     at_zero = C <= atol
     at_one = C >= 1.0 - atol
     interior = ~(at_zero | at_one)
-    used = float(C.sum())
-
-    def _max(values) -> float:
-        return float(np.max(values)) if np.size(values) else 0.0
-
-    stationarity = _max(np.abs(m[interior] - lam))
-    bound_signs = max(_max(lam - m[at_one]), _max(m[at_zero] - lam), -lam, 0.0)
-    complementarity = abs(lam * (budget - used))
-    feasibility = max(_max(-C), _max(C - 1.0), used - budget, 0.0)
-
-    n = C.shape[0]
-    zeros, ones = np.zeros(n), np.ones(n)
-    end_losses = (curves.loss(zeros), curves.loss(ones))
-    loss = float(curves.total_loss(C)) if losses is None else float(np.sum(losses))
-    dual = dual_bound(curves, lam, budget, end_losses=end_losses)
-    how = "Lagrangian dual g(lambda) at the returned multiplier"
-    bound = dual
-    if lower_bound is not None and lower_bound >= dual:
-        bound, how = float(lower_bound), lower_bound_how or "supplied by the method"
-    marginal_scale = max(_max(np.abs(m)), abs(lam), *(_max(np.abs(curves.marginal(e))) for e in (zeros, ones)))
-    loss_scale = float(np.sum(np.abs(end_losses[0] - end_losses[1])))
-    return Certificate(
-        stationarity=stationarity,
-        bound_signs=bound_signs,
-        complementarity=complementarity,
-        feasibility=feasibility,
-        lower_bound=bound,
-        gap=loss - bound,
-        marginal_scale=marginal_scale if marginal_scale > 0 else 1.0,
-        loss_scale=loss_scale if loss_scale > 0 else 1.0,
-        how=how,
+    # Clarke stationarity: lam between the one-sided marginals (the subdifferential).
+    low, high = np.minimum(right, left), np.maximum(right, left)
+    distance = np.maximum(np.maximum(low - lam, lam - high), 0.0)
+    stationarity = float(np.max(distance[interior], initial=0.0))
+    signs = max(
+        float(np.max(lam - left[at_one], initial=0.0)),
+        float(np.max(right[at_zero] - lam, initial=0.0)),
+        -lam,
+        0.0,
+    )
+    ends = curves.one_sided_marginals(np.stack([np.zeros(n), np.ones(n)]))
+    marginal_scale = max(
+        float(np.max(np.abs(high), initial=0.0)),
+        float(np.max(np.abs(ends[0][0]), initial=0.0)),
+        float(np.max(np.abs(ends[1][1]), initial=0.0)),
+        abs(lam),
+    )
+    codes = np.where(at_one, 0, np.where(at_zero, 2, 1)).astype(np.int8)
+    return (
+        float(np.sum(curves.loss(C))),
+        stationarity,
+        signs,
+        float(np.sum(C)),
+        float(np.max(-C, initial=0.0)),
+        float(np.max(C - 1.0, initial=0.0)),
+        float(np.sum(curves.lagrangian_minimum(lam))),
+        marginal_scale,
+        float(np.sum(curves.loss_range())),
+        codes,
     )

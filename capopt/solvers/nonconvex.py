@@ -7,8 +7,6 @@ r"""Methods for non-convex allocation problems: a certified global optimum and a
 ``global`` (families mixing convex and concave curves, e.g. the quadratic model with
 kurtoses on both sides of 3): branch and bound over the boxes of the concave curves, with
 chord relaxations solved exactly by water-filling; the answer carries a proven lower bound.
-``dp`` (any curves, irregular ones included): dynamic programme on a capacity grid, with a
-proven bound on the error of the grid.
 
 Glossary: ``C`` capacities, ``lam`` multiplier :math:`\lambda`, ``d`` budget, ``m = -l'``
 marginal, ``lo``/``hi`` the box :math:`[lo_j, hi_j]` a concave curve is restricted to at a
@@ -23,15 +21,17 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .._validation import check_count, check_scalar
-from ..curves import LossCurves, Shape
+from ..curves import LossCurves, QuadraticCurves, Shape
+from ..user_curves import TabulatedCurves
 from . import register
 from .certificate import kkt_multiplier
 from .result import Solution
+from .structured import solve_mixed
+from .tables import solve_tables
 
-__all__ = ["run_global", "run_dp", "DEFAULT_MAX_NODES", "DEFAULT_GAP_RTOL", "DEFAULT_RESOLUTION"]
+__all__ = ["run_global", "DEFAULT_MAX_NODES", "DEFAULT_GAP_RTOL"]
 
 #: Node budget of the branch and bound. Quadratic mixed families of 10 to 1000 features
 #: need 1 to a few dozen nodes; the budget (seconds of work) is for the hard cases, such
@@ -55,19 +55,6 @@ POLISH_RTOL = 1e-12
 #: Upper bound on refinement moves; each accepted move lowers the loss, and in practice one
 #: or two are made.
 POLISH_PASSES = 64
-
-#: Grid resolution M of the ``dp`` method (step h = 1/200).
-DEFAULT_RESOLUTION = 200
-
-#: The ``dp`` certificate is judged at its grid error: its gap is the proven rounding bound
-#: sum_i L_i h and its KKT residuals are those of a grid point, both O(h).
-DP_TOL = 1e-2
-
-#: Largest backtracking table of the ``dp`` method (N x (B + 1) small integers).
-DP_TABLE_BYTES = 2**30
-
-#: Elements of the candidate matrix formed per step of the min-plus product (32 MiB).
-DP_CHUNK = 2**22
 
 
 # --------------------------------------------------------------------------------------
@@ -399,7 +386,7 @@ def _polish(split: _Split, C: np.ndarray, d: float) -> np.ndarray:
 
 @register(
     "global",
-    shapes=(Shape.CONVEX, Shape.LINEAR, Shape.CONCAVE, Shape.MIXED),
+    shapes=tuple(Shape),
     tol=1e-8,
     summary="certified global optimum by branch and bound over the concave curves' boxes",
     auto_for=(Shape.MIXED,),
@@ -493,6 +480,16 @@ def run_global(
     gap_rtol = check_scalar(gap_rtol, "gap_rtol", minimum=0.0)
     if not isinstance(polish, (bool, np.bool_)):
         raise TypeError(f"polish must be True or False, got {type(polish).__name__}: {polish!r}")
+    if isinstance(curves, QuadraticCurves):
+        return solve_mixed(curves, budget)
+    if isinstance(curves, TabulatedCurves):
+        return solve_tables(curves, budget, max_nodes=max_nodes, gap_rtol=gap_rtol)
+    if curves.shape is Shape.IRREGULAR:
+        raise ValueError(
+            "method 'global' needs convex, linear and concave curves, or tables; irregular "
+            "curves given as functions have no exact envelope: use method='dp' (or tabulate "
+            "them with from_table)"
+        )
     split = _Split(curves)
     best, lower, nodes = _branch_and_bound(split, budget, gap_rtol, max_nodes)
     C = best.capacities
@@ -504,168 +501,4 @@ def run_global(
         lower_bound=lower,
         lower_bound_how="branch and bound over concave boxes (chord relaxation)",
         iterations=nodes,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Grid dynamic programme
-
-
-def _grid_units(d: float, M: int, n: int) -> int:
-    """Largest B with B / M <= d (in floating point), capped at n M."""
-    if d >= n:
-        return n * M
-    B = int(np.floor(d * M))
-    # d * M is rounded: step to the exact answer of the float comparison B / M <= d.
-    while (B + 1) / M <= d:
-        B += 1
-    while B > 0 and B / M > d:
-        B -= 1
-    return B
-
-
-def _min_plus(table: np.ndarray, B: int) -> np.ndarray:
-    r"""Grid units :math:`k_i` minimising :math:`\sum_i` ``table[i, k_i]``, :math:`\sum k_i \le B`.
-
-    :math:`F_0(b) = 0`, :math:`F_i(b) = \min_{0 \le k \le \min(M, b)} F_{i-1}(b - k) +
-    \ell_i(k h)` is the least loss of the first i features using at most b units; each step
-    is a min-plus product done as an argmin over a sliding window, in chunks of
-    :data:`DP_CHUNK` elements. The argmin takes the smallest k, so among equal features
-    the later ones get less (ties go to the lower index) and flat curves get 0.
-    """
-    n, width = table.shape
-    M = width - 1
-    dtype = np.uint8 if M <= np.iinfo(np.uint8).max else np.uint16
-    need = n * (B + 1) * np.dtype(dtype).itemsize
-    if need > DP_TABLE_BYTES:
-        raise ValueError(
-            f"resolution={M} needs a {need / 2**20:.0f} MiB backtracking table for {n} features "
-            f"and {B} budget units, above the {DP_TABLE_BYTES / 2**20:.0f} MiB limit; lower "
-            "resolution"
-        )
-    choice = np.empty((n, B + 1), dtype=dtype)
-    F = np.zeros(B + 1)
-    pad = np.full(M, np.inf)
-    rows = max(1, DP_CHUNK // width)
-    for i in range(n):
-        # The first i + 1 features hold at most (i + 1) M units: beyond that F_i is constant.
-        top = min(B, (i + 1) * M)
-        window = sliding_window_view(np.concatenate([pad, F[: top + 1]]), width)[:, ::-1]
-        new = np.empty(B + 1)
-        for s in range(0, top + 1, rows):
-            e = min(s + rows, top + 1)
-            candidates = window[s:e] + table[i]
-            k = np.argmin(candidates, axis=1)
-            choice[i, s:e] = k
-            new[s:e] = np.take_along_axis(candidates, k[:, None], axis=1)[:, 0]
-        new[top + 1 :] = new[top]
-        choice[i, top + 1 :] = choice[i, top]
-        F = new
-    units = np.empty(n, dtype=np.int64)
-    b = B
-    for i in range(n - 1, -1, -1):
-        units[i] = choice[i, b]
-        b -= units[i]
-    return units
-
-
-@register(
-    "dp",
-    shapes=tuple(Shape),
-    tol=DP_TOL,
-    summary="grid dynamic programme for any curves, with a proven grid error bound",
-    auto_for=(Shape.IRREGULAR,),
-)
-def run_dp(curves: LossCurves, budget: float, *, resolution: int = DEFAULT_RESOLUTION) -> Solution:
-    r"""Grid dynamic programme for arbitrary curves, with a bound on the grid's error.
-
-    .. math::
-
-        \min_{k \in \{0, \dots, M\}^N} \sum_i \ell_i(k_i h) \quad \text{s.t.} \quad
-        \sum_i k_i \le B = \lfloor d M \rfloor, \qquad h = 1/M .
-
-    Parameters
-    ----------
-    curves : LossCurves
-        Any family, irregular curves included.
-    budget : float
-        :math:`d \ge 0`.
-    resolution : int
-        M, the number of grid steps on [0, 1] (:data:`DEFAULT_RESOLUTION`; at most 65535).
-        The certificate passes the method's tolerance (:data:`DP_TOL`) when the grid bound
-        :math:`h \sum_i L_i` is below ``DP_TOL * max(1, |loss|)``; steep curves need a finer
-        grid (the time grows as :math:`M^2`) or a looser ``tol`` in :func:`capopt.solve`.
-
-    Returns
-    -------
-    Solution
-        Capacities on the grid, and the lower bound below.
-
-    Raises
-    ------
-    ValueError
-        For a bad ``resolution``, one whose backtracking table would exceed
-        :data:`DP_TABLE_BYTES`, or curves that are not finite on the grid.
-
-    Notes
-    -----
-    Error bound: rounding a continuous optimum :math:`C^*` down to the grid keeps
-    :math:`\sum_i k_i \le \lfloor \sum_i C^*_i M \rfloor \le B` and raises each loss by at
-    most :math:`L_i h`, with :math:`L_i = \max(0, \max_{[0,1]} m_i)` the largest marginal
-    benefit (only a positive marginal makes rounding down cost). So
-
-    .. math:: \text{DP value} - h \sum_i L_i \;\le\; \min(\text{problem}) \;\le\; \text{DP value}.
-
-    For convex, concave and linear curves :math:`L_i = \max(0, m_i(0), m_i(1))` exactly (a
-    monotone marginal peaks at an end); for irregular curves it is estimated from the grid's
-    divided differences, and the bound's description says so. The certificate's KKT
-    residuals are those of a grid point, O(h); the multiplier is the smallest (or, at a grid
-    point that satisfies no KKT multiplier exactly, the least-residual) value given the
-    marginals.
-
-    Complexity: O(N B M) time (the min-plus products; B <= min(d, N) M), O(N B) bytes of
-    backtracking table, O(B M) transient memory capped by chunking.
-
-    References
-    ----------
-    T. Ibaraki and N. Katoh, *Resource Allocation Problems: Algorithmic Approaches*,
-    ch. 3 (MIT Press, 1988).
-
-    Examples
-    --------
-    >>> import capopt
-    >>> curves = capopt.quadratic([2.0, 1.0], 7.0)
-    >>> result = capopt.solve(curves, 1.0, method="dp", resolution=60)
-    >>> result.capacities                     # 5/6 and 1/6 lie on the grid
-    array([0.83333333, 0.16666667])
-    >>> round(result.loss, 12)
-    5.25
-    """
-    M = check_count(resolution, "resolution", maximum=np.iinfo(np.uint16).max)
-    n = curves.n_features
-    B = _grid_units(budget, M, n)
-    grid = np.arange(M + 1) / M
-    table = np.ascontiguousarray(curves.loss(np.broadcast_to(grid[:, None], (M + 1, n))).T)
-    if not np.all(np.isfinite(table)):
-        i, k = np.argwhere(~np.isfinite(table))[0]
-        raise ValueError(
-            f"curves must be finite on [0, 1]; feature {i} has loss {table[i, k]} at C={grid[k]:g}"
-        )
-    units = _min_plus(table, B)
-    C = units / M
-    value = float(np.sum(table[np.arange(n), units]))
-
-    ends = curves.marginal(np.stack([np.zeros(n), np.ones(n)]))
-    steepest = np.max(table[:, :-1] - table[:, 1:], axis=1) * M
-    irregular = curves.shape_mask(Shape.IRREGULAR)
-    lipschitz = np.maximum(0.0, np.where(irregular, steepest, np.max(ends, axis=0)))
-    how = f"grid DP with Lipschitz rounding bound, h=1/{M}"
-    if irregular.any():
-        how += " (Lipschitz constants of irregular curves estimated from grid differences)"
-    return Solution(
-        capacities=C,
-        multiplier=kkt_multiplier(curves, C),
-        lower_bound=value - float(np.sum(lipschitz)) / M,
-        lower_bound_how=how,
-        iterations=n,
     )

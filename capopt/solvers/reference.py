@@ -78,7 +78,9 @@ def _flat(curves: LossCurves) -> np.ndarray:
     return (curves.marginal(np.zeros(n)) == 0) & (curves.marginal(np.ones(n)) == 0)
 
 
-def _polish(curves: LossCurves, C: np.ndarray, reported: float | None) -> tuple[np.ndarray, float]:
+def _polish(
+    curves: LossCurves, C: np.ndarray, reported: float | None, budget: float
+) -> tuple[np.ndarray, float]:
     r"""Capacities and multiplier to return from an iterative solver's answer.
 
     ``C`` is clipped into [0, 1]; capacities within :data:`SNAP_TOL` of a bound are put on
@@ -87,8 +89,9 @@ def _polish(curves: LossCurves, C: np.ndarray, reported: float | None) -> tuple[
     bound: the active bounds an active-set method would identify from the solver's dual.
     Strictly, because a feature whose marginal equals :math:`\lambda` may belong inside
     (with a budget below SNAP_TOL, the one feature that takes it). Features not snapped
-    stay where the solver left them. The multiplier is then recomputed for the snapped
-    capacities (see :func:`capopt.solvers.certificate.kkt_multiplier`).
+    stay where the solver left them. An allocation over ``budget`` is scaled onto it. The
+    multiplier is then recomputed for the snapped capacities (see
+    :func:`capopt.solvers.certificate.kkt_multiplier`).
     """
     C = np.clip(C, 0.0, 1.0)
     lam = kkt_multiplier(curves, C, reported=reported, atol=SNAP_TOL)
@@ -96,6 +99,11 @@ def _polish(curves: LossCurves, C: np.ndarray, reported: float | None) -> tuple[
     to_zero = (C <= SNAP_TOL) & (curves.marginal(np.zeros(n)) < lam)
     to_one = (C >= 1.0 - SNAP_TOL) & (curves.marginal(np.ones(n)) > lam)
     C = np.where(to_zero, 0.0, np.where(to_one, 1.0, C))
+    # An interior-point or SQP iterate meets the budget to its own tolerance, absolutely;
+    # scaling it onto the budget makes it feasible relative to a budget of any size.
+    used = float(np.sum(C))
+    if used > budget:
+        C = C * (budget / used) if budget > 0 else np.zeros_like(C)
     return C, kkt_multiplier(curves, C, reported=reported)
 
 
@@ -233,7 +241,7 @@ def cvxpy_reference(
     C[curved] = x.value[: curved.size]
     C[straight] = x.value[curved.size :]
     dual = budget_constraint.dual_value
-    C, lam = _polish(curves, C, None if dual is None else unit * float(dual))
+    C, lam = _polish(curves, C, None if dual is None else unit * float(dual), budget)
     iterations = problem.solver_stats.num_iters if problem.solver_stats else None
     return Solution(C, lam, iterations=int(iterations or 0))
 
@@ -395,7 +403,8 @@ def scipy_reference(
     C = np.zeros(n)
     C[active] = found.x
     reported = getattr(found, "multipliers", None) if scipy_method == "SLSQP" else found.v[0]
-    C, lam = _polish(curves, C, None if reported is None else unit * float(np.ravel(reported)[0]))
+    reported = None if reported is None else unit * float(np.ravel(reported)[0])
+    C, lam = _polish(curves, C, reported, budget)
     return Solution(C, lam, iterations=int(found.nit))
 
 

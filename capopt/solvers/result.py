@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -16,6 +18,10 @@ class Status(str, enum.Enum):
     """Outcome of a solve; the value is the message shown to the user."""
 
     OPTIMAL = "optimal: every KKT residual and the optimality gap are within tolerance"
+    UNPROVEN = (
+        "unproven: every check passes, but the proof rests on assumptions the certificate "
+        "lists (certificate.assumptions)"
+    )
     INACCURATE = "inaccurate: a KKT residual or the optimality gap exceeds the tolerance"
     FAILED = "failed: the method did not produce an allocation"
 
@@ -25,64 +31,78 @@ class Certificate:
     r"""Evidence that an allocation solves :math:`\min \sum_i \ell_i(C_i)` s.t.
     :math:`0 \le C_i \le 1,\ \sum_i C_i \le d`.
 
-    All residuals are absolute and non-negative. They are judged against two scales of
-    the problem itself, so that the verdict does not change when every importance is
-    multiplied by a constant: ``marginal_scale`` for residuals in units of marginal benefit
-    and ``loss_scale`` for those in units of loss.
+    Every residual is dimensionless and non-negative, judged against the problem's own
+    scales so that the verdict does not change when the losses are multiplied by a
+    constant: residuals in units of marginal benefit are divided by ``marginal_scale``,
+    those in units of loss by ``loss_scale``, the budget's by the budget. A residual that
+    is not finite makes :attr:`worst` infinite.
 
     Attributes
     ----------
     stationarity : float
-        :math:`\max |{-\ell_i'(C_i)} - \lambda|` over features strictly inside (0, 1).
+        Distance of :math:`\lambda` from the interval between :math:`m_i(C_i^+)` and
+        :math:`m_i(C_i^-)` (the one-sided marginals, equal on a smooth curve, so
+        :math:`|m_i(C_i) - \lambda|` there) over features strictly inside (0, 1).
     bound_signs : float
-        Largest violation of the sign conditions: :math:`\lambda - (-\ell_i'(1))` at
-        :math:`C_i = 1`, :math:`-\ell_i'(0) - \lambda` at :math:`C_i = 0`, and :math:`-\lambda`.
+        Largest violation of the sign conditions: :math:`\lambda - m_i(1^-)` at
+        :math:`C_i = 1`, :math:`m_i(0^+) - \lambda` at :math:`C_i = 0`, and :math:`-\lambda`.
     complementarity : float
-        :math:`|\lambda\,(d - \sum_i C_i)|`.
+        :math:`|\lambda\,(d - \sum_i C_i)|` over the loss scale.
     feasibility : float
-        Largest violation of :math:`0 \le C_i \le 1` and :math:`\sum_i C_i \le d`.
-    lower_bound : float
-        A proven lower bound on the optimal loss (equal to the loss for convex problems
-        whose KKT residuals vanish; from a relaxation or a grid bound otherwise).
+        Largest violation of :math:`0 \le C_i \le 1`, and of :math:`\sum_i C_i \le d`
+        relative to d (for d = 0, in dimensions).
     gap : float
-        ``loss - lower_bound`` (non-negative up to rounding).
+        ``(loss - lower_bound)`` over the loss scale (non-negative up to rounding).
+    lower_bound : float
+        A proven lower bound on the optimal loss, in the user's units (the Lagrangian dual,
+        or the method's own bound for non-convex problems).
     marginal_scale : float
-        :math:`\max_i \max(|\ell_i'(0)|, |\ell_i'(1)|, |\ell_i'(C_i)|)` and
-        :math:`\lambda` (1 when all vanish).
+        The largest marginal at the allocation, at 0 and at 1, and :math:`\lambda`, in the
+        user's units (inf where that overflows float64).
     loss_scale : float
-        :math:`\sum_i |\ell_i(0) - \ell_i(1)|`, the most any allocation can change the
-        loss (1 when it vanishes).
+        :math:`\sum_i (\max \ell_i - \min \ell_i)`, the most any allocation can change the
+        loss, in the user's units.
     how : str
         Where ``lower_bound`` comes from.
+    assumptions : tuple of str
+        What the proof takes on trust (empty for a proof): e.g. curve shapes detected on a
+        sample, or a Lipschitz constant estimated from a grid.
     """
 
     stationarity: float
     bound_signs: float
     complementarity: float
     feasibility: float
-    lower_bound: float
     gap: float
+    lower_bound: float
     marginal_scale: float
     loss_scale: float
     how: str
+    assumptions: tuple[str, ...] = ()
 
-    def worst(self, budget: float) -> float:
-        """Largest residual after scaling each to be dimensionless."""
-        return max(
-            self.stationarity / self.marginal_scale,
-            self.bound_signs / self.marginal_scale,
-            self.complementarity / self.loss_scale,
-            self.feasibility / max(1.0, budget),
-            max(self.gap, 0.0) / self.loss_scale,
+    @property
+    def worst(self) -> float:
+        """The largest residual; infinite if any is not finite."""
+        residuals = (
+            self.stationarity,
+            self.bound_signs,
+            self.complementarity,
+            self.feasibility,
+            max(self.gap, 0.0) if not math.isnan(self.gap) else self.gap,
         )
+        if not all(math.isfinite(r) for r in residuals):
+            return math.inf
+        return max(residuals)
 
 
 @dataclass(frozen=True)
 class Solution:
     """What a method hands back to :func:`capopt.solve` before certification.
 
-    ``lower_bound`` is set by methods that prove one themselves (global, grid DP);
-    ``None`` asks the certificate to use the Lagrangian dual bound.
+    ``lower_bound`` is set by methods that prove one themselves (vertex enumeration,
+    global, grid DP); ``None`` asks the certificate to use the Lagrangian dual bound.
+    ``assumptions`` name what the method's proof takes on trust; ``exact`` is False when
+    the method knows its answer missed its own standard (the certificate then decides).
     """
 
     capacities: np.ndarray
@@ -90,9 +110,14 @@ class Solution:
     lower_bound: float | None = None
     lower_bound_how: str = ""
     iterations: int = 0
+    assumptions: tuple[str, ...] = ()
+    exact: bool = True
 
 
-@dataclass(frozen=True, repr=False)
+_REGIMES = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED], dtype=object)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class AllocationResult:
     r"""Solution of the capacity allocation problem, with its certificate.
 
@@ -101,45 +126,72 @@ class AllocationResult:
     capacities : ndarray, shape (N,)
         Optimal :math:`C_i` (read-only).
     loss : float
-        :math:`\sum_i \ell_i(C_i)`.
-    losses : ndarray, shape (N,)
-        :math:`\ell_i(C_i)`.
+        :math:`\sum_i \ell_i(C_i)`; ``inf`` only where the loss itself exceeds float64 (the
+        allocation is then solved and certified in scaled units: ``loss = scaled_loss *
+        2**loss_exponent``).
     multiplier : float
         :math:`\lambda \ge 0`, the marginal value of one more dimension
         (:math:`-\partial L^*/\partial d` from the right).
-    regimes : tuple of Regime
-        Monosemantic, polysemantic or ignored, per feature.
     status : Status
     method : str
         The method that ran (``"auto"`` resolved).
     certificate : Certificate
     budget : float
         The budget d it was solved for.
+    curves : LossCurves
+        The family solved, from which :attr:`losses` are evaluated on demand.
     iterations : int
-        Work counter of the method (segments, nodes, solver iterations); 0 if not counted.
+        Work counter of the method (rounds, nodes, solver iterations); 0 if not counted.
+    scaled_loss : float
+        The loss in the solver's units.
+    loss_exponent : int
+        The power of two from the solver's units to the user's (0 unless the losses lie far
+        outside the float64 range's middle).
+    regime_codes : ndarray of int8, shape (N,)
+        0 monosemantic, 1 polysemantic, 2 ignored (read-only); :attr:`regimes` names them.
     """
 
     capacities: np.ndarray
     loss: float
-    losses: np.ndarray
     multiplier: float
-    regimes: tuple[Regime, ...]
     status: Status
     method: str
     certificate: Certificate
     budget: float
+    curves: object = field(repr=False)
     iterations: int = 0
+    scaled_loss: float = 0.0
+    loss_exponent: int = 0
+    regime_codes: np.ndarray = field(default=None, repr=False)
+
+    @cached_property
+    def losses(self) -> np.ndarray:
+        r""":math:`\ell_i(C_i)` per feature (read-only), evaluated on first access."""
+        losses = self.curves.loss(self.capacities)
+        losses.setflags(write=False)
+        return losses
+
+    @cached_property
+    def regimes(self) -> tuple[Regime, ...]:
+        """Monosemantic, polysemantic or ignored, per feature."""
+        return tuple(_REGIMES[self.regime_codes].tolist())
 
     @property
     def counts(self) -> dict[str, int]:
         """Number of features in each regime."""
-        return {r.value: sum(x is r for x in self.regimes) for r in Regime}
+        counts = np.bincount(self.regime_codes, minlength=3)
+        return {regime.value: int(counts[code]) for code, regime in enumerate(_REGIMES)}
+
+    def _loss_text(self) -> str:
+        if math.isinf(self.loss) and math.isfinite(self.scaled_loss):
+            return f"{self.scaled_loss:.6g} * 2**{self.loss_exponent} (overflows float64)"
+        return f"{self.loss:.6g}"
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts.items())
         return (
             f"AllocationResult(method={self.method!r}, status={self.status.name}, "
-            f"loss={self.loss:.6g}, multiplier={self.multiplier:.6g}, "
+            f"loss={self._loss_text()}, multiplier={self.multiplier:.6g}, "
             f"sum_C={self.capacities.sum():.6g}/{self.budget:g}, {counts}, "
             f"gap={self.certificate.gap:.2g})"
         )
@@ -152,11 +204,30 @@ class AllocationResult:
             for i, (c, r, l) in enumerate(zip(self.capacities, self.regimes, self.losses))
         ]
         lines.append(
-            f"total loss {self.loss:.6g}   sum C = {self.capacities.sum():.6g} of d = "
+            f"total loss {self._loss_text()}   sum C = {self.capacities.sum():.6g} of d = "
             f"{self.budget:g}   lambda = {self.multiplier:.6g}   ({self.method}, "
             f"{self.status.name.lower()}, gap {self.certificate.gap:.2g})"
         )
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The result as plain Python values (lists for arrays), e.g. for JSON."""
+        return {
+            "method": self.method,
+            "status": self.status.name,
+            "budget": self.budget,
+            "loss": self.loss,
+            "multiplier": self.multiplier,
+            "capacities": self.capacities.tolist(),
+            "regimes": [r.value for r in self.regimes],
+            "iterations": self.iterations,
+            "certificate": {
+                name: getattr(self.certificate, name)
+                for name in Certificate.__dataclass_fields__
+                if name != "assumptions"
+            }
+            | {"assumptions": list(self.certificate.assumptions)},
+        }
 
 
 class AllocationError(RuntimeError):

@@ -116,8 +116,8 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     n = curves.n_features
     k = min(math.floor(d), n)
     f = d - k if k < n else 0.0
-    at_zero = curves.loss(np.zeros(n))
-    gain = at_zero - curves.loss(np.ones(n))
+    # Benefits l(0) - l(C) in the family's own form: no cancellation of large losses.
+    gain = curves.benefit(np.ones(n))
     order = np.argsort(-gain, kind="stable")
 
     # Best 0/1 vertex: the k largest gains, as long as they are positive.
@@ -134,7 +134,7 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
         # Best vertex with feature j at f: the k largest gains other than j are at 1. For j
         # among the top k, the (k+1)-th gain replaces j's; written as top + (next - gain_j)
         # so that equal gains give exactly equal totals and ties fall to the lower index.
-        part = at_zero - curves.loss(np.full(n, f))
+        part = curves.benefit(np.full(n, f))
         top = best  # the same k gains, summed once, so equal vertices tie exactly
         in_top = np.zeros(n, dtype=bool)
         in_top[order[:k]] = True
@@ -157,7 +157,7 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
         # over it is 0 (an ignored feature with m_i(0) > 0 would have made a fractional
         # vertex strictly better), unless that gain f m_i(0) was below rounding.
         lam = max(0.0, float(np.max(m[C == 0], initial=0.0)))
-    bound = float(np.sum(at_zero)) - best
+    bound = float(np.sum(curves.loss(np.zeros(n)))) - best
     how = (
         "vertex enumeration (concave minimum lies at a vertex)"
         if f > 0

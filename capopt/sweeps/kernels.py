@@ -12,9 +12,8 @@ Each problem is a quadratic-model family with one kurtosis K for all its N featu
 solved by the same rules as the numpy methods the kernels mirror, and checked against them
 to 1e-12 in ``tests/test_sweeps.py``:
 
-* K > 3 (convex): :func:`capopt.solvers.waterfill.waterfill`. Here by sorting the
-  importances and walking the 2N breakpoints of the total capacity in the level; the
-  numpy method selects without sorting, which pays off only for large N.
+* K > 3 (convex): :func:`capopt.solvers._kernels.waterfill_quadratic`, the one kernel
+  :func:`capopt.solve` runs for :func:`capopt.solvers.waterfill.waterfill`.
 * K <= 3 (concave, or linear at K = 3): :func:`capopt.solvers.vertex.vertex`, the best
   vertex, with its tie rules (equal gains rank by index; the fraction goes to the first
   feature after the whole ones). At K = 3 it coincides with water-filling, which
@@ -40,12 +39,14 @@ import numpy as np
 from numba import prange
 
 from .. import _formulas as F
-from ._jit import jit
+from .._jit import jit
+from ..solvers._kernels import waterfill_quadratic
 
 __all__ = ["solve_grid"]
 
 _loss = jit(F.quadratic_loss)
 _marginal = jit(F.quadratic_marginal)
+_benefit = jit(F.quadratic_benefit)
 
 
 @jit
@@ -75,91 +76,6 @@ def _feature_marginal(C, v, K):
 
 
 @jit
-def _waterfill(v, K, d, C):
-    """Convex case (K > 3): fill ``C`` in place, return the smallest KKT multiplier.
-
-    Sorted in decreasing order, the importances start (reach C > 0, at level
-    a = beta / w) and saturate (C = 1, at b = (1 + beta) / w) in the order of the sort, so
-    two pointers walk the merged breakpoints: features [q, p) of ``w`` are affine on the
-    current segment and the q before them saturated. The first breakpoint at which the
-    total capacity exceeds d closes the segment holding the solution (the last one, so
-    the largest level and the smallest lam where the total is flat at d), solved in closed
-    form with its sums recomputed from scratch: the running sums only pick the segment,
-    where continuity of the total forgives their rounding. O(N log N).
-    """
-    n = v.size
-    C[:] = 0.0
-    if d == 0.0:
-        # Everything at 0, which KKT allows from lam = max_i m_i(0) on.
-        lam = 0.0
-        for i in range(n):
-            lam = max(lam, _feature_marginal(0.0, v[i], K))
-        return lam
-    n_useful = 0
-    for i in range(n):
-        n_useful += not _flat(v[i], K)
-    if n_useful <= d:
-        # Room for every useful feature: lam = 0 is KKT-valid.
-        for i in range(n):
-            C[i] = 0.0 if _flat(v[i], K) else 1.0
-        return 0.0
-    # Negated, sorted in place, negated back: decreasing order without another array.
-    w = np.empty(n_useful)
-    j = 0
-    for i in range(n):
-        if not _flat(v[i], K):
-            w[j] = -v[i]
-            j += 1
-    w.sort()
-    for i in range(n_useful):
-        w[i] = -w[i]
-    beta = 2.0 / (K - 3.0)
-    p = 0
-    q = 0
-    slope = 0.0
-    lo = 0.0
-    hi = np.inf
-    while q < n_useful:
-        start = beta / w[p] if p < n_useful else np.inf
-        full = (1.0 + beta) / w[q]
-        # The total at the next breakpoint, with the feature that meets it counted exactly
-        # (0 at its start, 1 at its saturation), as the reference does: a total that is
-        # flat at d must not look larger than d by rounding.
-        if start <= full:
-            hi = start
-            total = q + slope * hi - beta * (p - q)
-        else:
-            hi = full
-            rest = 0.0 if p == q + 1 else slope - w[q]
-            total = q + 1.0 + rest * hi - beta * (p - q - 1)
-        if total > d:
-            break
-        if start <= full:
-            slope += w[p]
-            p += 1
-        else:
-            slope -= w[q]
-            q += 1
-        if p == q:
-            # No affine feature left: the total is flat at q, exactly.
-            slope = 0.0
-        lo = hi
-        hi = np.inf
-    slope = 0.0
-    for i in range(q, p):
-        slope += w[i]
-    # A flat segment (slope 0) can only hold the solution at its left end, up to rounding.
-    t = lo
-    if slope > 0.0:
-        t = min(max((d - q + beta * (p - q)) / slope, lo), hi)
-    for i in range(n):
-        if not _flat(v[i], K):
-            C[i] = min(max(v[i] * t - beta, 0.0), 1.0)
-    s = t * (K - 3.0) / (K - 1.0)
-    return 2.0 / (s * s)
-
-
-@jit
 def _vertex(v, K, d, C):
     """Concave or linear case (K <= 3): fill ``C`` in place, return the multiplier.
 
@@ -170,12 +86,11 @@ def _vertex(v, K, d, C):
     n = v.size
     k = min(int(math.floor(d)), n)
     f = d - k if k < n else 0.0
-    at_zero = np.empty(n)
     gain = np.empty(n)
     n_positive = 0
     for i in range(n):
-        at_zero[i] = _feature_loss(0.0, v[i], K)
-        gain[i] = at_zero[i] - _feature_loss(1.0, v[i], K)
+        # Benefits l(0) - l(C) in their derived form, as the vertex method takes them.
+        gain[i] = 0.0 if _flat(v[i], K) else _benefit(1.0, v[i], K)
         n_positive += gain[i] > 0.0
     # mergesort is stable: equal gains keep index order, the lower index ranks first.
     order = np.argsort(-gain, kind="mergesort")
@@ -196,7 +111,7 @@ def _vertex(v, K, d, C):
         chosen_total = -np.inf
         for r in range(n):
             i = order[k + r] if r < n - k else order[n - 1 - r]
-            part = at_zero[i] - _feature_loss(f, v[i], K)
+            part = 0.0 if _flat(v[i], K) else _benefit(f, v[i], K)
             total = part + (top if r < n - k else top + (after - gain[i]))
             if total > chosen_total:
                 chosen, chosen_total = i, total
@@ -221,12 +136,17 @@ def _vertex(v, K, d, C):
 
 @jit
 def _solve_one(v, K, d, atol, C, counts):
-    """Solve one problem into ``C`` and ``counts``; return (multiplier, loss)."""
-    lam = _waterfill(v, K, d, C) if K > 3.0 else _vertex(v, K, d, C)
+    """Solve one problem into ``C`` and ``counts``; return (multiplier, loss).
+
+    ``K`` is the problem's kurtosis as an array of one element (the shape the shared
+    water-filling kernel takes for one kurtosis per problem).
+    """
+    k = K[0]
+    lam = waterfill_quadratic(v, K, d, C)[0] if k > 3.0 else _vertex(v, k, d, C)
     loss = 0.0
     counts[:] = 0
     for i in range(v.size):
-        loss += _feature_loss(C[i], v[i], K)
+        loss += _feature_loss(C[i], v[i], k)
         # Regimes as capopt.classify reads them: 0 monosemantic, 1 polysemantic, 2 ignored.
         counts[0 if C[i] >= 1.0 - atol else 2 if C[i] <= atol else 1] += 1
     return lam, loss
@@ -273,5 +193,5 @@ def solve_grid(v, n, K, d, atol):
     counts = np.zeros((P, 3), dtype=np.int64)
     for p in prange(P):
         m = n[p]
-        lam[p], loss[p] = _solve_one(v[p, :m], K[p], d[p], atol, C[p, :m], counts[p])
+        lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
     return C, lam, loss, counts

@@ -1,4 +1,4 @@
-"""The one place that holds the numba flags of the sweep kernels.
+"""The one place that holds the numba flags of capopt's kernels.
 
 * ``cache=True``: compiled machine code is written next to the module, so only the first
   process on a machine pays for compilation (a few seconds); later imports load it.

@@ -1,0 +1,887 @@
+r"""numba kernels of the quadratic model: exact water-filling and the fused certificate.
+
+Private: :func:`capopt.solve` (through :mod:`capopt.solvers.waterfill` and
+:mod:`capopt.solvers.certificate`) and :func:`capopt.sweep` validate their inputs once and
+call these with clean float64 arrays; ``tests/test_kernels.py`` checks them against naive
+numpy references. Every formula comes from :mod:`capopt._formulas`, compiled here.
+
+Water-filling
+-------------
+For convex (:math:`K_i > 3`), linear (:math:`K_i = 3`) and flat curves, the allocation at
+the smallest multiplier :math:`\lambda = 2\mu^2` that fits the budget is every feature's
+response to one level :math:`\mu`: a convex feature has :math:`C_i = 1` for
+:math:`\mu \le v_i`, 0 for :math:`\mu \ge z_i = (K_i - 1) v_i / 2`, and in between
+
+.. math:: C_i(\mu) = \frac{p_i / \mu - 2}{\epsilon_i}
+          = \frac{v_i + 2 (v_i - \mu)/\epsilon_i}{\mu},
+          \qquad p_i = (K_i - 1) v_i,\ \epsilon_i = K_i - 3;
+
+a linear feature steps from 1 to 0 at :math:`\mu = v_i`. :math:`S(\mu) = \sum_i C_i(\mu)` is
+non-increasing; the level sought is :math:`\mu^* = \inf\{\mu : S(\mu) \le d\}`.
+
+*Search.* The breakpoints :math:`v_i, z_i` bracketing :math:`\mu^*` are found by selection:
+rounds evaluate S at the median breakpoint of the features still undecided ("live") and
+keep the half holding :math:`\mu^*`; features with no breakpoint left inside the bracket
+are folded into sums. For many features a first bracket comes from a sample of
+:math:`N^{2/3}` of them, checked against the whole problem. O(N) in all.
+
+*Exact answer.* Inside the final bracket :math:`(lo, hi)`, which no breakpoint crosses, the
+affine features F, the :math:`n_1` saturated ones and :math:`R = d - n_1` give
+
+.. math:: \frac{1}{\mu^*} = \frac{R + E}{P}, \qquad
+          C_i = \frac{p_i R + D_i E - 2 Q}{\epsilon_i P},
+
+with :math:`P = \sum_F p_k/\epsilon_k`, :math:`E = \sum_F 2/\epsilon_k`,
+:math:`D_k = p_k - 2\,lo = 2 (v_k - lo) + \epsilon_k v_k` and :math:`Q = \sum_F D_k/\epsilon_k`.
+This is :math:`C_i(\mu^*)` rearranged so that nothing cancels: :math:`v_k - lo` is exact
+(the two are within a factor 2), :math:`|D_k| \le \epsilon_k v_k`, and the capacities sum to
+R by construction -- even for kurtoses a few ulps from 3, where :math:`C_i(\mu)` evaluated
+at a rounded :math:`\mu^*` would be off by :math:`\epsilon_{\text{mach}}/\epsilon_i`. The
+bracket itself is verified with the exact per-feature :math:`C_i` at its ends (breakpoints
+are data values, so :math:`v_i - \mu` is exact there), and every feature's class is checked
+against the answer and corrected if a rounded breakpoint misplaced it.
+
+Certificate
+-----------
+:func:`certify_quadratic` evaluates, in one parallel pass, everything
+:func:`capopt.solvers.certificate.certify` computes for a generic family: the loss, the KKT
+residuals, the Lagrangian dual terms, the scales, and the regime codes.
+
+Glossary: ``v`` importances, ``K`` kurtoses (length 1 when shared), ``d`` budget, ``C``
+capacities, ``mu`` level, ``lam`` multiplier, ``eps`` K - 3, ``p`` (K - 1) v, ``z`` the ignore
+level p / 2, ``lo``/``hi`` the bracket of levels, ``n_full`` saturated features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from .. import _formulas as F
+from .._jit import jit
+
+__all__ = ["waterfill_quadratic", "certify_quadratic", "CERTIFICATE_FIELDS"]
+
+_response = jit(F.quadratic_response)
+_loss = jit(F.quadratic_loss)
+_marginal = jit(F.quadratic_marginal)
+_gain = jit(F.quadratic_gain)
+_ignore_level = jit(F.quadratic_ignore_level)
+_ignore_multiplier = jit(F.quadratic_ignore_multiplier)
+_full_multiplier = jit(F.quadratic_full_multiplier)
+_level_multiplier = jit(F.quadratic_level_multiplier)
+_multiplier_level = jit(F.quadratic_multiplier_level)
+
+#: Features from which the first bracket comes from a sample of N^(2/3) of them.
+SAMPLE_FROM = 1 << 15
+#: The sample holds this times N^(2/3) features: a smaller sample costs less to solve
+#: and leaves a wider bracket, more features for the search to sort out.
+SAMPLE_FRACTION = 0.25
+#: Half-width of the sampled bracket, in standard deviations of the sampled total.
+SAMPLE_MARGIN = 4.0
+#: Problems of fewer features, with one kurtosis, are bracketed by a walk down their sorted
+#: levels (the sweeps' case) rather than by selection.
+WALK_BELOW = 512
+#: Live features at which the search stops halving and sorts what is left.
+SORT_BELOW = 64
+#: Rounds of class corrections after the exact assembly (each a pass over the features).
+MAX_CORRECTIONS = 8
+#: A capacity this far outside the range its class allows means the class was misread
+#: from a rounded breakpoint; closer, the clipped value is the answer to rounding.
+CLASS_TOL = 1e-12
+EPS = 2.0**-52
+#: Relative rounding of the level P / (R + E): a few operations on positive sums.
+LEVEL_RTOL = 16 * EPS
+#: The capacities must sum to the budget left to them, R, to this relative accuracy.
+SUM_RTOL = 1e-12
+
+# Features without a breakpoint inside the current bracket of levels are folded into
+# ``sums``: sums[N_FULL] saturated ones (sums[AT_HI] of them linear steps sitting at hi),
+# and for the affine ones A = sum v, B = sum 2 (v - ref) / eps, E = sum 2 / eps with
+# ref = sums[REF], so that their total at a level mu of the bracket is
+# (A + B - (mu - ref) E) / mu. Every term is bounded by its own v: a feature affine
+# throughout the bracket has |mu - ref| <= z - v = eps v / 2.
+N_FULL, A_SUM, B_SUM, E_SUM, REF, AT_HI = range(6)
+
+
+@jit
+def _new_sums(ref):
+    sums = np.zeros(6)
+    sums[REF] = ref
+    return sums
+
+
+@jit
+def _on_bracket(x, k, lo, hi):
+    """How one feature sits on the open bracket (lo, hi) of levels, without branches.
+
+    Returns (useful, full, affine, live): useful unless flat; full (C = 1 throughout)
+    when v >= hi; affine (a convex response throughout) when v <= lo and z >= hi; live
+    when a breakpoint lies strictly inside. A linear feature has z = v exactly, so the
+    same tests serve its single breakpoint.
+    """
+    useful = (x > 0.0) & (k != 1.0)
+    z = 0.5 * (k - 1.0) * x
+    full = useful & (x >= hi)
+    affine = useful & (k > 3.0) & (x <= lo) & (z >= hi)
+    live = useful & (x < hi) & (z > lo) & ((x > lo) | (z < hi))
+    return useful, full, affine, live
+
+
+@jit
+def _capacity(x, k, mu):
+    """Response of one feature at level mu, without branches: 1 up to v, 0 from z on,
+    C(mu) between (a linear step counts 0 at its own level, a flat curve 0)."""
+    useful = (x > 0.0) & (k != 1.0)
+    z = 0.5 * (k - 1.0) * x
+    inside = min(max(_response(mu, x, k), 0.0), 1.0) if k > 3.0 else 0.0
+    value = 1.0 if mu <= x else 0.0 if mu >= z else inside
+    value = 0.0 if (k == 3.0) & (mu == x) else value
+    return value if useful else 0.0
+
+
+@jit
+def _total(v, K, mu):
+    """S(mu) over the features of (v, K), each response exact."""
+    shared = K.size == 1
+    s = 0.0
+    for i in range(v.size):
+        s += _capacity(v[i], K[0] if shared else K[i], mu)
+    return s
+
+
+@jit
+def _fold(v, K, lo, hi, sums):
+    """Fold the features without a breakpoint in (lo, hi) into ``sums`` (REF = lo).
+
+    Returns the live features as compact arrays (v, K) and the number of useful
+    features. One pass with no data-dependent branch: every feature is written to the
+    live buffer and only a live one advances its end. A buffer too small for the live
+    features (a wide bracket) is followed by a second pass that gathers them.
+    """
+    shared = K.size == 1
+    k0 = K[0]
+    shared_inverse = 2.0 / (k0 - 3.0) if k0 > 3.0 else 0.0
+    room = min(v.size, 4096 + v.size // 16)
+    live_v = np.empty(room + 1)
+    live_K = np.empty(room + 1 if not shared else 1)
+    live_K[0] = k0
+    n_useful = 0
+    n_live = 0
+    n_full = 0.0
+    at_hi = 0.0
+    A = 0.0
+    B = 0.0
+    E = 0.0
+    for i in range(v.size):
+        x = v[i]
+        k = k0 if shared else K[i]
+        useful, full, affine, live = _on_bracket(x, k, lo, hi)
+        inverse = (shared_inverse if shared else 2.0 / (k - 3.0)) if affine else 0.0
+        n_useful += useful
+        at = min(n_live, room)
+        live_v[at] = x
+        if not shared:
+            live_K[at] = k
+        n_live += live
+        n_full += 1.0 if full else 0.0
+        at_hi += 1.0 if full & (k == 3.0) & (x == hi) else 0.0
+        A += x if affine else 0.0
+        B += (x - lo) * inverse
+        E += inverse
+    sums[N_FULL] += n_full
+    sums[AT_HI] += at_hi
+    sums[A_SUM] += A
+    sums[B_SUM] += B
+    sums[E_SUM] += E
+    if n_live > room:
+        live_v = np.empty(n_live + 1)
+        live_K = np.empty(n_live + 1 if not shared else 1)
+        live_K[0] = k0
+        m = 0
+        for i in range(v.size):
+            k = k0 if shared else K[i]
+            live_v[m] = v[i]
+            if not shared:
+                live_K[m] = k
+            m += _on_bracket(v[i], k, lo, hi)[3]
+    return live_v[:n_live], live_K[: n_live if not shared else 1], n_useful
+
+
+@jit
+def _folded_total(sums, mu):
+    if sums[E_SUM] == 0.0:
+        return sums[N_FULL]
+    return sums[N_FULL] + (sums[A_SUM] + sums[B_SUM] - (mu - sums[REF]) * sums[E_SUM]) / mu
+
+
+@jit
+def _breakpoints(v, K, lo, hi):
+    """Breakpoints v_i and z_i strictly inside (lo, hi), one slot per candidate."""
+    shared = K.size == 1
+    out = np.empty(2 * v.size + 1)
+    n = 0
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        z = 0.5 * (k - 1.0) * x
+        out[n] = x
+        n += (lo < x) & (x < hi)
+        out[n] = z
+        n += (k != 3.0) & (lo < z) & (z < hi)
+    return out[:n]
+
+
+@jit
+def _narrow(v, K, new_lo, new_hi, old_hi, sums):
+    """Shrink the bracket to (new_lo, new_hi): refer B to new_lo and fold what left it."""
+    sums[B_SUM] -= (new_lo - sums[REF]) * sums[E_SUM]
+    sums[REF] = new_lo
+    if new_hi < old_hi:
+        # The steps counted at the old hi now lie above the bracket.
+        sums[AT_HI] = 0.0
+    return _fold(v, K, new_lo, new_hi, sums)
+
+
+@jit
+def _search(v, K, lo, hi, target, sums):
+    """Bracket (lo, hi) of consecutive breakpoints with S(lo) > target >= S(hi).
+
+    (v, K) are the live features of the starting bracket, ``sums`` the folded rest. A
+    round evaluates S at the median breakpoint still inside and keeps the half holding the
+    level; once few are left, their sorted breakpoints are bisected. On return every
+    feature is folded for the bracket returned. The sums carry rounding, so the assembly
+    checks the bracket.
+    """
+    rounds = 0
+    while True:
+        points = _breakpoints(v, K, lo, hi)
+        if points.size == 0:
+            return lo, hi, rounds
+        rounds += 1
+        if points.size > SORT_BELOW:
+            pivot = np.partition(points, points.size // 2)[points.size // 2]
+            if _folded_total(sums, pivot) + _total(v, K, pivot) > target:
+                v, K, _ = _narrow(v, K, pivot, hi, hi, sums)
+                lo = pivot
+            else:
+                v, K, _ = _narrow(v, K, lo, pivot, hi, sums)
+                hi = pivot
+            continue
+        points.sort()
+        a, b = -1, points.size
+        while b - a > 1:
+            m = (a + b) // 2
+            if _folded_total(sums, points[m]) + _total(v, K, points[m]) > target:
+                a = m
+            else:
+                b = m
+        new_lo = points[a] if a >= 0 else lo
+        new_hi = points[b] if b < points.size else hi
+        v, K, _ = _narrow(v, K, new_lo, new_hi, hi, sums)
+        lo, hi = new_lo, new_hi
+
+
+@jit
+def _sampled_bracket(v, K, d, spread_margin):
+    """Levels (p, q) bracketing the solution with high probability, from a strided sample.
+
+    The sample's own level for the budget scaled to it gives responses c_j; its total
+    estimates S m / N with a standard deviation of about sqrt(m var(c)). The bracket is
+    the sample's level for the budget moved up and down by ``spread_margin`` of them (and
+    one feature, so that a sample of identical responses still gets a bracket).
+    """
+    n = v.size
+    m = int(SAMPLE_FRACTION * n ** (2.0 / 3.0))
+    shared = K.size == 1
+    sample_v = np.empty(m)
+    sample_K = np.empty(m if not shared else 1)
+    sample_K[0] = K[0]
+    for j in range(m):
+        sample_v[j] = v[(j * n) // m]
+        if not shared:
+            sample_K[j] = K[(j * n) // m]
+    target = d * m / n
+    live_v, live_K, useful = _fold(sample_v, sample_K, 0.0, np.inf, _new_sums(0.0))
+    if target >= useful:
+        return 0.0, np.inf
+    level = _search(live_v, live_K, 0.0, np.inf, target, _new_sums(0.0))[1]
+    mean = _total(sample_v, sample_K, level) / m
+    spread = 0.0
+    for j in range(m):
+        c = _capacity(sample_v[j], sample_K[0] if shared else sample_K[j], level)
+        spread += (c - mean) ** 2
+    margin = spread_margin * math.sqrt(spread) + 1.0
+    p, q = 0.0, np.inf
+    if target + margin < useful:
+        p = _search(live_v, live_K, 0.0, np.inf, target + margin, _new_sums(0.0))[0]
+    if target > margin:
+        q = _search(live_v, live_K, 0.0, np.inf, target - margin, _new_sums(0.0))[1]
+    return p, q
+
+
+@jit
+def _walk(v, k, d):
+    """Bracket (lo, hi) for one shared kurtosis k > 3, by a walk down the sorted levels.
+
+    In decreasing order of importance w, the features start (C > 0 below z = c w,
+    c = (k - 1) / 2) and saturate (C = 1 from w down) in that same order, so two pointers
+    walk the merged breakpoints downwards in mu: features [q, p) affine, the q before them
+    saturated, S = q + (2 / eps) (c W / mu - (p - q)) with W their summed importance. The
+    first breakpoint where S exceeds d is lo, the one before hi. O(N log N), for few
+    features (the sweeps' case); the running sum only picks the bracket, which the
+    assembly checks.
+    """
+    n = v.size
+    ordered = True
+    for i in range(1, n):
+        ordered &= v[i] <= v[i - 1]
+    m = n
+    if ordered:
+        # Already decreasing (a sweep's v_i = r^i): walk v itself, up to its flat tail.
+        while m > 0 and not v[m - 1] > 0.0:
+            m -= 1
+        w = v
+    else:
+        w = np.empty(n)
+        m = 0
+        for i in range(n):
+            if v[i] > 0.0:
+                w[m] = -v[i]
+                m += 1
+        w = w[:m]
+        w.sort()
+        for i in range(m):
+            w[i] = -w[i]
+    c = 0.5 * (k - 1.0)
+    beta = 2.0 / (k - 3.0)
+    p = 0
+    q = 0
+    W = 0.0
+    hi = np.inf
+    while q < m:
+        start = c * w[p] if p < m else 0.0
+        full = w[q]
+        level = max(start, full)
+        # S at the breakpoint, its own feature counted exactly (0 at its start, 1 at its
+        # saturation).
+        if start >= full:
+            total = q + (beta * (c * W / level - (p - q)) if p > q else 0.0)
+        else:
+            rest = W - w[q]
+            total = q + 1.0 + (beta * (c * rest / level - (p - q - 1)) if p > q + 1 else 0.0)
+        if total > d:
+            return level, hi
+        if start >= full:
+            W += w[p]
+            p += 1
+        else:
+            W -= w[q]
+            q += 1
+        if p == q:
+            W = 0.0
+        hi = level
+    return 0.0, hi
+
+
+@jit
+def _neighbour(v, K, mu, upward):
+    """The nearest breakpoint strictly above (or below) mu; inf (or 0) if none."""
+    best = np.inf if upward else 0.0
+    shared = K.size == 1
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        if x <= 0.0 or k == 1.0:
+            continue
+        for b in (x, 0.5 * (k - 1.0) * x):
+            if upward and mu < b < best:
+                best = b
+            if not upward and best < b < mu:
+                best = b
+    return best
+
+
+# ----------------------------------------------------------------------------------------
+# Exact assembly
+
+
+@jit
+def _sums_of(v, K, lo, hi, state):
+    """The fold's sums for the bracket with the classes in ``state`` (the slow path)."""
+    sums = _new_sums(lo)
+    shared = K.size == 1
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        if state[i] == 1 and x > 0.0 and k != 1.0:
+            sums[N_FULL] += 1.0
+            sums[AT_HI] += 1.0 if (k == 3.0) & (x == hi) else 0.0
+        elif state[i] == 2 and x > 0.0 and k > 3.0:
+            inverse = 2.0 / (k - 3.0)
+            sums[A_SUM] += x
+            sums[B_SUM] += (x - lo) * inverse
+            sums[E_SUM] += inverse
+    return sums
+
+
+@jit
+def _most_linear(v, K, lo, hi, state, x_extra, eps_extra):
+    """Importance and K - 3 of the affine feature with the smallest |K - 3| (the extra
+    feature included when eps_extra is not 0)."""
+    shared = K.size == 1
+    best_v, best_eps = x_extra, eps_extra
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        useful, full, affine, live = _on_bracket(x, k, lo, hi)
+        c = state[i] if state.size else 2 if affine else 0
+        if (c == 2) & useful & (k > 3.0) and (best_eps == 0.0 or k - 3.0 < abs(best_eps)):
+            best_v, best_eps = x, k - 3.0
+    return best_v, best_eps
+
+
+@jit
+def _reference_sum(v, K, lo, hi, state, ref_v, ref_eps):
+    """Q = sum over the affine class of D / eps, D = p - p_ref (see _assemble): one pass."""
+    shared = K.size == 1
+    Q = 0.0
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        useful, full, affine, live = _on_bracket(x, k, lo, hi)
+        c = state[i] if state.size else 2 if affine else 0
+        eps = k - 3.0
+        D = 2.0 * (x - ref_v) + (eps * x - ref_eps * ref_v)
+        Q += D / eps if (c == 2) & useful & (k > 3.0) else 0.0
+    return Q
+
+
+@jit
+def _assemble(v, K, d, lo, hi, sums, C, state, ref_v, ref_eps, Q):
+    r"""Write the exact capacities for the classes in ``sums``; return (mu, corrections, error).
+
+    The level is hi when the linear steps sitting at hi must share the budget (the total
+    just below hi exceeds d), else the root P / (R + E) of the affine total (module doc),
+    with :math:`D_i = p_i - p_{ref} = 2 (v_i - v_{ref}) + (\epsilon_i v_i - \epsilon_{ref}
+    v_{ref})` and Q = sum D_k / eps_k: the module doc's reference 2 lo is ``ref_v = lo``,
+    ``ref_eps = 0``; a feature of the affine class as the reference makes D vanish exactly
+    for it and for every identical one. ``error`` bounds the rounding of the capacities'
+    sum. A correction is a feature whose class disagrees with the answer, possible only
+    within rounding of a breakpoint; the corrected classes are written to ``state`` when
+    the classes came from it (the caller's slow path), else the classes are the bracket's.
+    """
+    ref_sums, E = sums[REF], sums[E_SUM]
+    affine_at_hi = (sums[A_SUM] + sums[B_SUM] - (hi - ref_sums) * E) / hi if E > 0.0 else 0.0
+    below_hi = sums[N_FULL] + affine_at_hi
+    tie = sums[AT_HI] > 0.0 and below_hi > d
+    R = d - sums[N_FULL]
+    P = sums[A_SUM] + sums[B_SUM] + ref_sums * E
+    corrections = 0
+    if tie:
+        mu = hi
+    elif E > 0.0:
+        mu = P / (R + E)
+        # At an end of the bracket up to the rounding of the quotient.
+        if not lo * (1.0 - LEVEL_RTOL) <= mu <= hi * (1.0 + LEVEL_RTOL):
+            corrections += 1
+        mu = min(max(mu, lo), hi)
+    else:
+        mu = lo
+        corrections += 1
+    shared = K.size == 1
+    k0 = K[0]
+    shared_scale = 1.0 / ((k0 - 3.0) * P)
+    from_state = state.size > 0
+    error = 0.0
+    for i in range(v.size):
+        x = v[i]
+        k = k0 if shared else K[i]
+        useful, full, affine, live = _on_bracket(x, k, lo, hi)
+        c = state[i] if from_state else 1 if full else 2 if affine else 0
+        convex = useful & (k > 3.0)
+        eps = k - 3.0
+        if tie:
+            value = _capacity(x, k, hi)
+        else:
+            D = 2.0 * (x - ref_v) + (eps * x - ref_eps * ref_v)
+            scale = shared_scale if shared else 1.0 / (eps * P)
+            p = 2.0 * x + eps * x
+            value = (p * R + D * E - 2.0 * Q) * scale
+            size = (abs(p * R) + abs(D * E) + 2.0 * abs(Q)) * abs(scale)
+            error += size if (c == 2) & convex else 0.0
+        wanted = 0 if value < CLASS_TOL else 1 if value > 1.0 - CLASS_TOL else 2
+        if c == 2:
+            wanted = 0 if value < -CLASS_TOL else 1 if value > 1.0 + CLASS_TOL else 2
+        bad = convex & ((wanted != c) | (live & ~from_state))
+        corrections += bad
+        if from_state and bad:
+            state[i] = wanted
+        step = useful & (k == 3.0) & (x > mu)
+        C[i] = min(max(value, 0.0), 1.0) if convex else 1.0 if step else 0.0
+    if tie:
+        # The steps at hi share what the others leave, in index order.
+        left = d - (below_hi - sums[AT_HI])
+        if left < -CLASS_TOL:
+            corrections += 1
+        for i in range(v.size):
+            if v[i] == hi and (K[0] if shared else K[i]) == 3.0:
+                C[i] = min(max(left, 0.0), 1.0)
+                left -= C[i]
+    return mu, corrections, 4.0 * EPS * error
+
+
+@jit
+def _exact_assembly(v, K, d, lo, hi, sums, C, state, x_extra, eps_extra):
+    """Assemble with D referred to the level lo; if that leaves the budget's sum inexact
+    (a budget small against the affine features' scale), again with the most nearly linear
+    affine feature as the reference, against which the differences D are smallest.
+
+    Returns (mu, corrections, ref_v, ref_eps, Q): the reference and the sum Q the
+    capacities were written with, so that a caller can evaluate one more affine feature
+    alike. That feature (importance ``x_extra``, K - 3 = ``eps_extra``, 0 for none) is in
+    ``sums`` but not in (v, K).
+    """
+    Q = sums[A_SUM] + sums[B_SUM] - (lo - sums[REF]) * sums[E_SUM]
+    ref_v, ref_eps = lo, 0.0
+    mu, corrections, error = _assemble(v, K, d, lo, hi, sums, C, state, ref_v, ref_eps, Q)
+    R = d - sums[N_FULL]
+    if corrections == 0 and error > SUM_RTOL * abs(R):
+        ref_v, ref_eps = _most_linear(v, K, lo, hi, state, x_extra, eps_extra)
+        Q = _reference_sum(v, K, lo, hi, state, ref_v, ref_eps)
+        if eps_extra != 0.0:
+            Q += (2.0 * (x_extra - ref_v) + (eps_extra * x_extra - ref_eps * ref_v)) / eps_extra
+        mu, corrections, error = _assemble(v, K, d, lo, hi, sums, C, state, ref_v, ref_eps, Q)
+    return mu, corrections, ref_v, ref_eps, Q
+
+
+@jit
+def waterfill_quadratic(v, K, d, C, sample_from=SAMPLE_FROM, margin=SAMPLE_MARGIN, walk_below=WALK_BELOW):
+    """Exact water-filling of convex, linear and flat quadratic curves (see module doc).
+
+    Parameters
+    ----------
+    v : ndarray, shape (N,)
+    K : ndarray, shape (1,) or (N,)
+        Kurtoses, each >= 3 or exactly 1 (no concave curve).
+    d : float
+        Budget, finite and >= 0.
+    C : ndarray, shape (N,)
+        Output capacities.
+    sample_from, margin, walk_below
+        :data:`SAMPLE_FROM`, :data:`SAMPLE_MARGIN` and :data:`WALK_BELOW`, as arguments
+        so that tests can take every path (they change the time, not the answer).
+
+    Returns
+    -------
+    lam : float
+        The smallest KKT multiplier.
+    rounds : int
+        Selection rounds and corrections (a work counter).
+    exact : bool
+        False if the class corrections did not settle (the certificate then judges).
+    """
+    n = v.size
+    shared = K.size == 1
+    if d == 0.0:
+        # Everything at 0, which KKT allows from lam = max_i m_i(0) on.
+        top = 0.0
+        for i in range(n):
+            k = K[0] if shared else K[i]
+            C[i] = 0.0
+            if v[i] > 0.0 and k != 1.0:
+                top = max(top, _ignore_multiplier(v[i], k))
+        return top, 0, True
+    walk = shared and n < walk_below and K[0] > 3.0
+    p, q = _sampled_bracket(v, K, d, margin) if n >= sample_from else (0.0, np.inf)
+    sums = _new_sums(p)
+    if walk:
+        n_useful = 0
+        for i in range(n):
+            n_useful += v[i] > 0.0
+    else:
+        live_v, live_K, n_useful = _fold(v, K, p, q, sums)
+    if n_useful <= d:
+        # Room for every feature that can use capacity: lam = 0 is KKT-valid.
+        for i in range(n):
+            k = K[0] if shared else K[i]
+            C[i] = 1.0 if v[i] > 0.0 and k != 1.0 else 0.0
+        return 0.0, 0, True
+    if walk:
+        lo, hi = _walk(v, K[0], d)
+        sums = _new_sums(lo)
+        _fold(v, K, lo, hi, sums)
+        rounds = 1
+    else:
+        s_p = _folded_total(sums, p) + _total(live_v, live_K, p) if p > 0.0 else n_useful
+        s_q = _folded_total(sums, q) + _total(live_v, live_K, q) if q < np.inf else 0.0
+        if not s_p > d >= s_q:
+            # The sample misled (rare): search the whole problem.
+            p, q = 0.0, np.inf
+            sums = _new_sums(p)
+            live_v, live_K, _ = _fold(v, K, p, q, sums)
+        lo, hi, rounds = _search(live_v, live_K, p, q, d, sums)
+    mu, corrections, _, _, _ = _exact_assembly(
+        v, K, d, lo, hi, sums, C, np.empty(0, np.int8), 0.0, 0.0
+    )
+    if corrections == 0:
+        return _level_multiplier(mu), rounds, True
+    # Rounding misled the search, or a rounded breakpoint misplaced a feature (rare):
+    # check S(lo) > d >= S(hi) with exact responses, stepping to the neighbouring
+    # breakpoint while it fails, then correct the classes against the answer.
+    while True:
+        if lo > 0.0 and _total(v, K, lo) <= d:
+            lo, hi = _neighbour(v, K, lo, False), lo
+        elif hi < np.inf and _total(v, K, hi) > d:
+            lo, hi = hi, _neighbour(v, K, hi, True)
+        else:
+            break
+        rounds += 1
+    state = np.empty(n, np.int8)
+    for i in range(n):
+        _, full, affine, _ = _on_bracket(v[i], K[0] if shared else K[i], lo, hi)
+        state[i] = 1 if full else 2 if affine else 0
+    for _ in range(MAX_CORRECTIONS):
+        rounds += 1
+        sums = _sums_of(v, K, lo, hi, state)
+        mu, corrections, _, _, _ = _exact_assembly(v, K, d, lo, hi, sums, C, state, 0.0, 0.0)
+        if corrections == 0:
+            return _level_multiplier(mu), rounds, True
+    return _level_multiplier(mu), rounds, False
+
+
+# ----------------------------------------------------------------------------------------
+# Certificate
+
+#: Names of the values :func:`certify_quadratic` returns, in order.
+CERTIFICATE_FIELDS = (
+    "loss", "stationarity", "bound_signs", "total", "below_zero", "above_one", "dual_terms",
+    "marginal_scale", "loss_scale",
+)
+
+
+@jit(parallel=True)
+def certify_quadratic(v, K, C, lam, atol, codes):
+    r"""One pass over a quadratic-model allocation: loss, KKT residuals, dual terms, scales.
+
+    Parameters
+    ----------
+    v, K : ndarray
+        The family (K of length 1 when shared).
+    C : ndarray, shape (N,)
+        Capacities to certify.
+    lam : float
+        The multiplier claimed.
+    atol : float
+        Capacities within atol of 0 or 1 count as at that bound.
+    codes : ndarray of int8, shape (N,)
+        Output: regime codes, 0 monosemantic, 1 polysemantic, 2 ignored.
+
+    Returns
+    -------
+    tuple of float
+        :data:`CERTIFICATE_FIELDS`: :math:`\sum \ell_i(C_i)`; the largest
+        :math:`|m_i(C_i) - \lambda|` inside (0, 1); the largest sign violation at a bound;
+        :math:`\sum C_i`; the largest :math:`-C_i` and :math:`C_i - 1`;
+        :math:`\sum_i \min_c \ell_i(c) + \lambda c`; the largest marginal (and
+        :math:`\lambda`); :math:`\sum_i |\ell_i(0) - \ell_i(1)|`.
+    """
+    mu = _multiplier_level(lam)
+    shared = K.size == 1
+    loss = 0.0
+    stationarity = 0.0
+    signs = max(-lam, 0.0)
+    total = 0.0
+    below = 0.0
+    above = 0.0
+    dual = 0.0
+    scale = lam
+    spread = 0.0
+    for i in prange(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        c = C[i]
+        useful = (x > 0.0) & (k != 1.0)
+        # A flat curve is evaluated as v = 0, K = 3 (zero benefit) plus its constant loss.
+        xe = x if useful else 0.0
+        ke = k if useful else 3.0
+        gain = _gain(xe, ke)
+        flat = 0.0 if useful else _gain(x, k)
+        m = _marginal(c, xe, ke)
+        total += c
+        below = max(below, -c)
+        above = max(above, c - 1.0)
+        at_zero = c <= atol
+        at_one = c >= 1.0 - atol
+        codes[i] = 0 if at_one else 2 if at_zero else 1
+        loss += _loss(c, xe, ke) + flat
+        spread += gain
+        scale = max(scale, max(m, max(_ignore_multiplier(xe, ke), _full_multiplier(xe, ke))))
+        violation = m - lam if at_zero else lam - m if at_one else 0.0
+        signs = max(signs, violation)
+        stationarity = max(stationarity, 0.0 if at_zero | at_one else abs(m - lam))
+        # min over [0, 1] of l(c) + lam c: the response of a convex curve, an end otherwise.
+        r = _capacity(xe, ke, mu) if ke > 3.0 else 0.0
+        dual += flat + (_loss(r, xe, ke) + lam * r if ke > 3.0 else min(gain, lam))
+    return loss, stationarity, signs, total, below, above, dual, scale, spread
+
+
+# ----------------------------------------------------------------------------------------
+# The water-filled part of a mixed family, at a level and along a concave feature's window
+
+
+@jit
+def response_totals(v, K, mu):
+    """Total capacity and total loss of convex, linear and flat curves at level mu.
+
+    Each feature takes its response (the smallest minimiser of l + lam c at lam = 2 mu^2),
+    so the pair is (b, V(b)) for the budget b that level fills: a point of the water-filled
+    value function.
+    """
+    shared = K.size == 1
+    total = 0.0
+    loss = 0.0
+    for i in range(v.size):
+        x = v[i]
+        k = K[0] if shared else K[i]
+        useful = (x > 0.0) & (k != 1.0)
+        xe = x if useful else 0.0
+        ke = k if useful else 3.0
+        c = _capacity(x, k, mu)
+        total += c
+        loss += _loss(c, xe, ke) + (0.0 if useful else _gain(x, k))
+    return total, loss
+
+
+@jit
+def _add(acc, x):
+    """Neumaier's compensated accumulation of x into (sum, compensation)."""
+    s = acc[0] + x
+    if abs(acc[0]) >= abs(x):
+        acc[1] += (acc[0] - s) + x
+    else:
+        acc[1] += (x - s) + acc[0]
+    acc[0] = s
+
+
+@jit
+def stationary_levels(v, K, x, k, target, top):
+    r"""Levels at which a concave feature and the water-filled curves share ``target``
+    as a local minimum of the loss.
+
+    With the concave feature (importance x, kurtosis k < 3) at capacity c and the
+    curves (v, K) water-filled with the rest, the loss is stationary where both sit at
+    one level mu: c(mu) + S(mu) = target, c(mu) the feature's response (increasing in
+    mu) and S(mu) the curves' total (non-increasing). On a stretch without breakpoints of
+    the curves, :math:`c(\mu) + S(\mu) = a / \mu + b` with
+    :math:`a = \sum p / \epsilon` over the affine curves and the feature; it is a local
+    minimum exactly where that total increases with mu, :math:`a < 0`, and the root is
+    :math:`\mu = -a / b`. The stretches are walked through the sorted breakpoints inside
+    the feature's window, from c = 0 (mu = (k - 1) x / 2) up to c = 1 or the level where
+    c reaches ``top``; the sums are compensated, since curves near K = 3 add and remove
+    large terms. O(N + B log B) for B breakpoints in the window.
+
+    Returns
+    -------
+    ndarray, shape (S, 2)
+        The stretches (lo, hi) of levels holding a candidate, increasing.
+    """
+    shared = K.size == 1
+    lo = 0.5 * (k - 1.0) * x
+    eps_j = k - 3.0
+    hi = x if top >= 1.0 else (k - 1.0) * x / (2.0 * (1.0 - top) + (k - 1.0) * top)
+    levels = np.empty(2 * v.size + 1)
+    owner = np.empty(2 * v.size + 1, np.int64)
+    n = 0
+    n_full = 0.0
+    P = np.zeros(2)
+    E = np.zeros(2)
+    for i in range(v.size):
+        xi = v[i]
+        ki = K[0] if shared else K[i]
+        if not ((xi > 0.0) & (ki != 1.0)):
+            continue
+        zi = 0.5 * (ki - 1.0) * xi
+        # The state just above lo.
+        if xi > lo:
+            n_full += 1.0
+        elif ki > 3.0 and zi > lo:
+            _add(P, (2.0 * xi + (ki - 3.0) * xi) / (ki - 3.0))
+            _add(E, 2.0 / (ki - 3.0))
+        # Events: +i at v_i (saturated -> affine, or a step down), -(i + 1) at z_i.
+        levels[n] = xi
+        owner[n] = i
+        n += (lo < xi) & (xi < hi)
+        levels[n] = zi
+        owner[n] = -(i + 1)
+        n += (ki > 3.0) & (lo < zi) & (zi < hi)
+    order = np.argsort(levels[:n])
+    found = np.empty((n + 1, 2))
+    m = 0
+    pj = (2.0 * x + eps_j * x) / eps_j
+    start = lo
+    e = 0
+    while True:
+        end = levels[order[e]] if e < n else hi
+        a = P[0] + P[1] + pj
+        b = n_full - (E[0] + E[1]) - 2.0 / eps_j - target
+        if a < 0.0 and b > 0.0:
+            root = -a / b
+            if start <= root <= end:
+                found[m, 0] = start
+                found[m, 1] = end
+                m += 1
+        if e == n:
+            break
+        # Cross every event at this level, upwards in mu.
+        while e < n and levels[order[e]] == end:
+            i = owner[order[e]]
+            up = i >= 0
+            i = i if up else -i - 1
+            xi = v[i]
+            ki = K[0] if shared else K[i]
+            term = (2.0 * xi + (ki - 3.0) * xi) / (ki - 3.0) if ki > 3.0 else 0.0
+            if up:
+                n_full -= 1.0
+                if ki > 3.0:
+                    _add(P, term)
+                    _add(E, 2.0 / (ki - 3.0))
+            else:
+                _add(P, -term)
+                _add(E, -2.0 / (ki - 3.0))
+            e += 1
+        start = end
+    return found[:m]
+
+
+@jit
+def pair_assembly(v, K, x, k, target, lo, hi, C):
+    """Exact capacities at a stationary point found by :func:`stationary_levels`.
+
+    On the stretch (lo, hi) of levels, without breakpoints of the curves (v, K), the
+    concave feature (x, k) and the curves' affine ones share ``target`` as one affine
+    set: the water-filling assembly, whose algebra holds for either sign of eps, gives all
+    their capacities without cancellation. Writes the curves' capacities into C; returns
+    (c, mu, exact) for the concave feature.
+    """
+    sums = _new_sums(lo)
+    live_v, live_K, _ = _fold(v, K, lo, hi, sums)
+    eps = k - 3.0
+    inverse = 2.0 / eps
+    sums[A_SUM] += x
+    sums[B_SUM] += (x - lo) * inverse
+    sums[E_SUM] += inverse
+    # Linear steps at hi would belong to a total that falls across hi; here it rises.
+    sums[AT_HI] = 0.0
+
+    mu, corrections, ref_v, ref_eps, Q = _exact_assembly(
+        v, K, target, lo, hi, sums, C, np.empty(0, np.int8), x, eps
+    )
+    R = target - sums[N_FULL]
+    P = sums[A_SUM] + sums[B_SUM] + sums[REF] * sums[E_SUM]
+    D = 2.0 * (x - ref_v) + (eps * x - ref_eps * ref_v)
+    c = ((2.0 * x + eps * x) * R + D * sums[E_SUM] - 2.0 * Q) / (eps * P)
+    exact = corrections == 0 and live_v.size == 0 and -CLASS_TOL <= c <= 1.0 + CLASS_TOL
+    return min(max(c, 0.0), 1.0), mu, exact
