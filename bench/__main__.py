@@ -10,7 +10,8 @@
     python -m bench --quick --out /tmp/b   # write results.json and the plot to /tmp/b
 
 Parts, in order: ``solvers`` (time against N), ``training`` (solve against gradient
-training), ``sweep`` (problems per second), ``memory`` (peak memory at the largest N).
+training), ``sweep`` (problems per second), ``memory`` (peak memory at the largest N),
+``ties`` (identical concave features, certified).
 ``crosscheck`` (the training cross-check tables, tens of minutes) runs only when named.
 Only a full run of the default parts updates the files in ``bench/``, so that every number
 there comes from one run.
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_memory, bench_solvers, bench_sweep, bench_training, crosscheck_tables
+from . import bench_memory, bench_solvers, bench_sweep, bench_ties, bench_training, crosscheck_tables
 from ._common import ROOT, load_average, machine_info, machine_line, progress
 
 PARTS = {
@@ -33,9 +34,10 @@ PARTS = {
     "training": (bench_training, "2. capopt.solve against gradient training"),
     "sweep": (bench_sweep, "3. Sweep throughput"),
     "memory": (bench_memory, "4. Peak memory at the largest N"),
+    "ties": (bench_ties, "5. Identical concave features sharing a fractional budget"),
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
 }
-DEFAULT_PARTS = ("solvers", "training", "sweep", "memory")
+DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties")
 
 BENCH_DIR = ROOT / "bench"
 README = BENCH_DIR / "README.md"

@@ -451,12 +451,12 @@ class QuadraticCurves(LossCurves):
         # Losses scale as v^2: dividing v by 2^e (exact) divides them by 2^(2e). A flat
         # curve's constant loss could leave the range when scaled; it is kept aside.
         e = _power_of_two_unit(np.log2(top))
-        v = np.ldexp(self.importance, -e)
-        constant = 0.0
+        v, constant = self.importance, 0.0
         if self._flat is not None:
-            constant = float(np.sum(F.quadratic_gain(self.importance[self._flat], self.kurtosis[self._flat])))
-            v[self._flat] = 0.0
-        return QuadraticCurves(_frozen(v), self._K), 2 * e, constant
+            with np.errstate(over="ignore"):
+                constant = float(np.sum(F.quadratic_gain(v[self._flat], self.kurtosis[self._flat])))
+            v = np.where(self._flat, 0.0, v)
+        return QuadraticCurves(_frozen(np.ldexp(v, -e)), self._K), 2 * e, constant
 
     def subset(self, features: np.ndarray) -> QuadraticCurves:
         K = self._K if np.ndim(self._K) == 0 else _frozen(self._K[features])

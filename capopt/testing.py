@@ -245,14 +245,14 @@ def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: floa
     used = math.fsum(C)
     # Relative to the budget; a budget of 0 has no scale of its own (then in dimensions).
     assert used - d <= tol * (d if d > 0 else 1.0), f"sum C = {used!r} exceeds the budget {d!r}"
-    lam = result.multiplier
-    assert lam >= 0.0, f"negative multiplier {lam}"
+    assert result.multiplier >= 0.0 and result.scaled_multiplier >= 0.0, "negative multiplier"
     binding_gap = d - used
     for tier in tiers(curves)[0]:
         family = tier.curves
         part = C if tier.features is None else C[tier.features]
+        # The multiplier in the tier's units, from its exact scaled form.
         with np.errstate(over="ignore", under="ignore"):
-            mu = float(np.ldexp(lam, -tier.exponent))
+            mu = float(np.ldexp(result.scaled_multiplier, result.multiplier_exponent - tier.exponent))
         right, left = family.one_sided_marginals(part)
         inside = (part > DEFAULT_REGIME_ATOL) & (part < 1.0 - DEFAULT_REGIME_ATOL)
         n = family.n_features
@@ -265,14 +265,16 @@ def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: floa
         signs = max(np.max(right[at_zero] - mu, initial=0.0), np.max(mu - left[at_one], initial=0.0)) / scale
         assert signs <= tol, f"a bound's sign condition fails by {signs:.3g} (scaled) > {tol:.3g}"
         if binding_gap > tol * max(d, 1.0) and tier.features is None:
-            assert mu <= tol * scale, f"budget left ({binding_gap:.3g}) but lambda = {lam:.3g} > 0"
-    losses = curves.loss(C)
+            assert mu <= tol * scale, f"budget left ({binding_gap:.3g}) but lambda = {result.multiplier:.3g} > 0"
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses = curves.loss(C)
+        total = float(np.sum(losses))
     assert np.allclose(losses, result.losses, rtol=LOSS_RTOL, atol=0.0, equal_nan=False), "losses differ from curves.loss(C)"
-    total = math.fsum(losses)
     if math.isfinite(result.loss):
         assert math.isclose(result.loss, total, rel_tol=LOSS_RTOL, abs_tol=1e-300), f"loss {result.loss!r} is not sum(losses) {total!r}"
     bound = result.certificate.lower_bound
-    spread = math.fsum(curves.loss_range())
+    with np.errstate(over="ignore"):
+        spread = float(np.sum(curves.loss_range()))
     if math.isfinite(total) and math.isfinite(bound) and spread > 0:
         assert (total - bound) / spread <= tol, f"gap to the lower bound {(total - bound) / spread:.3g} > {tol:.3g}"
     assert result.regimes == classify(C, atol=DEFAULT_REGIME_ATOL), "regimes do not match capacities"

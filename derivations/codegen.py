@@ -22,7 +22,7 @@ from sympy.printing.precedence import precedence
 
 from . import kurtosis, linear_autoencoder, quadratic
 
-__all__ = ["TARGET", "render", "write", "stale_diff", "main"]
+__all__ = ["TARGET", "render", "write", "stale_diff", "stale_kernel_caches", "main"]
 
 #: The generated module, resolved from this file so the script works from any directory.
 TARGET = Path(__file__).resolve().parent.parent / "capopt" / "_formulas.py"
@@ -126,8 +126,17 @@ def render() -> str:
     return "\n\n\n".join([header, *functions]) + "\n"
 
 
+def stale_kernel_caches(package: Path) -> list[Path]:
+    """numba's cached machine code under ``package``: it compiled the old formulas in.
+
+    numba checks only the source file of each cached function, not the modules it calls,
+    so a kernel cached before the formulas changed would keep running the old ones.
+    """
+    return sorted(p for pattern in ("*.nbi", "*.nbc") for p in Path(package).rglob(pattern))
+
+
 def write(text: str, path: Path = TARGET) -> None:
-    """Replace ``path`` by ``text`` atomically.
+    """Replace ``path`` by ``text`` atomically, and drop numba's caches beside it.
 
     The text goes to a temporary file in the same directory (so the rename stays on one
     filesystem), which ``os.replace`` then moves over ``path`` in one step.
@@ -141,6 +150,8 @@ def write(text: str, path: Path = TARGET) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+    for cached in stale_kernel_caches(path.parent):
+        cached.unlink()
 
 
 def stale_diff(text: str, path: Path = TARGET) -> str:

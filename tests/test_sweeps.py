@@ -26,7 +26,8 @@ import capopt.sweeps.grid as grid_module
 from capopt.curves import gated_kurtosis, quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL, Regime, classify
 from capopt.solvers import METHODS, certify
-from capopt.sweeps import kernels, load_sweep, save_sweep, sweep
+from capopt.solvers import _kernels as kernels
+from capopt.sweeps import load_sweep, save_sweep, sweep
 from capopt.testing import KURTOSIS_RANGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def test_kernel_without_jit_in_a_fresh_process():
     """With NUMBA_DISABLE_JIT=1 every kernel, inner ones included, runs as plain Python."""
     code = (
         "import json, numpy as np\n"
-        "from capopt.sweeps.kernels import solve_grid\n"
+        "from capopt.solvers._kernels import solve_grid\n"
         "C, lam, loss, counts = solve_grid(np.array([[2.0, 1.0], [3.0, 1.0]]), np.array([2, 2]),"
         " np.array([7.0, 1.8]), np.array([1.0, 1.5]), 1e-9)\n"
         "print(json.dumps([C.tolist(), lam.tolist(), counts.tolist()]))\n"

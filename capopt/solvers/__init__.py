@@ -177,17 +177,21 @@ def solve(
         C = np.asarray(solution.capacities, dtype=np.float64)
         e = tier.exponent
         scaled_loss = evaluation.loss
-        loss = _times_power_of_two(scaled_loss, e) + tier.constant
-        multiplier = _times_power_of_two(float(solution.multiplier), e)
+        loss = _user_loss(curves, C, scaled_loss, e, tier.constant, tier.curves is not curves)
+        scaled_multiplier, multiplier_exponent = float(solution.multiplier), e
         certificate = _in_user_units(evaluation.certificate, e, tier.constant, notes)
         codes, iterations = evaluation.regime_codes, solution.iterations
     else:
-        C, loss, scaled_loss, e, multiplier, certificate, codes, iterations = _solve_tiers(
-            spec, curves, tier_list, d, options, notes
+        C, scaled_loss, e, (scaled_multiplier, multiplier_exponent), certificate, codes, iterations = (
+            _solve_tiers(spec, tier_list, curves.n_features, d, options, notes)
         )
+        constant = sum(tier.constant for tier in tier_list)
+        loss = _user_loss(curves, C, scaled_loss, e, constant, True)
+    multiplier = _times_power_of_two(scaled_multiplier, multiplier_exponent)
     C.setflags(write=False)
     worst = certificate.worst
-    ok = bool(np.all(np.isfinite(C))) and worst <= tol
+    # A capacity that is not finite makes the feasibility residual infinite.
+    ok = worst <= tol
     status = Status.INACCURATE if not ok else Status.UNPROVEN if certificate.assumptions else Status.OPTIMAL
     result = AllocationResult(
         capacities=C,
@@ -201,6 +205,8 @@ def solve(
         iterations=iterations,
         scaled_loss=scaled_loss,
         loss_exponent=e,
+        scaled_multiplier=scaled_multiplier,
+        multiplier_exponent=multiplier_exponent,
         regime_codes=codes,
     )
     if throw and status is not Status.OPTIMAL:
@@ -239,6 +245,21 @@ def _solve_tier(spec: Method, curves: LossCurves, d: float, options: dict):
     return solution, evaluation
 
 
+def _user_loss(
+    curves: LossCurves, C: np.ndarray, scaled: float, e: int, constant: float, rescaled: bool
+) -> float:
+    """The loss in the user's units: from the scaled one, or, for a rescaled family (whose
+    smallest terms the scaled units may have rounded away), the curves' own sum where it
+    is finite."""
+    loss = _times_power_of_two(scaled, e) + constant
+    if rescaled:
+        with np.errstate(over="ignore", invalid="ignore"):
+            direct = float(np.sum(curves.loss(C)))
+        if math.isfinite(direct):
+            return direct
+    return loss
+
+
 def _times_power_of_two(x: float, e: int) -> float:
     """``x * 2**e``, exact where representable, +-inf where it overflows float64."""
     with np.errstate(over="ignore"):
@@ -259,27 +280,31 @@ def _in_user_units(
     )
 
 
-def _solve_tiers(spec, curves, tier_list, d, options, notes):
+def _solve_tiers(spec, tier_list, n, d, options, notes):
     """Solve tiers of separated scale in turn (see :mod:`capopt.solvers.units`).
 
     A tier gets the budget its predecessors left only when they are full: every useful
     feature at 1 with budget to spare. The combined certificate is the worst tier's; its
-    multiplier is the largest in the user's units.
+    multiplier is the largest in the user's units (that of the tier where the budget binds,
+    by the separation), kept as its tier's scaled value and exponent.
     """
-    C = np.zeros(curves.n_features)
-    codes = np.empty(curves.n_features, np.int8)
+    C = np.zeros(n)
+    codes = np.empty(n, np.int8)
     remaining = d
-    loss = 0.0
     iterations = 0
-    multiplier = 0.0
+    multiplier = (0.0, 0)
     certificates = []
+    top = tier_list[0].exponent
+    scaled_loss = 0.0
     for tier in tier_list:
         solution, evaluation = _solve_tier(spec, tier.curves, remaining, options)
         C[tier.features] = solution.capacities
         codes[tier.features] = evaluation.regime_codes
         iterations += solution.iterations
-        loss += _times_power_of_two(evaluation.loss, tier.exponent) + tier.constant
-        multiplier = max(multiplier, _times_power_of_two(float(solution.multiplier), tier.exponent))
+        scaled_loss += _times_power_of_two(evaluation.loss, tier.exponent - top)
+        lam = float(solution.multiplier)
+        if lam > 0 and (multiplier[0] == 0 or math.log2(lam) + tier.exponent > math.log2(multiplier[0]) + multiplier[1]):
+            multiplier = (lam, tier.exponent)
         certificates.append(
             _in_user_units(evaluation.certificate, tier.exponent, tier.constant, ())
         )
@@ -287,7 +312,6 @@ def _solve_tiers(spec, curves, tier_list, d, options, notes):
         useful = int(np.count_nonzero(tier.curves.loss_range() > 0))
         full = solution.multiplier == 0 and used >= useful
         remaining = max(remaining - used, 0.0) if full else 0.0
-    top = tier_list[0].exponent
     combined = Certificate(
         stationarity=max(c.stationarity for c in certificates),
         bound_signs=max(c.bound_signs for c in certificates),
@@ -303,8 +327,7 @@ def _solve_tiers(spec, curves, tier_list, d, options, notes):
         how=f"{len(tier_list)} tiers of separated scale, each: {certificates[0].how}",
         assumptions=tuple(dict.fromkeys(a for c in certificates for a in c.assumptions)) + notes,
     )
-    scaled = _times_power_of_two(loss, -top)
-    return C, loss, scaled, top, multiplier, combined, codes, iterations
+    return C, scaled_loss, top, multiplier, combined, codes, iterations
 
 
 from . import waterfill  # noqa: E402,F401  (registers its methods)

@@ -43,9 +43,19 @@ against the answer and corrected if a rounded breakpoint misplaced it.
 
 Certificate
 -----------
-:func:`certify_quadratic` evaluates, in one parallel pass, everything
-:func:`capopt.solvers.certificate.certify` computes for a generic family: the loss, the KKT
-residuals, the Lagrangian dual terms, the scales, and the regime codes.
+:func:`certify_quadratic` evaluates, in one pass (on numba's threads for large problems),
+everything :func:`capopt.solvers.certificate.certify` computes for a generic family: the
+loss, the KKT residuals, the Lagrangian dual terms, the scales, and the regime codes.
+
+Also here: the water-filled part of a mixed family at a level and along a concave feature's
+window (:mod:`capopt.solvers.structured`), and :func:`solve_grid`, many problems of one
+kurtosis each solved in parallel for :func:`capopt.sweep` with this water-filling and the
+vertex rule of :func:`capopt.solvers.vertex.vertex`.
+
+Every kernel that calls another lives in this one module because numba's cache checks
+only the source file of each cached function: kernels split across modules would keep a
+stale copy of the others after an edit. ``python -m derivations`` drops the caches when it
+rewrites the formulas.
 
 Glossary: ``v`` importances, ``K`` kurtoses (length 1 when shared), ``d`` budget, ``C``
 capacities, ``mu`` level, ``lam`` multiplier, ``eps`` K - 3, ``p`` (K - 1) v, ``z`` the ignore
@@ -62,7 +72,15 @@ from numba import prange
 from .. import _formulas as F
 from .._jit import jit
 
-__all__ = ["waterfill_quadratic", "certify_quadratic", "CERTIFICATE_FIELDS"]
+__all__ = [
+    "waterfill_quadratic",
+    "certify_quadratic",
+    "solve_grid",
+    "response_totals",
+    "stationary_levels",
+    "pair_assembly",
+    "CERTIFICATE_FIELDS",
+]
 
 _response = jit(F.quadratic_response)
 _loss = jit(F.quadratic_loss)
@@ -73,6 +91,7 @@ _ignore_multiplier = jit(F.quadratic_ignore_multiplier)
 _full_multiplier = jit(F.quadratic_full_multiplier)
 _level_multiplier = jit(F.quadratic_level_multiplier)
 _multiplier_level = jit(F.quadratic_multiplier_level)
+_benefit = jit(F.quadratic_benefit)
 
 #: Features from which the first bracket comes from a sample of N^(2/3) of them.
 SAMPLE_FROM = 1 << 15
@@ -658,12 +677,13 @@ def waterfill_quadratic(v, K, d, C, sample_from=SAMPLE_FROM, margin=SAMPLE_MARGI
 #: Names of the values :func:`certify_quadratic` returns, in order.
 CERTIFICATE_FIELDS = (
     "loss", "stationarity", "bound_signs", "total", "below_zero", "above_one", "dual_terms",
-    "marginal_scale", "loss_scale",
+    "marginal_scale", "loss_scale", "not_finite",
 )
 
+_response_loss = jit(F.quadratic_response_loss)
 
-@jit(parallel=True)
-def certify_quadratic(v, K, C, lam, atol, codes):
+
+def _certify(v, K, C, lam, atol, codes):
     r"""One pass over a quadratic-model allocation: loss, KKT residuals, dual terms, scales.
 
     Parameters
@@ -686,7 +706,13 @@ def certify_quadratic(v, K, C, lam, atol, codes):
         :math:`|m_i(C_i) - \lambda|` inside (0, 1); the largest sign violation at a bound;
         :math:`\sum C_i`; the largest :math:`-C_i` and :math:`C_i - 1`;
         :math:`\sum_i \min_c \ell_i(c) + \lambda c`; the largest marginal (and
-        :math:`\lambda`); :math:`\sum_i |\ell_i(0) - \ell_i(1)|`.
+        :math:`\lambda`); :math:`\sum_i |\ell_i(0) - \ell_i(1)|`; how many capacities are
+        not finite (max and min pass NaN by).
+
+    Notes
+    -----
+    A feature exactly at 0 or 1 takes its loss and marginal from the gain and the end
+    multipliers, with no division: in a typical optimum most features sit there.
     """
     mu = _multiplier_level(lam)
     shared = K.size == 1
@@ -699,33 +725,64 @@ def certify_quadratic(v, K, C, lam, atol, codes):
     dual = 0.0
     scale = lam
     spread = 0.0
+    bad = 0
     for i in prange(v.size):
         x = v[i]
         k = K[0] if shared else K[i]
         c = C[i]
-        useful = (x > 0.0) & (k != 1.0)
-        # A flat curve is evaluated as v = 0, K = 3 (zero benefit) plus its constant loss.
-        xe = x if useful else 0.0
-        ke = k if useful else 3.0
-        gain = _gain(xe, ke)
-        flat = 0.0 if useful else _gain(x, k)
-        m = _marginal(c, xe, ke)
+        bad += not np.isfinite(c)
         total += c
         below = max(below, -c)
         above = max(above, c - 1.0)
-        at_zero = c <= atol
-        at_one = c >= 1.0 - atol
-        codes[i] = 0 if at_one else 2 if at_zero else 1
-        loss += _loss(c, xe, ke) + flat
+        codes[i] = 0 if c >= 1.0 - atol else 2 if c <= atol else 1
+        if not ((x > 0.0) & (k != 1.0)):
+            # A flat curve: constant loss (K - 1) v^2 (0 when K = 1), zero marginal.
+            flat = _gain(x, k)
+            loss += flat
+            dual += flat
+            signs = max(signs, 0.0 if c <= atol else lam)
+            continue
+        gain = _gain(x, k)
+        m0 = _ignore_multiplier(x, k)
+        m1 = _full_multiplier(x, k)
         spread += gain
-        scale = max(scale, max(m, max(_ignore_multiplier(xe, ke), _full_multiplier(xe, ke))))
-        violation = m - lam if at_zero else lam - m if at_one else 0.0
-        signs = max(signs, violation)
-        stationarity = max(stationarity, 0.0 if at_zero | at_one else abs(m - lam))
-        # min over [0, 1] of l(c) + lam c: the response of a convex curve, an end otherwise.
-        r = _capacity(xe, ke, mu) if ke > 3.0 else 0.0
-        dual += flat + (_loss(r, xe, ke) + lam * r if ke > 3.0 else min(gain, lam))
-    return loss, stationarity, signs, total, below, above, dual, scale, spread
+        if c == 0.0:
+            m = m0
+            loss += gain
+        elif c == 1.0:
+            m = m1
+        else:
+            m = _marginal(c, x, k)
+            loss += _loss(c, x, k)
+        scale = max(scale, max(m, max(m0, m1)))
+        if c <= atol:
+            signs = max(signs, m - lam)
+        elif c >= 1.0 - atol:
+            signs = max(signs, lam - m)
+        else:
+            stationarity = max(stationarity, abs(m - lam))
+        # min over [0, 1] of l(c) + lam c: at the response of a convex curve, where the loss
+        # is affine in the level, and an end otherwise.
+        if k > 3.0 and mu > x and mu < _ignore_level(x, k):
+            r = min(max(_response(mu, x, k), 0.0), 1.0)
+            dual += _response_loss(mu, x, k) + lam * r
+        else:
+            dual += min(gain, lam)
+    return loss, stationarity, signs, total, below, above, dual, scale, spread, bad
+
+
+_certify_serial = jit(_certify)
+_certify_parallel = jit(_certify, parallel=True)
+
+#: Features from which the certificate's pass runs on numba's threads: below, waking
+#: them costs more than the pass.
+PARALLEL_FROM = 1 << 18
+
+
+def certify_quadratic(v, K, C, lam, atol, codes):
+    """:func:`_certify` on numba's threads for large problems, serially for small ones."""
+    run = _certify_parallel if v.size >= PARALLEL_FROM else _certify_serial
+    return run(v, K, C, lam, atol, codes)
 
 
 # ----------------------------------------------------------------------------------------
@@ -885,3 +942,161 @@ def pair_assembly(v, K, x, k, target, lo, hi, C):
     c = ((2.0 * x + eps * x) * R + D * sums[E_SUM] - 2.0 * Q) / (eps * P)
     exact = corrections == 0 and live_v.size == 0 and -CLASS_TOL <= c <= 1.0 + CLASS_TOL
     return min(max(c, 0.0), 1.0), mu, exact
+
+
+# ----------------------------------------------------------------------------------------
+# Many problems at once: the sweeps' grid, one kurtosis per problem
+#
+# K > 3 is water-filled by waterfill_quadratic; K <= 3 (concave, or linear at K = 3) takes
+# the vertex rule of capopt.solvers.vertex.vertex, with its tie rules (equal gains rank by
+# index; the fraction goes to the first feature after the whole ones), which at K = 3
+# coincides with water-filling. Features with v <= 0, and every feature when K = 1, have
+# flat curves and get 0.
+
+
+@jit
+def _flat(v, K):
+    """True when the feature's curve is flat (it can gain nothing from capacity)."""
+    return v <= 0.0 or K == 1.0
+
+
+@jit
+def _feature_loss(C, v, K):
+    r""":math:`\ell(C)`, with a flat curve's constant loss :math:`(K - 1) v^2`.
+
+    Matches :meth:`capopt.curves.QuadraticCurves.loss`: a flat curve is evaluated as
+    v = 0 (and K = 3, where the formula would be 0/0 at K = 1) plus its constant.
+    """
+    if _flat(v, K):
+        return _loss(C, 0.0, 3.0) + (K - 1.0) * v * v
+    return _loss(C, v, K)
+
+
+@jit
+def _feature_marginal(C, v, K):
+    r"""Marginal benefit :math:`-\ell'(C)`; 0 for a flat curve."""
+    if _flat(v, K):
+        return _marginal(C, 0.0, 3.0)
+    return _marginal(C, v, K)
+
+
+@jit
+def _vertex(v, K, d, C):
+    """Concave or linear case (K <= 3): fill ``C`` in place, return the multiplier.
+
+    The best vertex: the k largest gains l(0) - l(1) at 1, or k at 1 and one feature at
+    the fraction f; candidates are compared exactly as :func:`capopt.solvers.vertex.vertex`
+    compares them, including its order among equal totals. O(N log N).
+    """
+    n = v.size
+    k = min(int(math.floor(d)), n)
+    f = d - k if k < n else 0.0
+    gain = np.empty(n)
+    n_positive = 0
+    for i in range(n):
+        # Benefits l(0) - l(C) in their derived form, as the vertex method takes them.
+        gain[i] = 0.0 if _flat(v[i], K) else _benefit(1.0, v[i], K)
+        n_positive += gain[i] > 0.0
+    # mergesort is stable: equal gains keep index order, the lower index ranks first.
+    order = np.argsort(-gain, kind="mergesort")
+    C[:] = 0.0
+    best = 0.0
+    for r in range(min(k, n_positive)):
+        best += gain[order[r]]
+        C[order[r]] = 1.0
+    fractional = -1
+    if f > 0.0:
+        top = 0.0
+        for r in range(k):
+            top += gain[order[r]]
+        after = gain[order[k]]
+        # Candidates in the reference's queue order, the first maximum kept: the features
+        # after the top k, then the top k from the last one up.
+        chosen = -1
+        chosen_total = -np.inf
+        for r in range(n):
+            i = order[k + r] if r < n - k else order[n - 1 - r]
+            part = 0.0 if _flat(v[i], K) else _benefit(f, v[i], K)
+            total = part + (top if r < n - k else top + (after - gain[i]))
+            if total > chosen_total:
+                chosen, chosen_total = i, total
+        if chosen_total > best:
+            fractional = chosen
+            C[:] = 0.0
+            # A fraction taken from the top k moves the (k+1)-th feature up to 1.
+            whole = k
+            for r in range(k):
+                whole += order[r] == chosen
+            for r in range(whole):
+                C[order[r]] = 1.0
+            C[chosen] = f
+    if fractional >= 0:
+        return _feature_marginal(f, v[fractional], K)
+    lam = 0.0
+    for i in range(n):
+        if C[i] == 0.0:
+            lam = max(lam, _feature_marginal(0.0, v[i], K))
+    return lam
+
+
+@jit
+def _solve_one(v, K, d, atol, C, counts):
+    """Solve one problem into ``C`` and ``counts``; return (multiplier, loss).
+
+    ``K`` is the problem's kurtosis as an array of one element (the shape the shared
+    water-filling kernel takes for one kurtosis per problem).
+    """
+    k = K[0]
+    lam = waterfill_quadratic(v, K, d, C)[0] if k > 3.0 else _vertex(v, k, d, C)
+    loss = 0.0
+    counts[:] = 0
+    for i in range(v.size):
+        loss += _feature_loss(C[i], v[i], k)
+        # Regimes as capopt.classify reads them: 0 monosemantic, 1 polysemantic, 2 ignored.
+        counts[0 if C[i] >= 1.0 - atol else 2 if C[i] <= atol else 1] += 1
+    return lam, loss
+
+
+@jit(parallel=True)
+def solve_grid(v, n, K, d, atol):
+    r"""Solve P quadratic-model problems exactly, in parallel over problems.
+
+    Parameters
+    ----------
+    v : ndarray, shape (P, W)
+        Importances; problem p uses ``v[p, :n[p]]`` (the rest is ignored).
+    n : ndarray of int, shape (P,)
+        Number of features of each problem, 1 <= n[p] <= W.
+    K : ndarray, shape (P,)
+        Kurtosis of each problem, >= 1.
+    d : ndarray, shape (P,)
+        Budget of each problem, finite and >= 0.
+    atol : float
+        Regime tolerance: C >= 1 - atol is monosemantic, C <= atol ignored.
+
+    Returns
+    -------
+    C : ndarray, shape (P, W)
+        Capacities, NaN beyond each problem's n.
+    lam : ndarray, shape (P,)
+        Smallest KKT multiplier.
+    loss : ndarray, shape (P,)
+        Optimal loss.
+    counts : ndarray of int64, shape (P, 3)
+        Monosemantic, polysemantic and ignored features.
+
+    Notes
+    -----
+    Inputs are trusted (the public wrappers validate them). O(N log N) per problem, no
+    allocation shared between problems; the loop over problems is split over numba's
+    threads.
+    """
+    P, W = v.shape
+    C = np.full((P, W), np.nan)
+    lam = np.empty(P)
+    loss = np.empty(P)
+    counts = np.zeros((P, 3), dtype=np.int64)
+    for p in prange(P):
+        m = n[p]
+        lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
+    return C, lam, loss, counts

@@ -121,14 +121,8 @@ def evaluate(
     """Loss, certificate and regime codes of an allocation (the work behind :func:`certify`)."""
     C = np.ascontiguousarray(capacities, dtype=np.float64)
     lam = float(multiplier)
-    if isinstance(curves, QuadraticCurves):
-        loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, codes = (
-            _quadratic_terms(curves, C, lam, atol)
-        )
-    else:
-        loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, codes = (
-            _generic_terms(curves, C, lam, atol)
-        )
+    terms = (_quadratic_terms if isinstance(curves, QuadraticCurves) else _generic_terms)(curves, C, lam, atol)
+    loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, bad, codes = terms
     dual -= lam * budget
     bound, how = dual, DUAL_HOW
     if lower_bound is not None and not lower_bound < dual:
@@ -137,7 +131,7 @@ def evaluate(
         stationarity=_ratio(stationarity, marginal_scale),
         bound_signs=_ratio(signs, marginal_scale),
         complementarity=_ratio(abs(lam * (budget - used)), loss_scale),
-        feasibility=max(below, above, 0.0, budget_violation(used, budget)),
+        feasibility=np.inf if bad else max(below, above, 0.0, budget_violation(used, budget)),
         gap=_ratio(loss - bound, loss_scale),
         lower_bound=bound,
         marginal_scale=marginal_scale,
@@ -201,7 +195,7 @@ def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: f
 
     codes = np.empty(C.shape, np.int8)
     terms = certify_quadratic(curves.importance, np.atleast_1d(curves._K), C, lam, atol, codes)
-    return (*(float(t) for t in terms), codes)
+    return (*(float(t) for t in terms[:-1]), int(terms[-1]), codes)
 
 
 def _generic_terms(curves: LossCurves, C: np.ndarray, lam: float, atol: float):
@@ -239,5 +233,6 @@ def _generic_terms(curves: LossCurves, C: np.ndarray, lam: float, atol: float):
         float(np.sum(curves.lagrangian_minimum(lam))),
         marginal_scale,
         float(np.sum(curves.loss_range())),
+        int(np.count_nonzero(~np.isfinite(C))),
         codes,
     )

@@ -1,17 +1,18 @@
-r"""Methods for non-convex allocation problems: a certified global optimum and a grid DP.
+r"""The certified global method for non-convex allocation problems.
 
 .. math::
 
     \min_{C} \sum_i \ell_i(C_i) \quad \text{s.t.} \quad 0 \le C_i \le 1,\ \sum_i C_i \le d .
 
-``global`` (families mixing convex and concave curves, e.g. the quadratic model with
-kurtoses on both sides of 3): branch and bound over the boxes of the concave curves, with
-chord relaxations solved exactly by water-filling; the answer carries a proven lower bound.
+``global`` dispatches on the family: the quadratic model's mixed families to the exact
+structured method (:mod:`capopt.solvers.structured`), tables to branch and bound on their
+knots (:mod:`capopt.solvers.tables`), and curves given as functions to the branch and bound
+over the concave curves' boxes below, with chord relaxations solved exactly by
+water-filling; every answer carries a proven lower bound.
 
 Glossary: ``C`` capacities, ``lam`` multiplier :math:`\lambda`, ``d`` budget, ``m = -l'``
 marginal, ``lo``/``hi`` the box :math:`[lo_j, hi_j]` a concave curve is restricted to at a
-node, ``sigma`` the marginal of a chord, ``M`` grid resolution, ``h = 1/M`` its step,
-``B`` the budget in grid units.
+node, ``sigma`` the marginal of a chord.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from .tables import solve_tables
 
 __all__ = ["run_global", "DEFAULT_MAX_NODES", "DEFAULT_GAP_RTOL"]
 
-#: Node budget of the branch and bound. Quadratic mixed families of 10 to 1000 features
-#: need 1 to a few dozen nodes; the budget (seconds of work) is for the hard cases, such
-#: as many identical concave curves sharing a fractional budget.
+#: Node budget of the branches and bounds (tables, curves given as functions); the budget
+#: (seconds of work) is for the hard cases, such as many identical concave curves sharing
+#: a fractional budget.
 DEFAULT_MAX_NODES = 20_000
 
 #: The branch and bound stops when incumbent - lower bound <= DEFAULT_GAP_RTOL * max(1,
@@ -399,7 +400,7 @@ def run_global(
     gap_rtol: float = DEFAULT_GAP_RTOL,
     polish: bool = True,
 ) -> Solution:
-    r"""Certified global optimum for families mixing convex and concave curves.
+    r"""Certified global optimum for families mixing convex and concave curves, and tables.
 
     .. math::
 
@@ -407,58 +408,64 @@ def run_global(
 
     where some :math:`\ell_i` are convex (diminishing returns), some linear and some concave
     (increasing returns) -- e.g. the quadratic model with dense features (K < 3) and sparse
-    ones (K > 3). Irregular curves need :func:`run_dp`.
+    ones (K > 3) -- or tabulated curves of any shape. Irregular curves given as functions
+    need :func:`capopt.solvers.dp.run_dp`.
 
     Parameters
     ----------
     curves : LossCurves
-        Family whose curves are convex, linear or concave.
+        A quadratic family (solved by its structure), a table (branch and bound on its
+        knots) or curves given as functions whose shapes are convex, linear or concave
+        (branch and bound on the concave curves' boxes).
     budget : float
         :math:`d \ge 0`.
     max_nodes : int
-        Relaxations solved before giving up (:data:`DEFAULT_MAX_NODES`); the result then
-        carries the gap reached.
+        Relaxations solved before a branch and bound gives up (:data:`DEFAULT_MAX_NODES`);
+        the result then carries the gap reached. The structured method needs no search.
     gap_rtol : float
-        Stop when incumbent - lower bound <= ``gap_rtol * max(1, |incumbent|)``
-        (:data:`DEFAULT_GAP_RTOL`).
+        A branch and bound stops when incumbent - lower bound <= ``gap_rtol`` times the
+        loss scale (:data:`DEFAULT_GAP_RTOL`).
     polish : bool
-        Refine the concave capacities to a KKT point after the search (see Notes).
+        For curves given as functions: refine the concave capacities to a KKT point after
+        the search (see Notes).
 
     Returns
     -------
     Solution
-        With ``lower_bound`` proven by the search.
+        With ``lower_bound`` proven by the structure or the search.
+
+    Raises
+    ------
+    ValueError
+        For irregular curves given as functions (no exact envelope).
 
     Notes
     -----
-    Branch and bound over the boxes :math:`[lo_j, hi_j]` of the concave curves (Falk and
-    Soland 1969). At a node each concave :math:`\ell_j` is replaced by its chord over its
-    box, its convex envelope there; the relaxation is a separable convex problem, solved
-    exactly by water-filling, whose value bounds the node's loss from below, and whose
-    solution is feasible, so the true loss there is an upper bound. At the relaxation's
-    optimum at most one chord is fractional (ties are filled in index order); a node
-    without one is solved exactly, one with a fractional chord j at :math:`c` is split into
-    :math:`[lo_j, c]` and :math:`[c, hi_j]`, where the chords are exact at :math:`c`. Nodes
-    whose bound is within the tolerance of the best loss found are pruned; nodes are
-    explored best bound first. The reported lower bound is the smallest bound over all
-    leaves, open or closed.
+    *Quadratic families* (:mod:`capopt.solvers.structured`): exact and polynomial. At an
+    optimum at most one concave feature is fractional, the others at 1 are those of the
+    largest gains, and the chord relaxation's concave total pins the candidates to one unit
+    interval; chord bounds and dominance leave a few candidate fractional features, each
+    solved exactly at its stationary levels. Ties between identical curves need no search.
 
-    KKT: at a global optimum (linear constraints, so KKT holds there) at most one concave
-    curve is strictly inside (0, 1); the polish moves it to the root of
-    :math:`\lambda_V(R - c) = m_j(c)` (its 1-D problem is concave + convex) and moves any
-    concave curve whose sign condition fails, accepting only moves that do not raise the
-    loss, so the certified gap stands. The multiplier returned is the smallest satisfying
-    KKT at the final allocation.
+    *Tables* (:mod:`capopt.solvers.tables`): branch and bound over intervals of knots, each
+    curve replaced by the lower convex hull of its knots in its interval (its exact convex
+    envelope); finite, exact to ``gap_rtol``.
 
-    Complexity: a relaxation costs a binary search over the O(N) kinks of the response and a
-    few regula falsi steps, typically 10 to 30 evaluations of ``capacity_at`` at O(N)
-    each (a ``capacity_at`` without closed form, e.g. of
-    :func:`~capopt.user_curves.from_functions` curves, is itself a 60-step bisection). The
-    number of nodes is problem-dependent: 1 to a few dozen for the quadratic model's mixed
-    families, but exponential in the worst case, as for any concave minimisation -- e.g.
-    k identical concave curves sharing a fractional budget all have the same chord bound,
-    and about :math:`\binom{k}{k/2}` nodes are needed; ``max_nodes`` then ends the search
-    with the gap it reached (status INACCURATE through :func:`capopt.solve`).
+    *Curves given as functions*: branch and bound over the boxes :math:`[lo_j, hi_j]` of the
+    concave curves (Falk and Soland 1969). At a node each concave :math:`\ell_j` is replaced
+    by its chord over its box, its convex envelope there; the relaxation is a separable
+    convex problem, solved exactly by water-filling, whose value bounds the node's loss from
+    below, and whose solution is feasible, so the true loss there is an upper bound. At the
+    relaxation's optimum at most one chord is fractional (ties are filled in index order); a
+    node without one is solved exactly, one with a fractional chord j at :math:`c` is split
+    into :math:`[lo_j, c]` and :math:`[c, hi_j]`. The reported lower bound is the smallest
+    bound over all leaves. The polish then moves the one fractional concave curve to the
+    root of :math:`\lambda_V(R - c) = m_j(c)` and any concave curve whose sign condition
+    fails, accepting only moves that do not raise the loss, in at most
+    :data:`POLISH_PASSES` moves. The number of nodes is exponential in the worst case, as
+    for any concave minimisation (k identical concave curves sharing a fractional budget
+    need about :math:`\binom{k}{k/2}`); ``max_nodes`` then ends the search with the gap it
+    reached (status INACCURATE through :func:`capopt.solve`).
 
     References
     ----------

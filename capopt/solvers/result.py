@@ -147,6 +147,11 @@ class AllocationResult:
     loss_exponent : int
         The power of two from the solver's units to the user's (0 unless the losses lie far
         outside the float64 range's middle).
+    scaled_multiplier : float
+        The multiplier in the units of the tier it comes from: ``multiplier =
+        scaled_multiplier * 2**multiplier_exponent``, exactly, also where ``multiplier``
+        over- or underflows float64.
+    multiplier_exponent : int
     regime_codes : ndarray of int8, shape (N,)
         0 monosemantic, 1 polysemantic, 2 ignored (read-only); :attr:`regimes` names them.
     """
@@ -162,12 +167,16 @@ class AllocationResult:
     iterations: int = 0
     scaled_loss: float = 0.0
     loss_exponent: int = 0
+    scaled_multiplier: float = 0.0
+    multiplier_exponent: int = 0
     regime_codes: np.ndarray = field(default=None, repr=False)
 
     @cached_property
     def losses(self) -> np.ndarray:
         r""":math:`\ell_i(C_i)` per feature (read-only), evaluated on first access."""
-        losses = self.curves.loss(self.capacities)
+        # A loss beyond float64 is inf, as the result's own loss says (no warning twice).
+        with np.errstate(over="ignore"):
+            losses = self.curves.loss(self.capacities)
         losses.setflags(write=False)
         return losses
 

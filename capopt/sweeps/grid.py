@@ -9,7 +9,7 @@ A sweep solves
 
 at every point of a grid over the named parameters N (``n_features``), d (``budget``),
 r (``importance_decay``) and K (``kurtosis``, or ``density`` p with K = K_z/p), with the
-numba kernel :func:`capopt.sweeps.kernels.solve_grid`, and returns an
+numba kernel :func:`capopt.solvers._kernels.solve_grid`, and returns an
 :class:`xarray.Dataset` (the field's convention for labelled grids). The grid is cut into
 chunks; with a ``checkpoint`` directory each finished chunk is written there atomically, and
 a sweep started again on the same directory loads the finished chunks instead of solving
@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .. import _formulas as F
 from .._validation import as_float_array, check_scalar
 from ..regimes import DEFAULT_REGIME_ATOL
-from .kernels import solve_grid
+from ..solvers._kernels import solve_grid
 
 __all__ = ["sweep", "save_sweep", "load_sweep", "DEFAULT_CHUNK_SIZE", "PARAMETERS"]
 

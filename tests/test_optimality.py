@@ -1,0 +1,188 @@
+"""No answer marked OPTIMAL is beaten: capopt against an exact brute force, and the
+reproducers of wrong answers that once carried OPTIMAL.
+
+The reference is ``tests/brute_force.py``: exact rational arithmetic over a candidate set
+that provably contains a global minimiser (its module docstring), sharing no code with
+capopt. The problems come from :mod:`capopt.testing`'s strategies at their widest:
+importances over the whole float64 range, kurtoses a hair from 1 and 3, ties, flat curves,
+tiny and fractional budgets, and tables of every shape.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import brute_force
+import capopt
+from capopt.testing import MAGNITUDES, budgets, check_certificate, linear_autoencoder_families, quadratic_families
+
+#: An OPTIMAL answer may exceed the exact optimum by the certificate's tolerance (1e-9 of
+#: the loss scale for the exact methods), and the budget by 1e-9 of itself.
+CERTIFIED = 1e-9
+#: Two exact answers of a strictly convex problem (a unique optimum) agree to rounding:
+#: capacities are absolute quantities in [0, 1].
+EXACT = 1e-12
+
+
+def assert_not_beaten(loss_of, optimum, result, scale):
+    """The result's exact loss is within CERTIFIED of the optimum's, and it is feasible."""
+    C = np.asarray(result.capacities)
+    d = result.budget
+    violation = float(brute_force.feasibility_violation(C, d))
+    assert violation <= CERTIFIED * (d if d > 0 else 1.0), f"infeasible by {violation:.3g}"
+    excess = float(loss_of(np.clip(C, 0.0, 1.0)) - optimum.loss)
+    assert excess <= CERTIFIED * scale, f"beaten by {excess:.3g} (loss scale {scale:.3g})"
+
+
+def mixed_problems(magnitude):
+    families = quadratic_families(max_features=5, returns="mixed", edge_cases=True, magnitude=magnitude)
+    return families.flatmap(lambda c: st.tuples(st.just(c), budgets(c.n_features)))
+
+
+@pytest.mark.parametrize("magnitude", MAGNITUDES)
+@given(data=st.data())
+def test_no_optimal_quadratic_answer_is_beaten_by_the_brute_force(magnitude, data):
+    curves, d = data.draw(mixed_problems(magnitude), label="problem")
+    result = capopt.solve(curves, d, throw=False)
+    if result.status.name != "OPTIMAL":
+        return
+    v, K = curves.importance, curves.kurtosis
+    optimum = brute_force.quadratic_optimum(v, K, d)
+    scale = float(brute_force.quadratic_loss(v, K, np.zeros(v.size)) - brute_force.quadratic_loss(v, K, np.ones(v.size)))
+    assert_not_beaten(lambda C: brute_force.quadratic_loss(v, K, C), optimum, result, abs(scale) or 1.0)
+    check_certificate(curves, result)
+
+
+@given(quadratic_families(max_features=5, returns="convex", magnitude="wide"), st.data())
+def test_strictly_convex_optimum_is_the_unique_minimiser(curves, data):
+    # Every K > 3 and v > 0: the loss is strictly convex, its minimiser unique, so the
+    # capacities themselves must be the brute force's.
+    d = data.draw(budgets(curves.n_features), label="d")
+    result = capopt.solve(curves, d)
+    optimum = brute_force.quadratic_optimum(curves.importance, curves.kurtosis, d)
+    expected = np.array([float(c) for c in optimum.capacities])
+    np.testing.assert_allclose(result.capacities, expected, rtol=0, atol=EXACT)
+
+
+@st.composite
+def tables(draw, max_features=3, max_knots=6):
+    n = draw(st.integers(1, max_features))
+    m = draw(st.integers(2, max_knots))
+    inner = draw(st.lists(st.floats(0.01, 0.99), min_size=m - 2, max_size=m - 2, unique=True))
+    grid = np.concatenate([[0.0], np.sort(inner), [1.0]])
+    scale = draw(st.sampled_from([1.0, 1e-300, 1e300]))
+    values = draw(hnp.arrays(np.float64, (n, m), elements=st.one_of(st.floats(-3.0, 3.0), st.integers(-2, 2).map(float))))
+    return grid, values * scale
+
+
+@given(tables(), st.data())
+@example((np.array([0.0, 0.501, 0.502, 0.503, 1.0]), np.array([[1.0, 1.0, 0.0, 1.0, 1.0]])), None)
+def test_no_optimal_table_answer_is_beaten_by_the_brute_force(table, data):
+    grid, values = table
+    d = data.draw(budgets(values.shape[0]), label="d") if data is not None else 0.6
+    curves = capopt.from_table(grid, values)
+    result = capopt.solve(curves, d, throw=False)
+    assert result.status.name == "OPTIMAL", "tables are solved exactly: every status should be OPTIMAL"
+    optimum = brute_force.table_optimum(grid, values, d)
+    scale = float(np.sum(np.ptp(values, axis=1))) or 1.0
+    assert_not_beaten(lambda C: brute_force.table_loss(grid, values, C), optimum, result, scale)
+    check_certificate(curves, result)
+
+
+@given(linear_autoencoder_families(max_features=6, magnitude="wide"), st.data())
+def test_no_optimal_autoencoder_answer_is_beaten_by_the_brute_force(curves, data):
+    d = data.draw(budgets(curves.n_features), label="d")
+    result = capopt.solve(curves, d)
+    optimum = brute_force.linear_autoencoder_optimum(curves.importance, d)
+    scale = float(np.sum(curves.importance)) or 1.0
+    assert_not_beaten(lambda C: brute_force.linear_autoencoder_loss(curves.importance, C), optimum, result, scale)
+
+
+# --- the reproducers: each once answered OPTIMAL and wrong ------------------------------------
+
+
+def test_huge_importances_are_solved_in_scaled_units():
+    # The loss 2 (K-1) v^2 (1-C) / (2 + (K-3) C) overflowed at v ~ 1e154 (2 v^2 > 1.8e308)
+    # and the vertex method took an inf gain. True: the largest feature whole, loss
+    # (K - 1)(0.49 + 0.25 + 0.09) 1e308 = 4.15e307 (brute force below).
+    v = [1e154, 0.7e154, 0.5e154, 0.3e154]
+    result = capopt.solve(capopt.quadratic(v, 1.5), 1.0)
+    np.testing.assert_array_equal(result.capacities, [1.0, 0.0, 0.0, 0.0])
+    assert result.loss == pytest.approx(float(brute_force.quadratic_optimum(v, 1.5, 1.0).loss), rel=1e-14)
+    assert result.loss == pytest.approx(4.15e307, rel=1e-14)
+
+
+def test_tiny_importances_are_solved_in_scaled_units():
+    # Their gains (K - 1) v^2 underflowed to 0, and nothing was allocated.
+    v = 1e-162 * np.array([1, 0.7, 0.5, 0.3])
+    result = capopt.solve(capopt.quadratic(v, 1.5), 2.5)
+    np.testing.assert_array_equal(result.capacities, [1.0, 1.0, 0.5, 0.0])
+
+
+def test_importances_across_the_whole_float_range_are_solved_tier_by_tier():
+    # 1e300 and 1e-300 in one family: no common unit holds both squares. The small feature
+    # gets the budget the large one leaves.
+    curves = capopt.quadratic([1e300, 1e-300, 3e-301], [5.0, 5.0, 2.0])
+    result = capopt.solve(curves, 1.5)
+    optimum = brute_force.quadratic_optimum(curves.importance, curves.kurtosis, 1.5)
+    np.testing.assert_allclose(result.capacities, [float(c) for c in optimum.capacities], atol=EXACT)
+    assert result.loss == float(optimum.loss)
+
+
+def test_a_loss_beyond_float64_is_reported_as_overflowing_not_certified_as_a_number():
+    result = capopt.solve(capopt.quadratic([1e300, 1e300], 7.0), 1.0)
+    assert result.status.name == "OPTIMAL"
+    np.testing.assert_allclose(result.capacities, [0.5, 0.5], atol=EXACT)
+    assert math.isinf(result.loss) and math.isfinite(result.scaled_loss)
+    assert "overflows float64" in repr(result)
+    # The scaled loss times 2**loss_exponent is the true loss: two features at C = 1/2,
+    # each 2 (K - 1) v^2 (1/2) / (2 + (K - 3) / 2) = 1.5e600.
+    log2_loss = math.log2(result.scaled_loss) + result.loss_exponent
+    assert log2_loss == pytest.approx(math.log2(3.0) + 600 * math.log2(10), rel=1e-14)
+
+
+def test_a_tiny_budget_is_respected_to_1e_9_of_itself_a_hair_from_k_3():
+    # C = ((K - 1) v s - 2)/(K - 3) cancelled: capacities 233 times the budget of 1e-12.
+    result = capopt.solve(capopt.quadratic([0.2077], 3.000001), 1e-12)
+    assert result.capacities[0] == pytest.approx(1e-12, rel=1e-12)
+    assert result.capacities.sum() <= 1e-12 * (1 + 1e-9)
+
+
+def test_one_near_linear_feature_takes_its_budget():
+    # The same cancellation failed to certify a single feature a hair from K = 3.
+    result = capopt.solve(capopt.quadratic([0.3], 3 + 1e-8), 0.5)
+    assert result.status.name == "OPTIMAL" and result.capacities[0] == pytest.approx(0.5, rel=1e-15)
+
+
+def test_a_table_is_solved_exactly_not_on_a_grid():
+    # The grid DP missed the dip at 0.502 and certified loss 1 with an estimated Lipschitz
+    # constant; the true minimum is 0 at C = 0.502.
+    table = capopt.from_table([0, 0.501, 0.502, 0.503, 1], [[1, 1, 0, 1, 1]])
+    result = capopt.solve(table, 0.6)
+    assert (result.status.name, result.loss, result.capacities[0]) == ("OPTIMAL", 0.0, 0.502)
+    assert capopt.solve(table, 0.6, method="dp", throw=False).status.name != "OPTIMAL"
+
+
+def test_convex_tables_are_solved_with_subgradients_at_the_knots():
+    # "waterfill did not certify": stationarity read one-sided slopes at the knots.
+    C = np.linspace(0, 1, 11)
+    values = np.array([(1 - C) ** 2 * w for w in (3, 2, 1)])
+    result = capopt.solve(capopt.from_table(C, values), 1.5)
+    assert result.status.name == "OPTIMAL"
+    optimum = brute_force.table_optimum(C, values, 1.5)
+    assert result.loss == pytest.approx(float(optimum.loss), rel=1e-14)
+
+
+@settings(max_examples=20)
+@given(st.integers(0, 2**32 - 1))
+def test_a_large_mixed_family_is_certified_and_no_worse_than_its_chord_relaxation(seed):
+    # The shape of the family whose polish once took 2000 times the branch and bound.
+    rng = np.random.default_rng(seed)
+    n = 2000
+    curves = capopt.quadratic(rng.pareto(1.5, n) + 0.01, rng.uniform(1.2, 10.0, n))
+    result = capopt.solve(curves, n / 4)
+    check_certificate(curves, result)
