@@ -68,8 +68,8 @@ def quadratic_marginal(C, v, K):
     m(C) = 2 (K - 1)^2 v^2 / (2 + (K - 3) C)^2
     """
     D = C*(K - 1) + 2*(1 - C)
-    w = v*(2*(K - 1)**2/D**2)
-    return v*w
+    w = v*((K - 1)/D)
+    return w*(2*w)
 
 
 def quadratic_curvature(C, v, K):
@@ -78,8 +78,8 @@ def quadratic_curvature(C, v, K):
     l''(C) = 4 (K - 1)^2 (K - 3) v^2 / (2 + (K - 3) C)^3; > 0 (diminishing returns) iff K > 3.
     """
     D = C*(K - 1) + 2*(1 - C)
-    w = v*((K - 1)**2*(4*K - 12)/D**3)
-    return v*w
+    w = v*((K - 1)/D)
+    return (2*w)*(w*((2*K - 6)/D))
 
 
 def quadratic_benefit(C, v, K):
@@ -88,7 +88,7 @@ def quadratic_benefit(C, v, K):
     l(0) - l(C) = (K - 1)^2 v^2 C / (2 + (K - 3) C)
     """
     D = C*(K - 1) + 2*(1 - C)
-    w = v*(C*(K - 1)**2/D)
+    w = v*((C*(K - 1)/D)*(K - 1))
     return v*w
 
 
@@ -192,7 +192,8 @@ def quadratic_ignore_multiplier(v, K):
 
     m(0) = (K - 1)^2 v^2 / 2; KKT: C = 0 needs lam >= m(0), sufficient when K > 3.
     """
-    return v*(v*((1/2)*(K - 1)**2))
+    w = v*((1/2)*K - 1/2)
+    return w*(2*w)
 
 
 def two_feature_capacity(a, b, K):

@@ -128,6 +128,15 @@ class LossCurves(abc.ABC):
         """What a certificate for this family takes on trust; empty when nothing is."""
         return ()
 
+    @property
+    def shapes_proven(self) -> bool:
+        """Whether every curve is exactly of the shape :attr:`shapes` gives it.
+
+        Methods whose own bound rests on the shapes (the vertex enumeration) claim it only
+        when this holds. True for the closed-form families; tables check their knots.
+        """
+        return not self.assumptions
+
     def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
         r"""Right and left marginals :math:`-\ell_i'(C^+)`, :math:`-\ell_i'(C^-)`.
 
@@ -275,8 +284,9 @@ def _importance(importance, name: str) -> np.ndarray:
     return v
 
 
-#: Largest |log2| of an importance the solvers use as given; beyond it a family is rescaled
-#: by a power of two (exact), so that squares of importances stay far inside float64.
+#: Largest |log2| of an importance (times |K - 1| where that is larger) the solvers use as
+#: given; beyond it a family is rescaled by a power of two (exact), so that the squares the
+#: formulas form stay far inside float64.
 SAFE_EXPONENT = 200
 
 
@@ -438,19 +448,29 @@ class QuadraticCurves(LossCurves):
         bottom, top, k_lo, k_hi = self._extremes
         if top == 0.0:
             return 0.0
-        # Over [0, 1] a marginal lies between v^2 min(2, (K-1)^2/2) and v^2 max(...).
-        factors = [2.0, 0.5 * (k_lo - 1.0) ** 2, 0.5 * (k_hi - 1.0) ** 2]
-        with np.errstate(divide="ignore"):
-            spread = np.log2(max(factors)) - np.log2(min(factors))
-        return float(2.0 * (np.log2(top) - np.log2(bottom)) + spread)
+        # Over [0, 1] a marginal lies between v^2 min(2, (K-1)^2/2) and v^2 max(...), in
+        # log2 (the squares of kurtoses beyond 1e154 overflow).
+        factors = [1.0, 2.0 * np.log2(k_lo - 1.0) - 1.0, 2.0 * np.log2(k_hi - 1.0) - 1.0]
+        return float(2.0 * (np.log2(top) - np.log2(bottom)) + max(factors) - min(factors))
+
+    def _unit_log2(self) -> tuple[float, float]:
+        """log2 of the smallest and largest of v and v (K - 1): the magnitudes whose squares
+        the formulas form (a marginal at 0 is (v (K - 1))^2 / 2)."""
+        bottom, top, k_lo, k_hi = self._extremes
+        return (
+            float(np.log2(bottom) + min(0.0, np.log2(k_lo - 1.0))),
+            float(np.log2(top) + max(0.0, np.log2(k_hi - 1.0))),
+        )
 
     def normalized(self) -> tuple[QuadraticCurves, int, float]:
-        bottom, top, _, _ = self._extremes
-        if top == 0.0 or (2.0**-SAFE_EXPONENT <= bottom and top <= 2.0**SAFE_EXPONENT):
+        if self._extremes[1] == 0.0:
+            return self, 0, 0.0
+        low, high = self._unit_log2()
+        if -SAFE_EXPONENT <= low and high <= SAFE_EXPONENT:
             return self, 0, 0.0
         # Losses scale as v^2: dividing v by 2^e (exact) divides them by 2^(2e). A flat
         # curve's constant loss could leave the range when scaled; it is kept aside.
-        e = _power_of_two_unit(np.log2(top))
+        e = _power_of_two_unit(high)
         v, constant = self.importance, 0.0
         if self._flat is not None:
             with np.errstate(over="ignore"):

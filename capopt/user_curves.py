@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
 from typing import Callable, Sequence
 
 import numpy as np
@@ -55,6 +57,9 @@ DEFAULT_SAMPLES = 1025
 #: reasonably smooth curve and still catches the common mistakes (a sign flip, which gives
 #: a mismatch of 2|m|, or a missing factor).
 MARGINAL_CHECK_RTOL = 1e-2
+
+#: Largest table whose shapes are checked exactly (rational arithmetic on every knot).
+EXACT_SHAPE_ENTRIES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,29 @@ class TabulatedCurves(LossCurves):
     def __post_init__(self):
         slopes = np.diff(self.values, axis=1) / np.diff(self.grid)
         object.__setattr__(self, "_marginals", _readonly(-slopes))
+
+    @cached_property
+    def shapes_proven(self) -> bool:
+        """Whether the detected shapes hold exactly: slope changes signed in exact rational
+        arithmetic (detection forgives changes within ``shape_rtol``; a proof cannot).
+
+        Tables of more than :data:`EXACT_SHAPE_ENTRIES` entries are not checked (False).
+        """
+        if self.values.size > EXACT_SHAPE_ENTRIES:
+            return False
+        x = [Fraction(float(t)) for t in self.grid]
+        for row, shape in zip(self.values, self.curve_shapes):
+            if shape is Shape.IRREGULAR:
+                continue
+            y = [Fraction(float(t)) for t in row]
+            for k in range(1, len(x) - 1):
+                # sign of slope_k - slope_(k-1), the widths being positive
+                change = (y[k + 1] - y[k]) * (x[k] - x[k - 1]) - (y[k] - y[k - 1]) * (x[k + 1] - x[k])
+                if (change < 0 and shape in (Shape.CONVEX, Shape.LINEAR)) or (
+                    change > 0 and shape in (Shape.CONCAVE, Shape.LINEAR)
+                ):
+                    return False
+        return True
 
     @property
     def n_features(self) -> int:
@@ -570,7 +598,7 @@ def from_table(grid, values, *, shape_rtol: float = DEFAULT_SHAPE_RTOL) -> Tabul
     ValueError
         If ``grid`` is not 1-d, has fewer than 2 points, does not start at 0 or end at 1, or
         is not strictly increasing; if ``values`` is not of shape (N, M); on non-finite
-        entries.
+        entries, or entries whose slope between grid points overflows float64.
 
     Notes
     -----
@@ -611,7 +639,14 @@ def from_table(grid, values, *, shape_rtol: float = DEFAULT_SHAPE_RTOL) -> Tabul
             f"point), got shape {table.shape}{hint}"
         )
     shape_rtol = _check_rtol(shape_rtol)
-    detected = shapes_from_slopes(
-        np.diff(table, axis=1) / steps, rtol=shape_rtol, noise=_difference_noise(table, x)
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        slopes = np.diff(table, axis=1) / steps
+    if not np.all(np.isfinite(slopes)):
+        i, k = (int(j) for j in np.argwhere(~np.isfinite(slopes))[0])
+        raise ValueError(
+            "values must change by a finite slope between grid points (float64 overflows), "
+            f"got values[{i}, {k}]={table[i, k]:g} and values[{i}, {k + 1}]={table[i, k + 1]:g} "
+            f"over a step of {steps[k]:g}; rescale the losses"
+        )
+    detected = shapes_from_slopes(slopes, rtol=shape_rtol, noise=_difference_noise(table, x))
     return TabulatedCurves(_readonly(x), _readonly(table), detected)

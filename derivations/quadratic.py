@@ -144,6 +144,19 @@ def _two_feature_split(level):
     return C_a, sympy.expand(boundary)
 
 
+def _in_level_units(factor):
+    """Evaluation steps for ``2 mu^2 * factor``, the level ``mu = v (K - 1) / D`` first.
+
+    A marginal is 2 mu^2: formed from the level, it overflows or underflows only where the
+    marginal itself does, for importances and kurtoses alike ((K - 1)^2 alone overflows
+    from K ~ 1e154 on). ``factor`` (1 for the marginal) multiplies one of the two levels.
+    """
+    level_step = unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, K - 1, 1 / D))
+    steps = ((D, STABLE_DENOMINATOR), (w, level_step))
+    other = w if factor == 1 else unevaluated(sympy.Mul, w, factor)
+    return steps, unevaluated(sympy.Mul, unevaluated(sympy.Mul, 2, w), other)
+
+
 def _in_importance_units(factor, power: int = 2):
     """Evaluation steps for ``v**power * factor``: ``w = v * factor``, then ``v * w``.
 
@@ -226,6 +239,12 @@ def formulas() -> dict[str, Formula]:
         assert sympy.simplify(value - expr) == 0, (expr, factor)
         return _in_importance_units(factor, power)
 
+    def per_level(expr, factor):
+        # Steps evaluating expr as 2 mu^2 * factor, mu the level; checked here.
+        value = 2 * level**2 * factor.subs(D, 2 + (K - 3) * C)
+        assert sympy.simplify(value - expr) == 0, (expr, factor)
+        return _in_level_units(factor)
+
     return {
         "quadratic_loss": Formula(
             (C, v, K),
@@ -239,7 +258,7 @@ def formulas() -> dict[str, Formula]:
             marginal,
             "Marginal value of capacity, m(C) = -dl/dC.",
             "m(C) = 2 (K - 1)^2 v^2 / (2 + (K - 3) C)^2",
-            *per_importance(marginal, 2 * (K - 1) ** 2 / D**2),
+            *per_level(marginal, sympy.Integer(1)),
         ),
         "quadratic_curvature": Formula(
             (C, v, K),
@@ -247,14 +266,14 @@ def formulas() -> dict[str, Formula]:
             "Curvature d2l/dC2 of the loss curve.",
             "l''(C) = 4 (K - 1)^2 (K - 3) v^2 / (2 + (K - 3) C)^3; > 0 (diminishing returns) "
             "iff K > 3.",
-            *per_importance(curvature, 4 * (K - 3) * (K - 1) ** 2 / D**3),
+            *per_level(curvature, 2 * (K - 3) / D),
         ),
         "quadratic_benefit": Formula(
             (C, v, K),
             benefit,
             "Loss removed by capacity C: the benefit l(0) - l(C), without cancellation.",
             "l(0) - l(C) = (K - 1)^2 v^2 C / (2 + (K - 3) C)",
-            *per_importance(benefit, (K - 1) ** 2 * C / D),
+            *per_importance(benefit, unevaluated(sympy.Mul, K - 1, (K - 1) * C / D)),
         ),
         "quadratic_gain": Formula(
             (v, K),
@@ -341,8 +360,9 @@ def formulas() -> dict[str, Formula]:
             ignore_multiplier,
             "Marginal at C = 0, the multiplier above which a feature is ignored.",
             "m(0) = (K - 1)^2 v^2 / 2; KKT: C = 0 needs lam >= m(0), sufficient when K > 3.",
-            (),
-            unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, v, (K - 1) ** 2 / 2)),
+            # 2 mu^2 at the ignore level mu = (K - 1) v / 2 (see _in_level_units).
+            ((w, unevaluated(sympy.Mul, v, (K - 1) / 2)),),
+            unevaluated(sympy.Mul, unevaluated(sympy.Mul, 2, w), w),
         ),
         "two_feature_capacity": Formula(
             (imp_a, imp_b, K),

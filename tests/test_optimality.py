@@ -18,6 +18,8 @@ from hypothesis.extra import numpy as hnp
 
 import brute_force
 import capopt
+from capopt import Shape, Status
+from capopt.solvers.certificate import FIT_RTOL, onto_budget
 from capopt.testing import MAGNITUDES, budgets, check_certificate, linear_autoencoder_families, quadratic_families
 
 #: An OPTIMAL answer may exceed the exact optimum by the certificate's tolerance (1e-9 of
@@ -186,3 +188,112 @@ def test_a_large_mixed_family_is_certified_and_no_worse_than_its_chord_relaxatio
     curves = capopt.quadratic(rng.pareto(1.5, n) + 0.01, rng.uniform(1.2, 10.0, n))
     result = capopt.solve(curves, n / 4)
     check_certificate(curves, result)
+
+
+# --- found by an adversarial search --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "v, K, d",
+    [
+        ([0.5, 1.0], [5.0, 3.0], 1.0),  # a linear step at the top of the last bracket
+        ([1.5, 1.0], [3.0, 7.0], 1.5),  # ... the total just below it exactly the budget
+        ([1.5, 1.0, 1.5], [3.0, 7.0, 2.5], 1.5),  # the same inside a mixed family
+        ([0.5, 1.0, 1.0], [5.0, 3.0, 2.0], 1.0),
+    ],
+)
+def test_a_linear_step_meeting_the_budget_exactly_takes_its_whole_dimension(v, K, d):
+    curves = capopt.quadratic(v, K)
+    result = capopt.solve(curves, d)
+    optimum = brute_force.quadratic_optimum(v, K, d)
+    assert result.loss == pytest.approx(float(optimum.loss), rel=1e-14)
+    check_certificate(curves, result)
+
+
+def test_a_large_mixed_family_with_linear_steps_is_not_beaten_by_a_known_allocation():
+    # ``better`` beat the answer certified before the linear-step fix; the exact rational
+    # loss decides, so the solver must now match or beat it.
+    v = [1.5, 1.0, 2.0, 2.0, 1.0, 3.0, 1.0, 3.0, 1.5, 2.0, 2.0, 3.0, 1.5, 1.0, 1.0, 1.0, 1.0, 3.0,
+         2.0, 1.5, 1.5, 1.5, 1.5]
+    K = [2.5, 1.5, 4.0, 7.0, 2.5, 4.0, 2.0, 20.0, 3.0, 2.0, 3.0, 3.0, 2.5, 7.0, 3.0, 4.0, 7.0, 3.0,
+         2.5, 2.5, 20.0, 2.5, 20.0]
+    better = [0, 0, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0.5, 0, 0, 0.5, 1, 1, 0, 1, 0, 1]
+    result = capopt.solve(capopt.quadratic(v, K), 13.0)
+    assert float(brute_force.quadratic_loss(v, K, result.capacities)) <= float(
+        brute_force.quadratic_loss(v, K, better)) * (1 + 1e-14)
+
+
+@pytest.mark.parametrize(
+    "grid, values, d",
+    [
+        # 1e15 + small offsets: rounding-level noise allowance called both rows linear.
+        ([0.0, 0.5, 1.0], [[1e15 + 0.5, 1e15 + 1.0, 1e15], [1e15 + 0.5] * 3], 1.0),
+        # A steep drop in the last 1e-12 made a convex kink look concave.
+        ([0.0, 0.25, 1 - 1e-12, 1.0], [[1.0, 0.0, 0.0, -0.01]] * 2, 0.5),
+        ([0.0, 0.5, 1 - 1e-15, 1.0], [[1.0, 0.25, 1e-30, 0.0]] * 2 + [[1.0, 0.95, 5e-15, 0.0]], 1.0),
+    ],
+)
+def test_tables_are_exact_whatever_their_detected_shapes(grid, values, d):
+    curves = capopt.from_table(grid, values)
+    result = capopt.solve(curves, d)
+    optimum = brute_force.table_optimum(grid, values, d)
+    assert result.loss == pytest.approx(float(optimum.loss), rel=1e-15, abs=1e-300)
+    # The vertex method's bound needs concave curves: unproven shapes leave it the dual's,
+    # which does not certify a vertex the brute force beats.
+    if curves.shape in (Shape.CONCAVE, Shape.LINEAR):
+        vertex = capopt.solve(curves, d, method="vertex", throw=False)
+        if vertex.loss > float(optimum.loss) * (1 + 1e-12) + 1e-300:
+            assert vertex.status is not Status.OPTIMAL
+
+
+@pytest.mark.parametrize(
+    "v, K, d",
+    [
+        # A one-ulp near-tie and a budget of 1e-20: rounding of order-1 capacities alone is
+        # 1e-17, far over the budget.
+        ([0.05, float(np.nextafter(0.05, 1.0))], 7.0, 1e-20),
+        ([1.908024017124291e-43], 53315645.19771166, 2.7696667757361497e-289),
+        ([5.217323092912065e-40, 2.6086615464560326e-40], [184772.8522898053, 2.0], 6.959657923945057e-283),
+    ],
+)
+def test_a_tiny_budget_is_met_relative_to_itself(v, K, d):
+    curves = capopt.quadratic(v, K)
+    result = capopt.solve(curves, d)
+    assert math.fsum(result.capacities) <= d * (1 + 1e-12)
+    optimum = brute_force.quadratic_optimum(v, K, d)
+    assert result.loss == pytest.approx(float(optimum.loss), rel=1e-12)
+    check_certificate(curves, result)
+
+
+@pytest.mark.parametrize("K", [1e154, 1e160, 1e300])
+def test_kurtoses_whose_squares_overflow_are_solved(K):
+    # One feature: its capacity is the budget (its marginal is positive everywhere).
+    curves = capopt.quadratic([1.0], K)
+    result = capopt.solve(curves, 0.5)
+    assert result.capacities.tolist() == [0.5]
+    assert result.loss == pytest.approx(float(brute_force.quadratic_loss([1.0], [K], [0.5])), rel=1e-14)
+    check_certificate(curves, result)
+
+
+def test_losses_below_the_normal_range_do_not_fail_the_certificate_check():
+    # Losses ~1e-322 (subnormal): the KKT conditions judge, in scaled units.
+    curves = capopt.quadratic([1.408001970574007e-162, 1.4080019705740072e-162], 40.0)
+    result = capopt.solve(curves, 0.0)
+    assert result.capacities.tolist() == [0.0, 0.0]
+    check_certificate(curves, result)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 8), elements=st.sampled_from([0.0, 1.0, 1e-20, 0.25, 0.5])),
+       st.floats(0.0, 8.0))
+def test_onto_budget_moves_fractional_capacities_by_at_most_the_excess(C, d):
+    fitted = onto_budget(C, d)
+    used = math.fsum(C)
+    if used - d <= FIT_RTOL * d:
+        assert fitted is C
+        return
+    assert math.fsum(fitted) <= d * (1 + 1e-15) + 1e-300
+    assert np.all((fitted >= 0) & (fitted <= 1)) and np.all(fitted <= C)
+    whole = (C == 0) | (C == 1)
+    if math.fsum(C[whole]) <= d and np.any(~whole & (C > 0)):
+        assert np.array_equal(fitted[whole], C[whole])
+        assert np.all(C - fitted <= (used - d) * (1 + 1e-12))

@@ -150,6 +150,13 @@ def test_scipy_allocations_of_convex_families_are_certified(problem):
     check_certificate(curves, result)
 
 
+def test_a_cvxpy_failure_raises_an_allocation_error_naming_the_exact_method():
+    # Curvature within 1e-9 of linear is below Clarabel's tolerances: no allocation comes
+    # back, so there is no result to inspect even with throw=False.
+    with pytest.raises(AllocationError, match="cvxpy with CLARABEL failed.*'waterfill'"):
+        solve(quadratic([1.0], 3 + 1e-9), 0.5, method="cvxpy", throw=False)
+
+
 def test_cvxpy_rejects_a_family_without_a_disciplined_convex_form():
     # The quadratic model's convex curve, given as plain functions: convex, but opaque.
     curves = from_functions(

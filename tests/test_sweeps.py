@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import mpmath
 import numpy as np
 import pytest
 import xarray as xr
@@ -29,6 +28,7 @@ from capopt.solvers import METHODS, certify
 from capopt.solvers import _kernels as kernels
 from capopt.sweeps import load_sweep, save_sweep, sweep
 from capopt.testing import KURTOSIS_RANGES
+from references import closed_form
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,23 +97,6 @@ def test_kernel_matches_the_brute_force(grid):
     check_against_brute_force(v, n, K, d, *kernels.solve_grid(v, n, K, d, DEFAULT_REGIME_ATOL))
 
 
-def closed_form(v, K, d):
-    """theory §3 for one K > 3: C_i = clip(((K-1) v_i/mu - 2)/(K-3), 0, 1), the smallest mu
-    with sum C <= d bisected in 50-digit arithmetic."""
-    with mpmath.workdps(50):
-        v = [mpmath.mpf(float(x)) for x in v]
-        K = mpmath.mpf(float(K))
-
-        def capacities(mu):
-            return [min(max(((K - 1) * x / mu - 2) / (K - 3), 0), 1) for x in v]
-
-        lo, hi = mpmath.mpf(0), (K - 1) * max(v) / 2
-        for _ in range(300):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if sum(capacities(mid)) > d else (lo, mid)
-        return np.array([float(c) for c in capacities(hi)])
-
-
 def test_kernel_matches_independent_routes_at_bench_size():
     # N = 64 as in bench/bench_sweep.py: long breakpoint walks. Convex problems against the
     # closed form in mpmath, concave and linear ones against the numpy vertex method.
@@ -128,7 +111,7 @@ def test_kernel_matches_independent_routes_at_bench_size():
     for p in range(P):
         vp = v[p, : n[p]]
         if K[p] > 3:
-            expected = closed_form(vp, K[p], d[p])
+            expected = closed_form(vp, K[p], d[p])[0]
         else:
             expected = METHODS["vertex"].run(quadratic(vp, K[p]), float(d[p])).capacities
         where = f"problem {p}: K={K[p]}, d={d[p]}"

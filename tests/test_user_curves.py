@@ -356,6 +356,11 @@ BAD_TABLES = [
     ),
     (dict(grid=GRID, values=[["a", "b", "c"]]), TypeError, r"values must be numeric"),
     (
+        dict(grid=GRID, values=[[1.7e308, -1.7e308, 1.7e308]]),
+        ValueError,
+        r"values must change by a finite slope.*values\[0, 0\]=1.7e\+308",
+    ),
+    (
         dict(grid=GRID, values=[[1, 0.5, 0]], shape_rtol=np.nan),
         ValueError,
         r"shape_rtol must be finite",

@@ -6,7 +6,6 @@ with their closed-form response hidden, scipy's SLSQP, and problems built around
 optimum (C*, lam*).
 """
 
-import mpmath
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, strategies as st
@@ -17,6 +16,7 @@ from capopt.curves import LossCurves, linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.waterfill import waterfill
 from capopt.testing import KURTOSIS_RANGES, check_certificate, importances, quadratic_families
+from references import closed_form
 
 #: Agreement of two exact routes in float64: rounding only (a few ulps of capacities that
 #: are ~1, amplified by at most 1/(K - 3) <= 5 for the kurtoses drawn here).
@@ -73,25 +73,6 @@ class HiddenResponse(LossCurves):
         return self.curves.curvature(C)
 
 
-def spec_closed_form(v, K, d):
-    """theory §3 for one K > 3: C_i = clip(((K-1) v_i/mu - 2)/(K-3), 0, 1), mu = sqrt(lam/2).
-
-    mu is the smallest with sum C <= d, by 400 bisection steps in 50-digit arithmetic.
-    """
-    with mpmath.workdps(50):
-        v = [mpmath.mpf(float(x)) for x in v]
-        K = mpmath.mpf(float(K))
-
-        def capacities(mu):
-            return [min(max(((K - 1) * x / mu - 2) / (K - 3), 0), 1) for x in v]
-
-        lo, hi = mpmath.mpf(0), (K - 1) * max(v) / 2
-        for _ in range(400):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if sum(capacities(mid)) > d else (lo, mid)
-        return np.array([float(c) for c in capacities(hi)]), float(2 * hi**2)
-
-
 # --- reference values --------------------------------------------------------------------
 
 
@@ -113,7 +94,7 @@ def test_two_features_turn_polysemantic_above_kurtosis_one_plus_twice_their_rati
 @example(np.array([2.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.1]), 7.0, 3.0)
 def test_matches_spec_closed_form_with_level_from_mpmath(v, K, d):
     result = solve(quadratic(v, K), d, method="waterfill")
-    C_ref, lam_ref = spec_closed_form(v, K, d)
+    C_ref, lam_ref = closed_form(v, K, d)
     np.testing.assert_allclose(result.capacities, C_ref, rtol=0, atol=EXACT)
     assert result.multiplier == pytest.approx(lam_ref, rel=EXACT, abs=EXACT)
 

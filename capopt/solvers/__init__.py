@@ -21,7 +21,7 @@ import numpy as np
 from .._validation import check_scalar
 from ..curves import LossCurves, Shape
 from . import units
-from .certificate import budget_violation, certify, evaluate
+from .certificate import budget_violation, certify, evaluate, onto_budget
 from .result import AllocationError, AllocationResult, Certificate, Solution, Status
 
 __all__ = [
@@ -105,8 +105,8 @@ def solve(
     method : str
         A key of :data:`METHODS`, or ``"auto"``: exact water-filling for convex and linear
         families, the vertex solution for concave ones, the certified global method for
-        mixed ones and for irregular tables, the grid dynamic programme for irregular
-        curves given as functions.
+        mixed ones and for every table (exact on its knots, whatever its shapes), the grid
+        dynamic programme for irregular curves given as functions.
     tol : float, optional
         Largest accepted scaled KKT residual or relative gap; defaults to the method's.
     throw : bool
@@ -127,8 +127,9 @@ def solve(
         For a negative or non-finite budget, an unknown method, or a method that does not
         apply to the family's shape.
     AllocationError
-        If ``throw`` and the status is not OPTIMAL: the method failed, its certificate
-        exceeds ``tol`` (INACCURATE), or its proof rests on an assumption (UNPROVEN).
+        If the method produced no allocation (whatever ``throw``: there is nothing to
+        inspect), or if ``throw`` and the status is not OPTIMAL: the certificate exceeds
+        ``tol`` (INACCURATE) or its proof rests on an assumption (UNPROVEN).
 
     Notes
     -----
@@ -222,17 +223,23 @@ def solve(
 
 
 def _auto_method(curves: LossCurves) -> str:
-    """The method ``method="auto"`` picks: by shape, and exact ones for tables."""
+    """The method ``method="auto"`` picks: by shape, and for tables of any shape "global",
+    exact on their knots whatever their detected shapes."""
     from ..user_curves import TabulatedCurves
 
-    if curves.shape is Shape.IRREGULAR and isinstance(curves, TabulatedCurves):
+    if isinstance(curves, TabulatedCurves):
         return "global"
     return AUTO[curves.shape]
 
 
 def _solve_tier(spec: Method, curves: LossCurves, d: float, options: dict):
-    """Run the method on one tier and evaluate its answer in the tier's units."""
+    """Run the method on one tier and evaluate its answer, brought onto the budget where
+    rounding left it over (see :func:`~capopt.solvers.certificate.onto_budget`), in the
+    tier's units."""
     solution = spec.run(curves, d, **options)
+    fitted = onto_budget(solution.capacities, d)
+    if fitted is not solution.capacities:
+        solution = replace(solution, capacities=fitted)
     evaluation = evaluate(
         curves,
         solution.capacities,

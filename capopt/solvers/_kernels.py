@@ -181,7 +181,7 @@ def _fold(v, K, lo, hi, sums):
     features (a wide bracket) is followed by a second pass that gathers them.
     """
     shared = K.size == 1
-    k0 = K[0]
+    k0 = K[0] if K.size else 3.0  # no feature: any value, never read
     shared_inverse = 2.0 / (k0 - 3.0) if k0 > 3.0 else 0.0
     room = min(v.size, 4096 + v.size // 16)
     live_v = np.empty(room + 1)
@@ -511,7 +511,7 @@ def _assemble(v, K, d, lo, hi, sums, C, state, ref_v, ref_eps, Q):
         mu = lo
         corrections += 1
     shared = K.size == 1
-    k0 = K[0]
+    k0 = K[0] if K.size else 3.0  # no feature: any value, never read
     shared_scale = 1.0 / ((k0 - 3.0) * P)
     from_state = state.size > 0
     error = 0.0
@@ -538,7 +538,9 @@ def _assemble(v, K, d, lo, hi, sums, C, state, ref_v, ref_eps, Q):
         corrections += bad
         if from_state and bad:
             state[i] = wanted
-        step = useful & (k == 3.0) & (x > mu)
+        # A linear step is 1 on the bracket when it lies at or above hi (the steps at hi
+        # share the budget below only when they overfill it, the tie handled after).
+        step = useful & (k == 3.0) & full
         C[i] = min(max(value, 0.0), 1.0) if convex else 1.0 if step else 0.0
     if tie:
         # The steps at hi share what the others leave, in index order.

@@ -40,7 +40,7 @@ from ..curves import LossCurves, QuadraticCurves
 from ..regimes import DEFAULT_REGIME_ATOL
 from .result import Certificate
 
-__all__ = ["certify", "evaluate", "Evaluation", "kkt_multiplier", "budget_violation"]
+__all__ = ["certify", "evaluate", "Evaluation", "kkt_multiplier", "budget_violation", "onto_budget"]
 
 DUAL_HOW = "Lagrangian dual g(lambda) at the returned multiplier"
 
@@ -105,6 +105,34 @@ def budget_violation(used: float, budget: float) -> float:
     if excess <= 0:
         return 0.0
     return excess / budget if budget > 0 else excess
+
+
+#: Excess over the budget, relative to it, that :func:`onto_budget` leaves alone: rounding
+#: of a sum of order-1 capacities, harmless to every tolerance, and not worth moving a
+#: capacity off a table's knot for.
+FIT_RTOL = 1e-12
+
+
+def onto_budget(C: np.ndarray, budget: float) -> np.ndarray:
+    r"""``C`` with any excess over the budget taken off its fractional capacities.
+
+    A method meets :math:`\sum_i C_i \le d` to its own rounding, which is absolute: a few
+    ulps of the capacities of order 1, far more than a budget of 1e-20 itself. An excess
+    beyond :data:`FIT_RTOL` of the budget is removed by scaling the fractional capacities
+    by :math:`(d - W) / F` (W the sum of the capacities at 0 or 1, F of the others), which
+    moves each by at most the excess and keeps every bound; only when they cannot absorb
+    it is the whole allocation scaled. ``C`` itself is returned when it fits, else a new
+    array.
+    """
+    used = float(np.sum(C))
+    if not used - budget > FIT_RTOL * budget:
+        return C
+    fractional = (C > 0.0) & (C < 1.0)
+    inner = float(np.sum(C[fractional]))
+    whole = used - inner
+    if inner > 0.0 and whole <= budget:
+        return np.where(fractional, C * ((budget - whole) / inner), C)
+    return C * (budget / used) if budget > 0 else np.zeros_like(C)
 
 
 def evaluate(

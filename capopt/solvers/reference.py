@@ -28,7 +28,7 @@ from scipy.sparse import diags
 from .._validation import as_float_array, check_scalar
 from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves, Shape
 from . import register
-from .certificate import kkt_multiplier
+from .certificate import kkt_multiplier, onto_budget
 from .result import AllocationError, Solution
 
 __all__ = [
@@ -89,7 +89,8 @@ def _polish(
     bound: the active bounds an active-set method would identify from the solver's dual.
     Strictly, because a feature whose marginal equals :math:`\lambda` may belong inside
     (with a budget below SNAP_TOL, the one feature that takes it). Features not snapped
-    stay where the solver left them. An allocation over ``budget`` is scaled onto it. The
+    stay where the solver left them. An allocation over ``budget`` is brought onto it
+    (:func:`~capopt.solvers.certificate.onto_budget`). The
     multiplier is then recomputed for the snapped capacities (see
     :func:`capopt.solvers.certificate.kkt_multiplier`).
     """
@@ -100,10 +101,8 @@ def _polish(
     to_one = (C >= 1.0 - SNAP_TOL) & (curves.marginal(np.ones(n)) > lam)
     C = np.where(to_zero, 0.0, np.where(to_one, 1.0, C))
     # An interior-point or SQP iterate meets the budget to its own tolerance, absolutely;
-    # scaling it onto the budget makes it feasible relative to a budget of any size.
-    used = float(np.sum(C))
-    if used > budget:
-        C = C * (budget / used) if budget > 0 else np.zeros_like(C)
+    # brought onto the budget it is feasible relative to a budget of any size.
+    C = onto_budget(C, budget)
     return C, kkt_multiplier(curves, C, reported=reported)
 
 
@@ -233,7 +232,14 @@ def cvxpy_reference(
         # "Solution may be inaccurate" accompanies optimal_inaccurate; the certificate
         # measures the actual accuracy, so the warning would only be noise.
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-        problem.solve(solver=solver, **options)
+        try:
+            problem.solve(solver=solver, **options)
+        except cp.error.SolverError as error:
+            # No allocation came back (e.g. kurtoses within 1e-6 of 3, whose curvature is
+            # below Clarabel's tolerances): nothing for a certificate to judge.
+            raise AllocationError(
+                f"cvxpy with {solver} failed: {error}; method 'waterfill' solves this family exactly"
+            ) from error
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise AllocationError(
             f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"

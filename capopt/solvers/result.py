@@ -23,7 +23,6 @@ class Status(str, enum.Enum):
         "lists (certificate.assumptions)"
     )
     INACCURATE = "inaccurate: a KKT residual or the optimality gap exceeds the tolerance"
-    FAILED = "failed: the method did not produce an allocation"
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,8 @@ class Certificate:
         Largest violation of :math:`0 \le C_i \le 1`, and of :math:`\sum_i C_i \le d`
         relative to d (for d = 0, in dimensions).
     gap : float
-        ``(loss - lower_bound)`` over the loss scale (non-negative up to rounding).
+        ``(loss - lower_bound)`` over the loss scale (non-negative up to rounding; a
+        negative gap beyond the tolerance fails the certificate too).
     lower_bound : float
         A proven lower bound on the optimal loss, in the user's units (the Lagrangian dual,
         or the method's own bound for non-convex problems).
@@ -82,13 +82,17 @@ class Certificate:
 
     @property
     def worst(self) -> float:
-        """The largest residual; infinite if any is not finite."""
+        """The largest residual; infinite if any is not finite.
+
+        The gap counts in either direction: a lower bound above the loss by more than
+        rounding is no lower bound, and the certificate fails.
+        """
         residuals = (
             self.stationarity,
             self.bound_signs,
             self.complementarity,
             self.feasibility,
-            max(self.gap, 0.0) if not math.isnan(self.gap) else self.gap,
+            abs(self.gap),
         )
         if not all(math.isfinite(r) for r in residuals):
             return math.inf

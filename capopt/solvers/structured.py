@@ -96,6 +96,7 @@ class _Problem:
         self.V = np.flatnonzero(codes != SHAPE_CODES[Shape.CONCAVE])
         self.vV = np.ascontiguousarray(self.v[self.V])
         self.KV = np.ascontiguousarray(self.K[self.V])
+        self.filled_curves = curves.subset(self.V)
         self.gain = F.quadratic_gain(self.v[self.U], self.K[self.U])
         # Ranks by gain, ties to the lower index.
         self.order = np.argsort(-self.gain, kind="stable")
@@ -108,7 +109,7 @@ class _Problem:
             lam = 0.0
             if self.V.size:
                 lam = self._fill(self.vV, self.KV, max(budget, 0.0), C)[0]
-            loss = float(np.sum(self.curves.subset(self.V).loss(C))) if self.V.size else 0.0
+            loss = float(np.sum(self.filled_curves.loss(C))) if self.V.size else 0.0
             self.values[budget] = (C, loss, float(lam))
         return self.values[budget]
 

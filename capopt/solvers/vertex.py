@@ -157,6 +157,10 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
         # over it is 0 (an ignored feature with m_i(0) > 0 would have made a fractional
         # vertex strictly better), unless that gain f m_i(0) was below rounding.
         lam = max(0.0, float(np.max(m[C == 0], initial=0.0)))
+    if not curves.shapes_proven:
+        # The enumeration's bound holds for concave curves only: without a proof of the
+        # shapes, the certificate's own dual bound judges the vertex found.
+        return Solution(C, lam)
     bound = float(np.sum(curves.loss(np.zeros(n)))) - best
     how = (
         "vertex enumeration (concave minimum lies at a vertex)"
