@@ -101,6 +101,9 @@ def numpy_batch_waterfill(v: np.ndarray, K: np.ndarray, d: np.ndarray) -> np.nda
     W = prefix[rows, st] - prefix[rows, fu]
     with np.errstate(divide="ignore", invalid="ignore"):
         s_star = ((d - fu) / beta[:, 0] + (st - fu)) / (c[:, 0] * W)
+    # No feature affine in the segment (the budget met exactly by whole features, up to
+    # rounding): any s on the plateau, its left end.
+    s_star = np.where(W > 0, s_star, s[rows, before[:, 0]])
     return np.clip(beta * (c * v * s_star[:, None] - 1.0), 0.0, 1.0)
 
 

@@ -31,3 +31,20 @@ def test_quick_training_part_prints_its_table_and_writes_nothing(capsys):
     assert "L-BFGS exact loss" in out and "Adam minibatch" in out
     # A partial run must leave the published results of the last full run untouched.
     assert {p: p.read_bytes() for p in BENCH_DIR.iterdir() if p.is_file()} == published
+
+
+def test_the_numpy_batch_baseline_is_an_exact_water_filling():
+    # The sweep's baseline must solve the same problems right for its rate to mean anything:
+    # against the mpmath closed form, including a budget met by whole features up to
+    # rounding (the first two full before the third starts, the total's plateau at d = 2:
+    # the segment holds no affine feature, which once gave 0/0).
+    import numpy as np
+
+    from bench.bench_sweep import numpy_batch_waterfill, problems
+    from references import closed_form
+
+    v, _, K, d = problems(4, seed=1)
+    rows = [*v, np.array([0.66, 0.31, 0.09, 0.07])]
+    for row, k, budget in zip(rows, [*K, 3.18], [*d, 2.0]):
+        C = numpy_batch_waterfill(row[None, :], np.array([k]), np.array([budget]))[0]
+        np.testing.assert_allclose(C, closed_form(row, k, budget)[0], rtol=0, atol=1e-12)
