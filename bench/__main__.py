@@ -11,7 +11,8 @@
 
 Parts, in order: ``solvers`` (time against N), ``training`` (solve against gradient
 training), ``sweep`` (problems per second), ``memory`` (peak memory at the largest N),
-``ties`` (identical concave features, certified).
+``ties`` (identical concave features, certified), ``imports`` (``import capopt`` and
+``capopt --help`` against ``import numpy``).
 ``crosscheck`` (the training cross-check tables, tens of minutes) runs only when named.
 Only a full run of the default parts updates the files in ``bench/``, so that every number
 there comes from one run.
@@ -26,7 +27,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_memory, bench_solvers, bench_sweep, bench_ties, bench_training, crosscheck_tables
+from . import (
+    bench_import,
+    bench_memory,
+    bench_solvers,
+    bench_sweep,
+    bench_ties,
+    bench_training,
+    crosscheck_tables,
+)
 from ._common import ROOT, load_average, machine_info, machine_line, progress
 
 PARTS = {
@@ -35,9 +44,10 @@ PARTS = {
     "sweep": (bench_sweep, "3. Sweep throughput"),
     "memory": (bench_memory, "4. Peak memory at the largest N"),
     "ties": (bench_ties, "5. Identical concave features sharing a fractional budget"),
+    "imports": (bench_import, "6. Import time"),
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
 }
-DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties")
+DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports")
 
 BENCH_DIR = ROOT / "bench"
 README = BENCH_DIR / "README.md"

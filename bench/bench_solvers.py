@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from capopt.curves import quadratic
-from capopt.solvers import METHODS, certify, solve
+from capopt.solvers import METHODS, Problem, certify, solve
 from capopt.solvers.dp import DEFAULT_RESOLUTION
 
 from ._common import (
@@ -127,6 +127,7 @@ def call_for(series: Series, curves, v, d):
             return result.capacities, result.status.name == "OPTIMAL", result.iterations
         return (lambda: solve(curves, d, method=series.method)), read
     spec = METHODS[series.method]
+    problem = Problem(curves, d)
 
     def read(solution):
         C = solution.capacities
@@ -134,7 +135,7 @@ def call_for(series: Series, curves, v, d):
                               lower_bound=solution.lower_bound,
                               lower_bound_how=solution.lower_bound_how)
         return C, bool(certificate.worst <= spec.tol), solution.iterations
-    return (lambda: spec.run(curves, d)), read
+    return (lambda: spec.run(problem)), read
 
 
 def largest_n(series: Series, quick: bool) -> int:

@@ -14,7 +14,7 @@ where water-filling does real work) is solved
 3. by :func:`capopt.sweep` end to end (the kernel plus building the dataset) on a grid of
    v_i = r^i and K of the same size, and the numpy batch on that grid's problems, so that
    sweep and batch solve the same problems;
-4. by a Python loop over ``METHODS["waterfill"].run(quadratic(v, K), d)`` (the kernel
+4. by a Python loop over ``METHODS["waterfill"].run(Problem(quadratic(v, K), d))`` (the kernel
    behind :func:`capopt.solve`, called problem by problem);
 5. by a Python loop over :func:`capopt.solve` (the same method, plus validation, scaling
    and the fused KKT certificate);
@@ -39,7 +39,7 @@ import numpy as np
 
 from capopt.curves import quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL
-from capopt.solvers import METHODS, solve
+from capopt.solvers import METHODS, Problem, solve
 from capopt.sweeps import sweep
 from capopt.solvers._kernels import solve_grid
 
@@ -162,10 +162,10 @@ def run(quick: bool = False) -> dict:
 
     loops = [
         ('loop over METHODS["waterfill"].run', counts["loop"],
-         lambda c, b: METHODS["waterfill"].run(c, b).capacities),
+         lambda c, b: METHODS["waterfill"].run(Problem(c, b)).capacities),
         ("loop over capopt.solve", counts["loop"], lambda c, b: solve(c, b).capacities),
         ('loop over METHODS["cvxpy"].run (Clarabel)', counts["cvxpy"],
-         lambda c, b: METHODS["cvxpy"].run(c, b).capacities),
+         lambda c, b: METHODS["cvxpy"].run(Problem(c, b)).capacities),
     ]
     for route, count, solve_one in loops:
         rate, C_loop = loop_rate(solve_one, v, K, d, count)

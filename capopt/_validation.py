@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_scalar", "check_count"]
+__all__ = ["as_float_array", "check_scalar", "check_count", "check_flag"]
 
 
 def _describe(value) -> str:
@@ -93,7 +93,21 @@ def check_count(value, name: str, *, maximum: int | None = None) -> int:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
-    if value < 1 or (maximum is not None and value > maximum):
+    count = int(value)
+    if count < 1 or (maximum is not None and count > maximum):
         limit = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= 1{limit}, got {value}")
-    return int(value)
+        raise ValueError(f"{name} must be >= 1{limit}, got {count}")
+    return count
+
+
+def check_flag(value, name: str) -> bool:
+    """Return ``value`` as a bool, accepting only True and False (numpy's included).
+
+    Raises
+    ------
+    TypeError
+        For anything else (``"yes"``, 1, None).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}: {value!r}")
+    return bool(value)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse.csgraph import connected_components
 
 from ._validation import check_scalar
 from .capacity import _features_last, _normalised, capacity
@@ -264,6 +263,8 @@ def blocks(
 
     U = Y[:, active] / norms[active]
     cosines = np.abs(U.T @ U)
+    from scipy.sparse.csgraph import connected_components  # slow to import; only here
+
     n_comp, labels = connected_components(cosines > tol, directed=False)
     different = labels[:, None] != labels[None, :]
     overlap = float(np.max(cosines, where=different, initial=0.0))

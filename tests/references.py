@@ -35,3 +35,39 @@ def closed_form(v, K, d):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if sum(capacities(mid)) > d else (lo, mid)
         return np.array([float(c) for c in capacities(hi)]), float(2 * hi**2)
+
+
+def best_vertex(gain, part, k, f):
+    """The naive numpy exchange the vertex kernel (``capopt.solvers._kernels.best_vertex``)
+    is tested against: every candidate vertex's benefit formed as one array.
+
+    Returns
+    -------
+    C : ndarray
+        The best vertex: the k largest positive gains at 1, or k at 1 and one feature at f.
+    fractional : int
+        The feature at f, or -1.
+    """
+    gain, part = np.asarray(gain, float), np.asarray(part, float)
+    n = gain.size
+    order = np.argsort(-gain, kind="stable")
+    n_positive = int(np.count_nonzero(gain > 0))
+    ones = order[: min(k, n_positive)]
+    best = float(np.sum(gain[ones]))
+    C = np.zeros(n)
+    C[ones] = 1.0
+    if not (f > 0 and n_positive > k):
+        return C, -1
+    in_top = np.zeros(n, dtype=bool)
+    in_top[order[:k]] = True
+    total = part + np.where(in_top, best + (gain[order[k]] - gain), best)
+    # Candidates in queue order, the first maximum kept: after the top k, then the top k
+    # from the last one up.
+    queue = np.concatenate((order[k:], order[:k][::-1]))
+    j = int(queue[np.argmax(total[queue])])
+    if not total[j] > best:
+        return C, -1
+    C = np.zeros(n)
+    C[order[: k + 1] if in_top[j] else order[:k]] = 1.0
+    C[j] = f
+    return C, j

@@ -6,6 +6,8 @@ the worked case of theory §3 (v = (2, 1), K = 7, d = 1 -> C = (5/6, 1/6), loss 
 by hand); and the top-d rule of the linear autoencoder (theory §3).
 """
 
+import re
+
 import mpmath
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from capopt.curves import linear_autoencoder, quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL
-from capopt.solvers import METHODS, AllocationError, Status, solve
+from capopt.solvers import METHODS, AllocationError, Problem, Status, solve
 from capopt.testing import (
     check_certificate,
     linear_autoencoder_families,
@@ -150,11 +152,16 @@ def test_scipy_allocations_of_convex_families_are_certified(problem):
     check_certificate(curves, result)
 
 
-def test_a_cvxpy_failure_raises_an_allocation_error_naming_the_exact_method():
+def test_a_cvxpy_failure_is_a_failed_status_naming_the_exact_method():
     # Curvature within 1e-9 of linear is below Clarabel's tolerances: no allocation comes
-    # back, so there is no result to inspect even with throw=False.
+    # back. With throw=False the result says so; by default it is an AllocationError.
+    curves = quadratic([1.0], 3 + 1e-9)
+    result = solve(curves, 0.5, method="cvxpy", throw=False)
+    assert result.status is Status.FAILED
+    assert re.search("cvxpy with CLARABEL failed.*'waterfill'", result.reason)
+    assert np.isnan(result.capacities).all() and result.regimes == (None,)
     with pytest.raises(AllocationError, match="cvxpy with CLARABEL failed.*'waterfill'"):
-        solve(quadratic([1.0], 3 + 1e-9), 0.5, method="cvxpy", throw=False)
+        solve(curves, 0.5, method="cvxpy")
 
 
 def test_cvxpy_rejects_a_family_without_a_disciplined_convex_form():
@@ -184,7 +191,7 @@ def test_scipy_finds_a_feasible_vertex_of_a_concave_family():
     # bound every feasible point obeys: no better than the certified global optimum.
     curves = quadratic([0.4, 1.3, 0.9, 2.0, 0.7, 1.1], 2.0)
     d = 2.5
-    C = METHODS["scipy"].run(curves, d).capacities
+    C = METHODS["scipy"].run(Problem(curves, d)).capacities
     assert np.all((C >= 0) & (C <= 1)) and C.sum() <= d + VERTEX_ATOL
     fractional = (C > VERTEX_ATOL) & (C < 1 - VERTEX_ATOL)
     assert np.count_nonzero(fractional) <= 1

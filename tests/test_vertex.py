@@ -12,6 +12,8 @@ import pytest
 from hypothesis import example, given, strategies as st
 
 from capopt.curves import linear_autoencoder, quadratic
+import references
+from capopt.solvers import _kernels as kernels
 from capopt.solvers import solve
 from capopt.solvers.vertex import vertex
 from capopt.testing import KURTOSIS_RANGES, check_certificate, importances, linear_autoencoder_families, quadratic_families
@@ -178,3 +180,29 @@ def test_flat_curves_get_nothing():
 
 def test_vertex_is_chosen_automatically_for_concave_families():
     assert solve(quadratic([2.0, 1.0], [2.0, 3.0]), 1.0).method == "vertex"
+
+
+# --- the kernel against its naive reference ---------------------------------------------
+
+#: Gains with ties, zeros and negatives: the cases the kernel's order rules decide.
+tied_gains = st.lists(st.sampled_from([-1.0, 0.0, 0.25, 0.5, 0.5, 1.0, 2.0]), min_size=1, max_size=9)
+
+
+@given(tied_gains, st.data())
+@example(gain=[0.5, 0.5, 0.5], data=None)
+def test_the_vertex_kernel_matches_the_naive_exchange(gain, data):
+    n = len(gain)
+    if data is None:
+        k, f, scale = 1, 0.5, [0.5, 0.5, 0.5]
+    else:
+        k = data.draw(st.integers(0, n), label="k")
+        f = 0.0 if k == n else data.draw(st.sampled_from([0.0, 0.25, 0.5, 0.999]), label="f")
+        scale = data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=n, max_size=n))
+    gain = np.array(gain)
+    # A concave curve's partial benefit is at most f times its full one.
+    part = np.minimum(f * gain, np.array(scale) * gain)
+    C = np.empty(n)
+    fractional = kernels.best_vertex(gain, part, k, f, C)
+    expected, expected_fractional = references.best_vertex(gain, part, k, f)
+    assert fractional == expected_fractional
+    np.testing.assert_array_equal(C, expected)

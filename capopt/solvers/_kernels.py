@@ -74,6 +74,7 @@ from .._jit import jit
 
 __all__ = [
     "waterfill_quadratic",
+    "best_vertex",
     "certify_quadratic",
     "solve_grid",
     "response_totals",
@@ -983,21 +984,39 @@ def _feature_marginal(C, v, K):
 
 
 @jit
-def _vertex(v, K, d, C):
-    """Concave or linear case (K <= 3): fill ``C`` in place, return the multiplier.
+def best_vertex(gain, part, k, f, C):
+    r"""The best vertex of :math:`\{0 \le C_i \le 1, \sum_i C_i \le d\}` for concave curves.
 
-    The best vertex: the k largest gains l(0) - l(1) at 1, or k at 1 and one feature at
-    the fraction f; candidates are compared exactly as :func:`capopt.solvers.vertex.vertex`
-    compares them, including its order among equal totals. O(N log N).
+    Fills ``C`` in place and returns the position of the feature at the fraction, or -1.
+
+    Parameters
+    ----------
+    gain : ndarray, shape (N,)
+        :math:`\Delta_i = \ell_i(0) - \ell_i(1)`, the benefit of a whole dimension.
+    part : ndarray, shape (N,)
+        :math:`\ell_i(0) - \ell_i(f)`, the benefit of the fraction (read only when
+        ``f > 0``).
+    k : int
+        Whole dimensions :math:`\min(\lfloor d \rfloor, N)`.
+    f : float
+        The fraction :math:`d - k` (0 when k = N).
+    C : ndarray, shape (N,)
+        Written with the vertex.
+
+    Notes
+    -----
+    The best 0/1 vertex puts the k largest positive gains at 1. A fraction can only help
+    when more than k features gain: a concave curve lies above its chord, so a partial gain
+    at f is at most f times the full gain. The best vertex with feature j at f has the k
+    largest gains other than j at 1; for j among the top k the (k+1)-th gain replaces j's,
+    written as ``top + (next - gain_j)`` so that equal gains give exactly equal totals.
+    Ties: gains are ranked stably (the lower index first), and among equal totals the
+    first candidate in the queue wins -- the features after the top k, then the top k from
+    the last one up -- so the top k stay whole where they can. O(N log N).
     """
-    n = v.size
-    k = min(int(math.floor(d)), n)
-    f = d - k if k < n else 0.0
-    gain = np.empty(n)
+    n = gain.size
     n_positive = 0
     for i in range(n):
-        # Benefits l(0) - l(C) in their derived form, as the vertex method takes them.
-        gain[i] = 0.0 if _flat(v[i], K) else _benefit(1.0, v[i], K)
         n_positive += gain[i] > 0.0
     # mergesort is stable: equal gains keep index order, the lower index ranks first.
     order = np.argsort(-gain, kind="mergesort")
@@ -1006,32 +1025,47 @@ def _vertex(v, K, d, C):
     for r in range(min(k, n_positive)):
         best += gain[order[r]]
         C[order[r]] = 1.0
-    fractional = -1
-    if f > 0.0:
-        top = 0.0
-        for r in range(k):
-            top += gain[order[r]]
-        after = gain[order[k]]
-        # Candidates in the reference's queue order, the first maximum kept: the features
-        # after the top k, then the top k from the last one up.
-        chosen = -1
-        chosen_total = -np.inf
-        for r in range(n):
-            i = order[k + r] if r < n - k else order[n - 1 - r]
-            part = 0.0 if _flat(v[i], K) else _benefit(f, v[i], K)
-            total = part + (top if r < n - k else top + (after - gain[i]))
-            if total > chosen_total:
-                chosen, chosen_total = i, total
-        if chosen_total > best:
-            fractional = chosen
-            C[:] = 0.0
-            # A fraction taken from the top k moves the (k+1)-th feature up to 1.
-            whole = k
-            for r in range(k):
-                whole += order[r] == chosen
-            for r in range(whole):
-                C[order[r]] = 1.0
-            C[chosen] = f
+    if not (f > 0.0 and n_positive > k):
+        return -1
+    top = best  # the same k gains, summed once, so equal vertices tie exactly
+    after = gain[order[k]]
+    chosen = -1
+    chosen_total = -np.inf
+    for r in range(n):
+        i = order[k + r] if r < n - k else order[n - 1 - r]
+        total = part[i] + (top if r < n - k else top + (after - gain[i]))
+        if total > chosen_total:
+            chosen, chosen_total = i, total
+    if not chosen_total > best:
+        return -1
+    C[:] = 0.0
+    # A fraction taken from the top k moves the (k+1)-th feature up to 1.
+    whole = k
+    for r in range(k):
+        whole += order[r] == chosen
+    for r in range(whole):
+        C[order[r]] = 1.0
+    C[chosen] = f
+    return chosen
+
+
+@jit
+def _vertex(v, K, d, C):
+    """Concave or linear case (K <= 3): fill ``C`` in place, return the multiplier.
+
+    The gains of the quadratic model's curves in their derived form, handed to
+    :func:`best_vertex`, the kernel :func:`capopt.solvers.vertex.vertex` uses too.
+    """
+    n = v.size
+    k = min(int(math.floor(d)), n)
+    f = d - k if k < n else 0.0
+    gain = np.empty(n)
+    part = np.empty(n)
+    for i in range(n):
+        flat = _flat(v[i], K)
+        gain[i] = 0.0 if flat else _benefit(1.0, v[i], K)
+        part[i] = 0.0 if flat or f == 0.0 else _benefit(f, v[i], K)
+    fractional = best_vertex(gain, part, k, f, C)
     if fractional >= 0:
         return _feature_marginal(f, v[fractional], K)
     lam = 0.0

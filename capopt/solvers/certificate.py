@@ -149,7 +149,10 @@ def evaluate(
     """Loss, certificate and regime codes of an allocation (the work behind :func:`certify`)."""
     C = np.ascontiguousarray(capacities, dtype=np.float64)
     lam = float(multiplier)
-    terms = (_quadratic_terms if isinstance(curves, QuadraticCurves) else _generic_terms)(curves, C, lam, atol)
+    if isinstance(curves, QuadraticCurves):
+        terms = _quadratic_terms(curves, C, lam, atol)
+    else:
+        terms = _generic_terms(curves, C, lam, atol)
     loss, stationarity, signs, used, below, above, dual, marginal_scale, loss_scale, bad, codes = terms
     dual -= lam * budget
     bound, how = dual, DUAL_HOW

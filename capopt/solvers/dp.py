@@ -11,16 +11,20 @@ the budget in grid units, ``L`` a Lipschitz constant of a curve's benefit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._validation import as_float_array, check_count
 from ..curves import LossCurves, Shape
-from . import register
 from .certificate import kkt_multiplier
+from .method import Method
+from .problem import Problem
 from .result import Solution
 
-__all__ = ["run_dp", "DEFAULT_RESOLUTION", "DP_TOL"]
+__all__ = ["GridDP", "run_dp", "DEFAULT_RESOLUTION", "DP_TOL"]
 
 #: Grid resolution M of the ``dp`` method (step h = 1/200).
 DEFAULT_RESOLUTION = 200
@@ -94,13 +98,32 @@ def _min_plus(table: np.ndarray, B: int) -> np.ndarray:
     return units
 
 
-@register(
-    "dp",
-    shapes=tuple(Shape),
-    tol=DP_TOL,
-    summary="grid dynamic programme for any curves, with a proven grid error bound",
-    auto_for=(Shape.IRREGULAR,),
-)
+@dataclass(frozen=True)
+class GridDP(Method):
+    """The grid dynamic programme for any curves: :func:`run_dp`, whose options
+    ``resolution`` and ``lipschitz`` are its fields."""
+
+    name: ClassVar[str] = "dp"
+    shapes: ClassVar[frozenset[Shape]] = frozenset(Shape)
+    tol: ClassVar[float] = DP_TOL
+    summary: ClassVar[str] = "grid dynamic programme for any curves, with a proven grid error bound"
+
+    resolution: int = DEFAULT_RESOLUTION
+    lipschitz: object = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "resolution",
+            check_count(self.resolution, "resolution", maximum=np.iinfo(np.uint16).max),
+        )
+
+    def run(self, problem: Problem) -> Solution:
+        return run_dp(
+            problem.curves, problem.budget, resolution=self.resolution, lipschitz=self.lipschitz
+        )
+
+
 def run_dp(
     curves: LossCurves,
     budget: float,
@@ -201,7 +224,7 @@ def run_dp(
     steepest = np.max(table[:, :-1] - table[:, 1:], axis=1, initial=0.0) * M
     bound = np.maximum(0.0, np.where(unknown, steepest, proven))
     how = f"grid DP with Lipschitz rounding bound, h=1/{M}"
-    assumptions = ()
+    assumptions: tuple[str, ...] = ()
     if unknown.any():
         assumptions = (
             f"Lipschitz constants of {int(unknown.sum())} irregular curve(s) estimated from "

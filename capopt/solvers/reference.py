@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, minimize
@@ -27,11 +29,14 @@ from scipy.sparse import diags
 
 from .._validation import as_float_array, check_scalar
 from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves, Shape
-from . import register
 from .certificate import kkt_multiplier, onto_budget
-from .result import AllocationError, Solution
+from .method import Method
+from .problem import Problem
+from .result import Solution
 
 __all__ = [
+    "Cvxpy",
+    "Scipy",
     "cvxpy_reference",
     "scipy_reference",
     "CLARABEL_SETTINGS",
@@ -106,12 +111,32 @@ def _polish(
     return C, kkt_multiplier(curves, C, reported=reported)
 
 
-@register(
-    "cvxpy",
-    shapes={Shape.CONVEX, Shape.LINEAR},
-    tol=1e-6,
-    summary="reference: disciplined convex programme solved by cvxpy with Clarabel",
-)
+@dataclass(frozen=True)
+class Cvxpy(Method):
+    """The allocation as a disciplined convex programme for cvxpy: :func:`cvxpy_reference`.
+
+    Its fields are ``solver`` and ``solver_options``; an option ``solve(..., name=value)``
+    that is not a field goes into ``solver_options`` (a setting of the cvxpy solver).
+    """
+
+    name: ClassVar[str] = "cvxpy"
+    shapes: ClassVar[frozenset[Shape]] = frozenset({Shape.CONVEX, Shape.LINEAR})
+    tol: ClassVar[float] = 1e-6
+    summary: ClassVar[str] = "reference: disciplined convex programme solved by cvxpy with Clarabel"
+
+    solver: str = "CLARABEL"
+    solver_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_options(self, **options) -> Cvxpy:
+        solver = options.pop("solver", self.solver)
+        return Cvxpy(solver=solver, solver_options={**self.solver_options, **options})
+
+    def run(self, problem: Problem) -> Solution:
+        return cvxpy_reference(
+            problem.curves, problem.budget, solver=self.solver, **self.solver_options
+        )
+
+
 def cvxpy_reference(
     curves: LossCurves, budget: float, *, solver: str = "CLARABEL", **solver_options
 ) -> Solution:
@@ -137,12 +162,14 @@ def cvxpy_reference(
         Capacities (clipped into [0, 1], where the solver leaves them up to its feasibility
         tolerance outside), the multiplier, and the solver's iteration count.
 
+        Or :meth:`Solution.failed`, with the reason, if the solver raised or reported
+        anything but an (inaccurate) optimum.
+
     Raises
     ------
     TypeError
-        If ``curves`` is not one of the supported families.
-    AllocationError
-        If the solver reports anything but an (inaccurate) optimum.
+        If ``curves`` is not one of the supported families, or for a setting the solver
+        does not know.
 
     Notes
     -----
@@ -237,12 +264,12 @@ def cvxpy_reference(
         except cp.error.SolverError as error:
             # No allocation came back (e.g. kurtoses within 1e-6 of 3, whose curvature is
             # below Clarabel's tolerances): nothing for a certificate to judge.
-            raise AllocationError(
-                f"cvxpy with {solver} failed: {error}; method 'waterfill' solves this family exactly"
-            ) from error
+            return Solution.failed(
+                n, f"cvxpy with {solver} failed: {error}; method 'waterfill' solves this family exactly"
+            )
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise AllocationError(
-            f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"
+        return Solution.failed(
+            n, f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"
         )
     C[curved] = x.value[: curved.size]
     C[straight] = x.value[curved.size :]
@@ -252,13 +279,37 @@ def cvxpy_reference(
     return Solution(C, lam, iterations=int(iterations or 0))
 
 
-@register(
-    "scipy",
-    shapes={Shape.CONVEX, Shape.LINEAR, Shape.CONCAVE, Shape.MIXED},
-    tol=1e-6,
-    summary="reference: scipy.optimize.minimize (SLSQP); only a local optimum for concave or "
-    "mixed families",
-)
+@dataclass(frozen=True)
+class Scipy(Method):
+    """The allocation handed to :func:`scipy.optimize.minimize`: :func:`scipy_reference`,
+    whose options ``scipy_method``, ``x0``, ``maxiter`` and ``ftol`` are its fields."""
+
+    name: ClassVar[str] = "scipy"
+    shapes: ClassVar[frozenset[Shape]] = frozenset(
+        {Shape.CONVEX, Shape.LINEAR, Shape.CONCAVE, Shape.MIXED}
+    )
+    tol: ClassVar[float] = 1e-6
+    summary: ClassVar[str] = (
+        "reference: scipy.optimize.minimize (SLSQP); only a local optimum for concave or "
+        "mixed families"
+    )
+
+    scipy_method: str = "SLSQP"
+    x0: Any = None
+    maxiter: int = 1000
+    ftol: float | None = None
+
+    def run(self, problem: Problem) -> Solution:
+        return scipy_reference(
+            problem.curves,
+            problem.budget,
+            scipy_method=self.scipy_method,
+            x0=self.x0,
+            maxiter=self.maxiter,
+            ftol=self.ftol,
+        )
+
+
 def scipy_reference(
     curves: LossCurves,
     budget: float,
@@ -300,15 +351,14 @@ def scipy_reference(
     Returns
     -------
     Solution
-        Capacities (clipped into [0, 1]), the multiplier and the iteration count.
+        Capacities (clipped into [0, 1]), the multiplier and the iteration count; or
+        :meth:`Solution.failed`, with scipy's message, if it returned non-finite capacities.
 
     Raises
     ------
     ValueError
         For an unknown ``scipy_method``, a non-positive ``maxiter`` or ``ftol``, or an ``x0`` of
         the wrong shape or outside the feasible set.
-    AllocationError
-        If the method returns non-finite capacities.
 
     Notes
     -----
@@ -403,8 +453,9 @@ def scipy_reference(
             options=options,
         )
     if not np.all(np.isfinite(found.x)):
-        raise AllocationError(
-            f"scipy {scipy_method} returned non-finite capacities: {found.message}"
+        return Solution.failed(
+            n, f"scipy {scipy_method} returned non-finite capacities: {found.message}",
+            iterations=int(found.nit),
         )
     C = np.zeros(n)
     C[active] = found.x

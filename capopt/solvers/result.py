@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..curves import LossCurves
 from ..regimes import Regime
 
 __all__ = ["Status", "Certificate", "AllocationResult", "AllocationError", "Solution"]
@@ -23,6 +24,7 @@ class Status(str, enum.Enum):
         "lists (certificate.assumptions)"
     )
     INACCURATE = "inaccurate: a KKT residual or the optimality gap exceeds the tolerance"
+    FAILED = "failed: the method produced no allocation (the result's reason says why)"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Solution:
     global, grid DP); ``None`` asks the certificate to use the Lagrangian dual bound.
     ``assumptions`` name what the method's proof takes on trust; ``exact`` is False when
     the method knows its answer missed its own standard (the certificate then decides).
+    ``failure`` is empty unless the method produced no allocation (:meth:`failed`).
     """
 
     capacities: np.ndarray
@@ -116,9 +119,16 @@ class Solution:
     iterations: int = 0
     assumptions: tuple[str, ...] = ()
     exact: bool = True
+    failure: str = ""
+
+    @classmethod
+    def failed(cls, n_features: int, reason: str, *, iterations: int = 0) -> Solution:
+        """No allocation: NaN capacities and multiplier, and ``reason`` for the user."""
+        return cls(np.full(n_features, np.nan), math.nan, iterations=iterations, failure=reason)
 
 
-_REGIMES = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED], dtype=object)
+# The last entry is what code -1 (no allocation) indexes.
+_REGIMES = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED, None], dtype=object)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -157,7 +167,10 @@ class AllocationResult:
         over- or underflows float64.
     multiplier_exponent : int
     regime_codes : ndarray of int8, shape (N,)
-        0 monosemantic, 1 polysemantic, 2 ignored (read-only); :attr:`regimes` names them.
+        0 monosemantic, 1 polysemantic, 2 ignored, -1 no allocation (status FAILED)
+        (read-only); :attr:`regimes` names them.
+    reason : str
+        Why the method produced no allocation (status FAILED); empty otherwise.
     """
 
     capacities: np.ndarray
@@ -167,13 +180,14 @@ class AllocationResult:
     method: str
     certificate: Certificate
     budget: float
-    curves: object = field(repr=False)
+    curves: LossCurves = field(repr=False)
     iterations: int = 0
     scaled_loss: float = 0.0
     loss_exponent: int = 0
     scaled_multiplier: float = 0.0
     multiplier_exponent: int = 0
-    regime_codes: np.ndarray = field(default=None, repr=False)
+    regime_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8), repr=False)
+    reason: str = ""
 
     @cached_property
     def losses(self) -> np.ndarray:
@@ -186,14 +200,15 @@ class AllocationResult:
 
     @cached_property
     def regimes(self) -> tuple[Regime, ...]:
-        """Monosemantic, polysemantic or ignored, per feature."""
+        """Monosemantic, polysemantic or ignored, per feature (None where there is no
+        allocation: status FAILED)."""
         return tuple(_REGIMES[self.regime_codes].tolist())
 
     @property
     def counts(self) -> dict[str, int]:
         """Number of features in each regime."""
-        counts = np.bincount(self.regime_codes, minlength=3)
-        return {regime.value: int(counts[code]) for code, regime in enumerate(_REGIMES)}
+        counts = np.bincount(self.regime_codes[self.regime_codes >= 0], minlength=3)
+        return {regime.value: int(counts[code]) for code, regime in enumerate(_REGIMES[:3])}
 
     def _loss_text(self) -> str:
         if math.isinf(self.loss) and math.isfinite(self.scaled_loss):
@@ -201,6 +216,8 @@ class AllocationResult:
         return f"{self.loss:.6g}"
 
     def __repr__(self) -> str:
+        if self.status is Status.FAILED:
+            return f"AllocationResult(method={self.method!r}, status=FAILED, reason={self.reason!r})"
         counts = ", ".join(f"{k}={v}" for k, v in self.counts.items())
         return (
             f"AllocationResult(method={self.method!r}, status={self.status.name}, "
@@ -211,6 +228,8 @@ class AllocationResult:
 
     def table(self) -> str:
         """Plain-text table: feature, capacity, regime, loss."""
+        if self.status is Status.FAILED:
+            return f"no allocation ({self.method}, failed): {self.reason}"
         lines = [f"{'feature':>7}  {'capacity':>10}  {'regime':<12}  {'loss':>12}"]
         lines += [
             f"{i:>7d}  {c:>10.6f}  {r.value:<12}  {l:>12.6g}"
@@ -232,7 +251,8 @@ class AllocationResult:
             "loss": self.loss,
             "multiplier": self.multiplier,
             "capacities": self.capacities.tolist(),
-            "regimes": [r.value for r in self.regimes],
+            "regimes": [None if r is None else r.value for r in self.regimes],
+            "reason": self.reason,
             "iterations": self.iterations,
             "certificate": {
                 name: getattr(self.certificate, name)

@@ -149,6 +149,7 @@ def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
         C, loss = p.allocation(np.arange(k), None, 0.0)
         if best is None or loss < best[1]:
             best = (C, loss)
+    assert best is not None, "k0 whole concave features always fit the budget"
     nodes = len(candidates)
     if fraction and nU > k0:
         for C, loss in _fractional(p, k0, best[1]):

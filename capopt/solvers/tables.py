@@ -124,6 +124,7 @@ def solve_tables(
             closed = min(closed, relaxed.bound)
 
     file(np.zeros(n, np.intp), np.full(n, M - 1, np.intp))
+    assert best is not None, "the root node (every curve at 0 allowed) is feasible"
     while heap and nodes < max_nodes and heap[0][0] < best.loss - slack:
         _, _, relaxed, a, b = heapq.heappop(heap)
         i, s, t = relaxed.fractional

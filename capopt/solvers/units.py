@@ -57,7 +57,9 @@ def tiers(curves: LossCurves) -> tuple[list[Tier], tuple[str, ...]]:
     """
     if not curves.scale_span_log2() > SPAN_LOG2:
         return [Tier(None, *curves.normalized())], ()
-    lo, hi = curves.marginal_range_log2()
+    ranges = curves.marginal_range_log2()
+    assert ranges is not None, "a family with a scale span knows its marginal ranges"
+    lo, hi = ranges
     useful = np.flatnonzero(np.isfinite(hi))
     order = useful[np.argsort(-hi[useful], kind="stable")]
     groups: list[list[int]] = []
@@ -80,7 +82,7 @@ def tiers(curves: LossCurves) -> tuple[list[Tier], tuple[str, ...]]:
     for group in groups:
         features = np.sort(np.asarray(group, dtype=np.intp))
         out.append(Tier(features, *curves.subset(features).normalized()))
-    note = ()
+    note: tuple[str, ...] = ()
     if unresolved:
         note = (
             "curves of overlapping marginal range span more than 2^800 in scale; the "

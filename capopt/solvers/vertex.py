@@ -13,23 +13,34 @@ Glossary: ``C`` capacity, ``lam`` multiplier, ``d`` budget, ``k`` whole dimensio
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..curves import LossCurves, Shape
-from . import register
+from .method import Method
+from .problem import Problem
 from .result import Solution
 
-__all__ = ["vertex"]
+__all__ = ["Vertex", "vertex"]
 
 
-@register(
-    "vertex",
-    shapes={Shape.CONCAVE, Shape.LINEAR},
-    tol=1e-9,
-    summary="exact vertex solution for concave and linear curves (increasing returns)",
-    auto_for=(Shape.CONCAVE,),
-)
+@dataclass(frozen=True)
+class Vertex(Method):
+    """The exact vertex solution for concave and linear curves: :func:`vertex`. No options."""
+
+    name: ClassVar[str] = "vertex"
+    shapes: ClassVar[frozenset[Shape]] = frozenset({Shape.CONCAVE, Shape.LINEAR})
+    tol: ClassVar[float] = 1e-9
+    summary: ClassVar[str] = (
+        "exact vertex solution for concave and linear curves (increasing returns)"
+    )
+
+    def run(self, problem: Problem) -> Solution:
+        return vertex(problem.curves, problem.budget)
+
+
 def vertex(curves: LossCurves, budget: float) -> Solution:
     r"""Exact allocation for a family of concave and linear loss curves.
 
@@ -67,7 +78,8 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     -----
     *Exactness.* Every vertex is compared: the 0/1 ones through the sorted :math:`\Delta`,
     the fractional ones by evaluating each candidate j in O(1) from the sum of the k
-    largest :math:`\Delta` and the (k+1)-th. Ties are broken deterministically: features
+    largest :math:`\Delta` and the (k+1)-th, in the numba kernel
+    :func:`~capopt.solvers._kernels.best_vertex` that :func:`capopt.sweep` uses too. Ties are broken deterministically: features
     of equal :math:`\Delta` rank by index (a stable sort), so the lower index gets the whole
     dimension and the next one the fraction, and a 0/1 vertex beats a fractional one of
     equal loss. Every feature at 1 or 0
@@ -112,42 +124,20 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     >>> solution.lower_bound_how
     'vertex enumeration (concave minimum lies at a vertex)'
     """
+    from ._kernels import best_vertex  # numba: compiled on first use
+
     d = float(budget)
     n = curves.n_features
     k = min(math.floor(d), n)
     f = d - k if k < n else 0.0
     # Benefits l(0) - l(C) in the family's own form: no cancellation of large losses.
-    gain = curves.benefit(np.ones(n))
-    order = np.argsort(-gain, kind="stable")
-
-    # Best 0/1 vertex: the k largest gains, as long as they are positive.
-    n_positive = int(np.count_nonzero(gain > 0))
-    ones = order[: min(k, n_positive)]
-    best = float(np.sum(gain[ones]))
-    C = np.zeros(n)
-    C[ones] = 1.0
-    fractional = None
-    # A fraction can only help when more than k features gain from capacity: a concave curve
-    # lies above its chord, so a feature's partial gain at f is at most f times its full
-    # gain, and trading a whole feature for a partial one of a non-gaining feature loses.
-    if f > 0 and n_positive > k:
-        # Best vertex with feature j at f: the k largest gains other than j are at 1. For j
-        # among the top k, the (k+1)-th gain replaces j's; written as top + (next - gain_j)
-        # so that equal gains give exactly equal totals and ties fall to the lower index.
-        part = curves.benefit(np.full(n, f))
-        top = best  # the same k gains, summed once, so equal vertices tie exactly
-        in_top = np.zeros(n, dtype=bool)
-        in_top[order[:k]] = True
-        total = part + np.where(in_top, top + (gain[order[k]] - gain), top)
-        # Among equal totals, keep the top k whole: the fraction goes to the first feature
-        # after them in (gain, index) order, else displaces the last of them.
-        queue = np.concatenate((order[k:], order[:k][::-1]))
-        j = int(queue[np.argmax(total[queue])])
-        if total[j] > best:
-            best, fractional = float(total[j]), j
-            C = np.zeros(n)
-            C[order[: k + 1] if in_top[j] else order[:k]] = 1.0
-            C[j] = f
+    gain = np.ascontiguousarray(curves.benefit(np.ones(n)), dtype=np.float64)
+    part = np.ascontiguousarray(curves.benefit(np.full(n, f)), dtype=np.float64) if f > 0 else gain
+    C = np.empty(n)
+    fractional = best_vertex(gain, part, k, f, C)
+    best = float(np.sum(gain[C == 1.0]) + (part[fractional] if fractional >= 0 else 0.0))
+    if fractional < 0:
+        fractional = None
 
     m = curves.marginal(C)
     if fractional is not None:

@@ -12,28 +12,40 @@ of a piece and ``w`` its width.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 from scipy.optimize import brentq
 
 from ..curves import LossCurves, QuadraticCurves, Shape
 from ..user_curves import TabulatedCurves
-from . import register
 from .certificate import kkt_multiplier
+from .method import Method
+from .problem import Problem
 from .result import Solution
 
-__all__ = ["waterfill"]
+__all__ = ["Waterfill", "waterfill"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-@register(
-    "waterfill",
-    shapes={Shape.CONVEX, Shape.LINEAR},
-    tol=1e-9,
-    summary="exact water-filling for convex and linear curves (O(N) for the quadratic model)",
-    auto_for=(Shape.CONVEX, Shape.LINEAR),
-)
+@dataclass(frozen=True)
+class Waterfill(Method):
+    """Exact water-filling for convex and linear curves: :func:`waterfill`. No options."""
+
+    name: ClassVar[str] = "waterfill"
+    shapes: ClassVar[frozenset[Shape]] = frozenset({Shape.CONVEX, Shape.LINEAR})
+    tol: ClassVar[float] = 1e-9
+    summary: ClassVar[str] = (
+        "exact water-filling for convex and linear curves (O(N) for the quadratic model)"
+    )
+
+    def run(self, problem: Problem) -> Solution:
+        return waterfill(problem.curves, problem.budget)
+
+
 def waterfill(curves: LossCurves, budget: float) -> Solution:
     r"""Exact water-filling for a family of convex and linear loss curves.
 
