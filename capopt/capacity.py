@@ -326,5 +326,7 @@ def capacity_summary(W, *, feature_axis: int = -1, rtol: float | None = None) ->
     h, rank = _leverage_and_rank(X, rtol)
     total = C.sum(axis=-1)
     if X.ndim == 2:
-        rank, total = int(rank), float(total)
+        return CapacitySummary(
+            capacities=C, leverage=h, total=float(total), rank=int(rank), dim=X.shape[-2]
+        )
     return CapacitySummary(capacities=C, leverage=h, total=total, rank=rank, dim=X.shape[-2])

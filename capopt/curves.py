@@ -479,7 +479,7 @@ class QuadraticCurves(LossCurves):
         return QuadraticCurves(_frozen(np.ldexp(v, -e)), self._K), 2 * e, constant
 
     def subset(self, features: np.ndarray) -> QuadraticCurves:
-        K = self._K if np.ndim(self._K) == 0 else _frozen(self._K[features])
+        K = self._K if np.ndim(self._K) == 0 else _frozen(np.asarray(self._K)[features])
         return QuadraticCurves(_frozen(self.importance[features]), K)
 
     @property
