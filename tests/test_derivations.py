@@ -54,6 +54,10 @@ DEFAULT_DOMAINS = {
     "I": importances,
     "p": st.floats(1e-3, 1.0),
     "K_z": st.floats(1.0, 10.0),
+    "S": st.floats(0.0, 1e2),
+    "G_ij": st.floats(-1e2, 1e2),
+    "bias": st.floats(-1e2, 1e2),
+    "b_opt": st.floats(-1e2, 1e2),
 }
 
 
@@ -102,6 +106,10 @@ DOMAINS |= {
     "quadratic_level_multiplier": st.tuples(st.floats(1e-3, 1e3)),
     "quadratic_multiplier_level": st.tuples(st.floats(1e-3, 1e3)),
     "two_feature_capacity": two_features(),
+    # w(C) has 1/C: keep C off 0.
+    "quadratic_norm_weight": st.tuples(st.floats(1e-3, 1.0), kurtoses),
+    # The partial fraction divides by K - 3.
+    "quadratic_dcp_coefficient": st.tuples(importances, kurtoses_off_three),
 }
 
 
@@ -416,7 +424,7 @@ def test_two_feature_capacity_equalises_marginals(point):
 #: An interior point of every argument's domain.
 SAMPLE = {
     "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "mu": 2.0, "I": 2.0, "p": 0.1,
-    "K_z": 3.0,
+    "K_z": 3.0, "S": 0.5, "G_ij": -0.5, "bias": 0.5, "b_opt": 1.5,
 }
 
 
