@@ -13,6 +13,7 @@
 #     linear_autoencoder_curvature, linear_autoencoder_optimal_norm, linear_autoencoder_gram_loss,
 #     linear_autoencoder_gram_loss_d_norm, linear_autoencoder_gram_loss_d_entry
 # derivations.kurtosis: gated_kurtosis, BASE_FOURTH_MOMENT
+# derivations.activations: gelu, gelu_slope
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
 partials and inverses, and the exact loss of an explicit embedding with its gradient.
 
@@ -23,7 +24,8 @@ unit-variance input, ``a`` squared embedding norm G_ii (two-feature functions: t
 importance, ``b`` the smaller), ``S`` a feature's interference sum_{j != i} G_ij^2, ``G_ij``
 an off-diagonal entry of its row of G = W^T W, ``bias`` and ``b_opt`` a bias and the optimal
 one, ``lam`` multiplier of the budget constraint, ``mu`` level sqrt(lam / 2), ``I`` importance
-in the autoencoder loss, ``p`` feature density, ``K_z`` fourth moment of the ungated input.
+in the autoencoder loss, ``p`` feature density, ``K_z`` fourth moment of the ungated input,
+``z`` a pre-activation and ``cdf`` the normal distribution function at it.
 """
 
 import numpy
@@ -69,6 +71,8 @@ __all__ = [
     "linear_autoencoder_gram_loss_d_norm",
     "linear_autoencoder_gram_loss_d_entry",
     "gated_kurtosis",
+    "gelu",
+    "gelu_slope",
 ]
 
 #: E[z^4] of the unit-variance base distributions of a gated input.
@@ -412,3 +416,19 @@ def gated_kurtosis(p, K_z):
     K = K_z / p
     """
     return K_z/p
+
+
+def gelu(z, cdf):
+    """GeLU z Phi(z), given cdf = Phi(z).
+
+    GeLU(z) = z Phi(z)
+    """
+    return cdf*z
+
+
+def gelu_slope(z, cdf):
+    """Derivative of GeLU, given cdf = Phi(z).
+
+    GeLU'(z) = Phi(z) + z exp(-z^2 / 2) / sqrt(2 pi)
+    """
+    return cdf + (1/2)*numpy.sqrt(2)*z*numpy.exp(-1/2*z**2)/numpy.sqrt(numpy.pi)

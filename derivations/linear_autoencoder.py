@@ -25,14 +25,8 @@ import functools
 
 import sympy
 
-from . import (
-    Formula,
-    check_gram_partials,
-    gram_partials,
-    interference_at_capacity,
-    minimise_over_norm,
-    tidy,
-)
+from . import Formula, interference_at_capacity, minimise_over_norm, tidy
+from . import check_gram_partials, gram_partials
 from .moments import expectation, unit_variance_moments
 
 __all__ = ["separated_loss", "formulas"]
