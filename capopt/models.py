@@ -1,18 +1,36 @@
-r"""Exact expected losses of the toy models whose loss curves capopt derives.
+r"""The explicit toy models whose loss curves capopt derives: exact loss and gradient of W.
 
 These evaluate a model's loss for an explicit embedding ``W`` (features on ``feature_axis``),
 so that an allocation, a realised embedding or a trained model can be scored against the
-solver's prediction. Glossary as in :mod:`capopt.curves`; ``a_i = G_ii = \|W_i\|^2``.
+solver's prediction, and give the gradient that exact-loss training follows. Both losses
+separate per feature in the entries of :math:`G = W^\top W`,
+
+.. math::
+
+    L(W) = \sum_i \ell_i(a_i, S_i), \qquad a_i = G_{ii} = \|W_i\|^2, \quad
+    S_i = \sum_{j \ne i} G_{ij}^2,
+
+in the forms derived in ``derivations/`` (:mod:`capopt._formulas`: ``*_gram_loss`` and its
+partials); the optimal realisation of an allocation by the quadratic model is
+:func:`capopt.realisation.optimal_quadratic_model`. Glossary as in :mod:`capopt.curves`;
+``S`` interference, ``P`` the matrix of partials :math:`\partial \ell_i / \partial G_{ij}`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _formulas as F
 from ._validation import as_float_array
 from .capacity import _features_last
 
-__all__ = ["quadratic_model_loss", "quadratic_model_bias", "linear_autoencoder_model_loss"]
+__all__ = [
+    "quadratic_model_loss",
+    "quadratic_model_bias",
+    "quadratic_model_loss_and_gradient",
+    "linear_autoencoder_model_loss",
+    "linear_autoencoder_model_loss_and_gradient",
+]
 
 
 def _per_feature(values, name: str, n: int, *, scalar_ok: bool) -> np.ndarray:
@@ -23,9 +41,42 @@ def _per_feature(values, name: str, n: int, *, scalar_ok: bool) -> np.ndarray:
     return np.broadcast_to(arr, (n,))
 
 
-def _gram(W, feature_axis: int) -> np.ndarray:
+def _gram(W, feature_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """W with features last, and its Gram matrix."""
     X = _features_last(W, feature_axis)
-    return np.swapaxes(X, -1, -2) @ X
+    return X, np.swapaxes(X, -1, -2) @ X
+
+
+def _interference(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Squared norms :math:`a_i = G_{ii}` and interferences :math:`S_i = \sum_{j \ne i} G_{ij}^2`.
+
+    The diagonal is left out of the sum rather than subtracted from it, so that a feature
+    orthogonal to the others has exactly :math:`S_i = 0`.
+    """
+    squares = G * G
+    diagonal = np.arange(G.shape[-1])
+    squares[..., diagonal, diagonal] = 0.0
+    return np.diagonal(G, axis1=-2, axis2=-1), np.sum(squares, axis=-1)
+
+
+def _separable_loss(G: np.ndarray, feature_loss, *params) -> np.ndarray:
+    r""":math:`\sum_i \ell(a_i, S_i; \text{params}_i)` of a batch of Gram matrices (..., N, N)."""
+    a, S = _interference(G)
+    return np.sum(feature_loss(a, S, *params), axis=-1)
+
+
+def _separable_gradient(W: np.ndarray, G: np.ndarray, d_norm, d_entry, *params) -> np.ndarray:
+    r""":math:`\partial L / \partial W = W (P + P^\top)` of a loss :math:`\sum_i \ell_i(a_i, S_i)`.
+
+    :math:`P_{ii} = \partial \ell_i / \partial a`, :math:`P_{ij} = \partial \ell_i / \partial
+    G_{ij}` for :math:`j \ne i` (row i takes feature i's parameters): with the entries of G
+    treated as independent, :math:`dL = \operatorname{tr}(P^\top dG)` and
+    :math:`dG = dW^\top W + W^\top dW`. W is (d, N).
+    """
+    P = d_entry(G, *(p[:, None] for p in params))
+    diagonal = np.arange(G.shape[-1])
+    P[diagonal, diagonal] = d_norm(np.diagonal(G), *params)
+    return W @ (P + P.T)
 
 
 def quadratic_model_bias(W, importance, *, feature_axis: int = -1) -> np.ndarray:
@@ -37,12 +88,14 @@ def quadratic_model_bias(W, importance, *, feature_axis: int = -1) -> np.ndarray
     importance : array_like, shape (N,)
     feature_axis : {-1, -2}
     """
-    G = _gram(W, feature_axis)
+    _, G = _gram(W, feature_axis)
     v = _per_feature(importance, "importance", G.shape[-1], scalar_ok=False)
-    return np.sum(v - np.diagonal(G, axis1=-2, axis2=-1), axis=-1)
+    return np.sum(F.quadratic_bias_term(np.diagonal(G, axis1=-2, axis2=-1), v), axis=-1)
 
 
-def quadratic_model_loss(W, importance, kurtosis, *, bias=None, feature_axis: int = -1) -> np.ndarray:
+def quadratic_model_loss(
+    W, importance, kurtosis, *, bias=None, feature_axis: int = -1
+) -> np.ndarray:
     r"""Exact expected loss :math:`E[(y - \hat y)^2]` of the quadratic model.
 
     Target :math:`y = \sum_i v_i x_i^2`, model :math:`\hat y = x^\top W^\top W x + b`,
@@ -53,8 +106,8 @@ def quadratic_model_loss(W, importance, kurtosis, *, bias=None, feature_axis: in
         L(W, b) = \sum_i (K_i - 1)(v_i - G_{ii})^2 + 2 \sum_{i \ne j} G_{ij}^2
                   + \Big(\sum_i (v_i - G_{ii}) - b\Big)^2 .
 
-    The first two terms are derived in ``derivations/quadratic.py`` from the moment rules;
-    the last vanishes at the optimal bias, used when ``bias`` is None.
+    Derived in ``derivations/quadratic.py`` from the moment rules; the last term vanishes
+    at the optimal bias, used when ``bias`` is None.
 
     Parameters
     ----------
@@ -78,17 +131,61 @@ def quadratic_model_loss(W, importance, kurtosis, *, bias=None, feature_axis: in
     >>> float(np.round(quadratic_model_loss(W, [2.0, 1.0], 7.0), 12))
     5.25
     """
-    G = _gram(W, feature_axis)
+    _, G = _gram(W, feature_axis)
     n = G.shape[-1]
     v = _per_feature(importance, "importance", n, scalar_ok=False)
     K = _per_feature(kurtosis, "kurtosis", n, scalar_ok=True)
-    a = np.diagonal(G, axis1=-2, axis2=-1)
-    off_diagonal = np.sum(G * G, axis=(-2, -1)) - np.sum(a * a, axis=-1)
-    loss = np.sum((K - 1.0) * (v - a) ** 2, axis=-1) + 2.0 * off_diagonal
+    loss = _separable_loss(G, F.quadratic_gram_loss, v, K)
     if bias is not None:
-        b = as_float_array(bias, "bias")
-        loss = loss + (np.sum(v - a, axis=-1) - b) ** 2
+        a = np.diagonal(G, axis1=-2, axis2=-1)
+        b_opt = np.sum(F.quadratic_bias_term(a, v), axis=-1)
+        loss = loss + F.quadratic_bias_loss(as_float_array(bias, "bias"), b_opt)
     return loss
+
+
+def quadratic_model_loss_and_gradient(W, importance, kurtosis) -> tuple[float, np.ndarray]:
+    r"""Exact expected loss of the quadratic model and its gradient in W.
+
+    .. math::
+
+        L(W) = \sum_i (K_i - 1)(v_i - G_{ii})^2 + 2 \sum_{i \ne j} G_{ij}^2, \qquad
+        \frac{\partial L}{\partial W} = W (P + P^\top), \quad
+        P_{ii} = -2 (K_i - 1)(v_i - G_{ii}), \quad P_{ij} = 4 G_{ij}\ (i \ne j).
+
+    The loss is :func:`quadratic_model_loss` (bias at its optimum; by the envelope theorem
+    the profiled bias adds nothing to the gradient).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, N)
+        Features on the last axis.
+    importance : array_like, shape (N,)
+    kurtosis : float or array_like, shape (N,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (d, N)
+
+    Examples
+    --------
+    At the worked-case optimum of theory §3 (C = (5/6, 1/6), d = 1) the gradient vanishes:
+
+    >>> import numpy as np
+    >>> W = np.sqrt([[15 / 8, 3 / 8]])
+    >>> loss, grad = quadratic_model_loss_and_gradient(W, [2.0, 1.0], 7.0)
+    >>> round(loss, 12), bool(np.abs(grad).max() < 1e-12)
+    (5.25, True)
+    """
+    X, G = _gram(W, -1)
+    n = G.shape[-1]
+    v = _per_feature(importance, "importance", n, scalar_ok=False)
+    K = _per_feature(kurtosis, "kurtosis", n, scalar_ok=True)
+    loss = float(_separable_loss(G, F.quadratic_gram_loss, v, K))
+    grad = _separable_gradient(
+        X, G, F.quadratic_gram_loss_d_norm, F.quadratic_gram_loss_d_entry, v, K
+    )
+    return loss, grad
 
 
 def linear_autoencoder_model_loss(W, importance, *, feature_axis: int = -1) -> np.ndarray:
@@ -106,8 +203,42 @@ def linear_autoencoder_model_loss(W, importance, *, feature_axis: int = -1) -> n
     >>> float(linear_autoencoder_model_loss(np.eye(1, 2), [3.0, 1.0]))  # keeps feature 0
     1.0
     """
-    G = _gram(W, feature_axis)
+    _, G = _gram(W, feature_axis)
     I = _per_feature(importance, "importance", G.shape[-1], scalar_ok=False)
-    a = np.diagonal(G, axis1=-2, axis2=-1)
-    row_off = np.sum(G * G, axis=-1) - a * a
-    return np.sum(I * ((1.0 - a) ** 2 + row_off), axis=-1)
+    return _separable_loss(G, F.linear_autoencoder_gram_loss, I)
+
+
+def linear_autoencoder_model_loss_and_gradient(W, importance) -> tuple[float, np.ndarray]:
+    r"""Exact loss of the linear autoencoder on unit-variance inputs, and its gradient.
+
+    .. math::
+
+        L(W) = \sum_i I_i \Big[(1 - G_{ii})^2 + \sum_{j \ne i} G_{ij}^2\Big], \qquad
+        \frac{\partial L}{\partial W} = W (P + P^\top),\quad
+        P_{ii} = -2 I_i (1 - G_{ii}),\ P_{ij} = 2 I_i G_{ij}\ (i \ne j).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, N)
+        Features on the last axis.
+    importance : array_like, shape (N,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (d, N)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss, grad = linear_autoencoder_model_loss_and_gradient(np.eye(1, 2), [3.0, 1.0])
+    >>> loss, grad.tolist()                   # keeping feature 0 is stationary
+    (1.0, [[0.0, 0.0]])
+    """
+    X, G = _gram(W, -1)
+    I = _per_feature(importance, "importance", G.shape[-1], scalar_ok=False)
+    loss = float(_separable_loss(G, F.linear_autoencoder_gram_loss, I))
+    grad = _separable_gradient(
+        X, G, F.linear_autoencoder_gram_loss_d_norm, F.linear_autoencoder_gram_loss_d_entry, I
+    )
+    return loss, grad

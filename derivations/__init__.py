@@ -1,13 +1,17 @@
-"""Symbolic derivations of capopt's loss-vs-capacity curves (sympy only).
+"""Symbolic derivations of every formula capopt takes from a model (sympy only).
 
 Each model module derives its closed forms from the model's definition, asserting every
-intermediate identity on the way, and returns them from ``formulas()``. ``python -m
+intermediate identity on the way, and returns them from ``formulas()``: the loss-vs-capacity
+curve with its derivatives, partials and inverses, the optimal norms, the disciplined convex
+form, and the exact loss of an explicit embedding in the entries of its Gram matrix with the
+partials that give its gradient. ``python -m
 derivations`` prints them as plain numpy functions into the committed module
 ``capopt/_formulas.py``; ``python -m derivations --check`` proves that file is fresh. The
 library imports only the generated file, so sympy never runs when capopt is imported.
 
 Modules: ``moments`` (the expectation operator), ``quadratic`` (the paper's quadratic model),
-``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis) and ``codegen`` (the writer).
+``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis), ``activations`` (the GeLU
+nonlinearity of the trained architectures) and ``codegen`` (the writer).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from dataclasses import dataclass
 
 import sympy
 
-__all__ = ["Formula", "tidy", "interference_at_capacity", "minimise_over_norm", "unevaluated"]
+__all__ = [
+    "Formula",
+    "tidy",
+    "interference_at_capacity",
+    "minimise_over_norm",
+    "gram_partials",
+    "check_gram_partials",
+    "unevaluated",
+]
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,54 @@ def minimise_over_norm(loss, a, C, domain):
     second = sympy.diff(loss, a, 2).subs(C, 1 / (1 + t)).subs(domain)
     assert sympy.simplify(second).is_positive, second
     return a_star
+
+
+def gram_partials(per_feature, a, S, entry):
+    r"""Partial derivatives of a per-feature loss written in the entries of :math:`G = W^\top W`.
+
+    A loss that separates as :math:`L = \sum_i \ell_i(a_i, S_i)`, with :math:`a_i = G_{ii}`
+    and :math:`S_i = \sum_{j \ne i} G_{ij}^2`, has, treating the entries as independent,
+
+    .. math::
+
+        \frac{\partial L}{\partial G_{ii}} = \frac{\partial \ell_i}{\partial a}, \qquad
+        \frac{\partial L}{\partial G_{ij}} = 2 G_{ij} \frac{\partial \ell_i}{\partial S}
+        \quad (i \ne j),
+
+    and :math:`\partial L / \partial W = W (P + P^\top)` for the matrix P of these partials.
+
+    Parameters
+    ----------
+    per_feature : sympy.Expr
+        :math:`\ell(a, S)`.
+    a, S : sympy.Symbol
+        Squared norm and interference.
+    entry : sympy.Symbol
+        An off-diagonal entry :math:`G_{ij}` of feature i's row.
+
+    Returns
+    -------
+    d_norm, d_entry : sympy.Expr
+        :math:`\partial \ell / \partial a` and :math:`\partial \ell_i / \partial G_{ij}`.
+    """
+    return sympy.diff(per_feature, a), 2 * entry * sympy.diff(per_feature, S)
+
+
+def check_gram_partials(loss, G, features, d_norm, d_entry, a, entry) -> None:
+    """Assert that ``d_norm`` and ``d_entry`` are the partials of ``loss`` in symmetric G.
+
+    ``features[i]`` substitutes feature i's parameters. An off-diagonal symbol
+    :math:`g_{ij}` stands for both :math:`G_{ij}` and :math:`G_{ji}`, so its derivative is
+    the sum of the two rows' partials.
+    """
+    n = G.shape[0]
+    for i in range(n):
+        assert sympy.expand(sympy.diff(loss, G[i, i]) - d_norm.subs({a: G[i, i], **features[i]})) == 0
+        for j in range(i + 1, n):
+            rows = d_entry.subs({entry: G[i, j], **features[i]}) + d_entry.subs(
+                {entry: G[i, j], **features[j]}
+            )
+            assert sympy.expand(sympy.diff(loss, G[i, j]) - rows) == 0
 
 
 def unevaluated(op, *args) -> sympy.Expr:

@@ -9,12 +9,14 @@ Steps, each asserted when :func:`formulas` runs:
 
 1. :math:`L = \sum_i I_i \big[(1 - g_{ii})^2 + \sum_{j \ne i} g_{ij}^2\big]` for
    :math:`N = 2, 3, 4`.
-2. Per feature, :math:`\ell = I (1 - a)^2 + I S`; capacity eliminates
-   :math:`S = a^2 (1/C - 1)`.
+2. Per feature, :math:`\ell = I (1 - a)^2 + I S`: the exact loss of an explicit W, whose
+   partials in the entries of G are checked against those of :math:`L` (they give the
+   gradient in W). Capacity eliminates :math:`S = a^2 (1/C - 1)`.
 3. Minimising over :math:`a` gives :math:`a^*(C) = C` and :math:`\ell(C) = I (1 - C)`: constant
    returns, so the marginal is :math:`I` and the curvature 0 (PCA-like, no superposition).
 
-Symbols: ``C`` capacity, ``I`` importance, ``a`` squared norm :math:`G_{ii}`.
+Symbols: ``C`` capacity, ``I`` importance, ``a`` squared norm :math:`G_{ii}`, ``S``
+interference :math:`\sum_{j \ne i} G_{ij}^2`, ``G_ij`` an off-diagonal entry of G.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import functools
 import sympy
 
 from . import Formula, interference_at_capacity, minimise_over_norm, tidy
+from . import check_gram_partials, gram_partials
 from .moments import expectation, unit_variance_moments
 
 __all__ = ["separated_loss", "formulas"]
@@ -31,6 +34,9 @@ __all__ = ["separated_loss", "formulas"]
 C = sympy.Symbol("C", positive=True)
 I = sympy.Symbol("I", positive=True)  # noqa: E741 -- the importance's name in the paper
 a = sympy.Symbol("a", real=True)
+# A feature's interference S = sum_{j != i} G_ij^2 and an off-diagonal entry G_ij of its row.
+S = sympy.Symbol("S", nonnegative=True)
+G_ij = sympy.Symbol("G_ij", real=True)
 
 #: Sizes at which the separated form of the N-feature loss is checked.
 CHECKED_SIZES = (2, 3, 4)
@@ -72,19 +78,23 @@ def separated_loss(n: int):
 
 
 def _feature_loss_in_interference():
-    """Per-feature loss I (1 - a)^2 + I S, checked to sum to the separated loss."""
-    S = sympy.Symbol("S", nonnegative=True)
+    """Per-feature loss I (1 - a)^2 + I S and its partials in G, checked against the
+    separated loss: the terms sum to it, and the partials are its derivatives."""
     per_feature = I * (1 - a) ** 2 + I * S
+    d_norm, d_entry = gram_partials(per_feature, a, S, G_ij)
+    assert sympy.expand(d_norm + 2 * I * (1 - a)) == 0 and d_entry == 2 * I * G_ij
     for n in CHECKED_SIZES:
         loss, Is, G = separated_loss(n)
+        features = [{I: Is[i]} for i in range(n)]
         total = sum(
             per_feature.subs(
-                {a: G[i, i], I: Is[i], S: sum(G[i, j] ** 2 for j in range(n) if j != i)}
+                {a: G[i, i], **features[i], S: sum(G[i, j] ** 2 for j in range(n) if j != i)}
             )
             for i in range(n)
         )
         assert sympy.expand(total - loss) == 0
-    return per_feature, S
+        check_gram_partials(loss, G, features, d_norm, d_entry, a, G_ij)
+    return per_feature, d_norm, d_entry
 
 
 @functools.cache
@@ -96,7 +106,7 @@ def formulas() -> dict[str, Formula]:
     dict of str to Formula
         Generated-function name -> formula, in the order they are emitted.
     """
-    per_feature, S = _feature_loss_in_interference()
+    per_feature, gram_d_norm, gram_d_entry = _feature_loss_in_interference()
     loss_a_C = per_feature.subs(S, interference_at_capacity(a, C))
     a_star = tidy(minimise_over_norm(loss_a_C, a, C, {}), C)
     assert a_star == C
@@ -130,5 +140,24 @@ def formulas() -> dict[str, Formula]:
             a_star,
             "Optimal squared embedding norm a = G_ii of a feature at capacity C.",
             "a*(C) = C",
+        ),
+        "linear_autoencoder_gram_loss": Formula(
+            (a, S, I),
+            per_feature,
+            "Loss of a feature of an explicit W, in its row of G = W^T W; the loss is their sum.",
+            "l(a, S) = I ((1 - a)^2 + S), a = G_ii, S = sum_{j != i} G_ij^2",
+        ),
+        "linear_autoencoder_gram_loss_d_norm": Formula(
+            (a, I),
+            gram_d_norm,
+            "Partial dL/dG_ii of the loss of an explicit W.",
+            "dl/da = -2 I (1 - a)",
+        ),
+        "linear_autoencoder_gram_loss_d_entry": Formula(
+            (G_ij, I),
+            gram_d_entry,
+            "Partial dl_i/dG_ij (j != i, entries independent) of the loss of an explicit W.",
+            "dl_i/dG_ij = 2 G_ij dl/dS = 2 I G_ij; dL/dW = W (P + P^T) for the matrix P of "
+            "partials.",
         ),
     }

@@ -10,12 +10,17 @@ Steps, each asserted when :func:`formulas` runs:
 1. :math:`L` by the moment operator; the third moments drop out.
 2. The optimal bias :math:`b^* = \sum_i (v_i - g_{ii})` separates the loss,
    :math:`L = \sum_i (K_i - 1)(v_i - g_{ii})^2 + 2 \sum_{i \ne j} g_{ij}^2` (ordered pairs),
-   for :math:`N = 2, 3, 4`.
+   for :math:`N = 2, 3, 4`; another bias adds :math:`(b - b^*)^2`.
 3. Per feature, with :math:`a = g_{ii}` and :math:`S = \sum_{j \ne i} g_{ij}^2`,
-   :math:`\ell = (K - 1)(v - a)^2 + 2S`; capacity eliminates :math:`S = a^2 (1/C - 1)`.
-4. Minimising over :math:`a` gives :math:`a^*(C)` and :math:`\ell(C)`.
+   :math:`\ell = (K - 1)(v - a)^2 + 2S`: the exact loss of an explicit W, whose partials in
+   the entries of G are checked against those of :math:`L` (they give the gradient in W).
+   Capacity eliminates :math:`S = a^2 (1/C - 1)`.
+4. Minimising over :math:`a` gives :math:`a^*(C)` and :math:`\ell(C)`, and
+   :math:`\ell(a, C) = \ell(C) + w (a - a^*)^2` the weight :math:`w` of a norm's error.
 5. The marginal :math:`m = -\ell'`, the curvature :math:`\ell''`, the benefit
-   :math:`\ell(0) - \ell(C)` and the gain :math:`\ell(0) - \ell(1)`.
+   :math:`\ell(0) - \ell(C)`, the gain :math:`\ell(0) - \ell(1)`, the partials of
+   :math:`m` and :math:`\ell` in v and K at fixed C, and the disciplined convex form
+   :math:`\ell = \ell_\infty + \beta / (2 + (K - 3) C)`.
 6. The level :math:`\mu = \sqrt{\lambda/2}`, in which the marginal is :math:`m = 2\mu^2`,
    each feature's level :math:`\mu(C) = (K - 1) v / (2 + (K - 3) C)`, its inverse (the
    response :math:`C(\mu)` that water-filling sums), the loss at the response, and the
@@ -31,7 +36,9 @@ response through the gap :math:`v - \mu`, exact near the threshold where
 :math:`(K - 1) v / \mu - 2` cancels (catastrophically as :math:`K \to 3`).
 
 Symbols: ``C`` capacity, ``v`` importance, ``K`` fourth moment (:math:`K > 1`), ``a`` squared
-norm :math:`G_{ii}`, ``lam`` multiplier :math:`\lambda`, ``mu`` level :math:`\sqrt{\lambda/2}`;
+norm :math:`G_{ii}`, ``S`` interference, ``G_ij`` an off-diagonal entry of G, ``bias`` and
+``b_opt`` a bias and the optimal one, ``lam`` multiplier :math:`\lambda`, ``mu`` level
+:math:`\sqrt{\lambda/2}`;
 in the emitted steps ``D`` the denominator, ``w`` an importance times its factor, ``g`` a gap.
 """
 
@@ -41,7 +48,15 @@ import functools
 
 import sympy
 
-from . import Formula, interference_at_capacity, minimise_over_norm, tidy, unevaluated
+from . import (
+    Formula,
+    check_gram_partials,
+    gram_partials,
+    interference_at_capacity,
+    minimise_over_norm,
+    tidy,
+    unevaluated,
+)
 from .moments import expectation, unit_variance_moments
 
 __all__ = ["separated_loss", "formulas"]
@@ -52,6 +67,11 @@ K = sympy.Symbol("K", positive=True)
 a = sympy.Symbol("a", real=True)
 lam = sympy.Symbol("lam", positive=True)
 mu = sympy.Symbol("mu", positive=True)
+# The loss of an explicit W: a feature's interference S = sum_{j != i} G_ij^2, an
+# off-diagonal entry G_ij of its row, and a bias and the optimal bias.
+S = sympy.Symbol("S", nonnegative=True)
+G_ij = sympy.Symbol("G_ij", real=True)
+bias, b_opt = sympy.symbols("bias b_opt", real=True)
 # Names of the intermediate values in the emitted evaluation steps.
 D = sympy.Symbol("D", positive=True)
 w = sympy.Symbol("w", real=True)
@@ -89,7 +109,8 @@ def separated_loss(n: int):
     .. math::
 
         b^* = \sum_i (v_i - g_{ii}), \qquad
-        L(b^*) = \sum_i (K_i - 1)(v_i - g_{ii})^2 + 2 \sum_{i \ne j} g_{ij}^2.
+        L(b^*) = \sum_i (K_i - 1)(v_i - g_{ii})^2 + 2 \sum_{i \ne j} g_{ij}^2, \qquad
+        L(b) = L(b^*) + (b - b^*)^2.
 
     Parameters
     ----------
@@ -109,6 +130,7 @@ def separated_loss(n: int):
     (b_star,) = sympy.solve(sympy.diff(loss, b), b)
     assert sympy.expand(b_star - sum(vs[i] - G[i, i] for i in range(n))) == 0
     assert sympy.diff(loss, b, 2) == 2, "L is a convex parabola in b"
+    assert sympy.expand(loss - loss.subs(b, b_star) - (b - b_star) ** 2) == 0
     at_best_bias = sympy.expand(loss.subs(b, b_star))
     stated = sum((Ks[i] - 1) * (vs[i] - G[i, i]) ** 2 for i in range(n)) + 2 * sum(
         G[i, j] ** 2 for i in range(n) for j in range(n) if i != j
@@ -118,19 +140,23 @@ def separated_loss(n: int):
 
 
 def _feature_loss_in_interference():
-    """Per-feature loss (K-1)(v-a)^2 + 2 S, checked to sum to the separated loss."""
-    S = sympy.Symbol("S", nonnegative=True)
+    """Per-feature loss (K-1)(v-a)^2 + 2 S and its partials in G, checked against the
+    separated loss: the terms sum to it, and the partials are its derivatives."""
     per_feature = (K - 1) * (v - a) ** 2 + 2 * S
+    d_norm, d_entry = gram_partials(per_feature, a, S, G_ij)
+    assert sympy.expand(d_norm + 2 * (K - 1) * (v - a)) == 0 and d_entry == 4 * G_ij
     for n in CHECKED_SIZES:
         loss, vs, Ks, G = separated_loss(n)
+        features = [{v: vs[i], K: Ks[i]} for i in range(n)]
         total = sum(
             per_feature.subs(
-                {a: G[i, i], v: vs[i], K: Ks[i], S: sum(G[i, j] ** 2 for j in range(n) if j != i)}
+                {a: G[i, i], **features[i], S: sum(G[i, j] ** 2 for j in range(n) if j != i)}
             )
             for i in range(n)
         )
         assert sympy.expand(total - loss) == 0
-    return per_feature, S
+        check_gram_partials(loss, G, features, d_norm, d_entry, a, G_ij)
+    return per_feature, d_norm, d_entry
 
 
 def _two_feature_split(level):
@@ -185,7 +211,7 @@ def formulas() -> dict[str, Formula]:
     dict of str to Formula
         Generated-function name -> formula, in the order they are emitted.
     """
-    per_feature, S = _feature_loss_in_interference()
+    per_feature, gram_d_norm, gram_d_entry = _feature_loss_in_interference()
     loss_a_C = per_feature.subs(S, interference_at_capacity(a, C))
     a_star = tidy(minimise_over_norm(loss_a_C, a, C, {K: 1 + kappa}), C)
     assert sympy.simplify(a_star - (K - 1) * v * C / (2 + (K - 3) * C)) == 0
@@ -200,6 +226,32 @@ def formulas() -> dict[str, Formula]:
     gain = sympy.factor(benefit.subs(C, 1))
     assert sympy.simplify(gain - (K - 1) * v**2) == 0
     assert sympy.expand(STABLE_DENOMINATOR - (2 + (K - 3) * C)) == 0
+
+    # l(a, C) = l(C) + w (a - a*)^2: w weighs a norm's distance from its optimum.
+    norm_weight = sympy.diff(loss_a_C, a, 2) / 2
+    assert sympy.simplify(loss_a_C - loss - norm_weight * (a - a_star) ** 2) == 0
+
+    # Partials at fixed C, in the parameters (the sensitivities' right-hand sides).
+    marginal_dv, marginal_dK = sympy.diff(marginal, v), sympy.diff(marginal, K)
+    loss_dv, loss_dK = sympy.diff(loss, v), sympy.diff(loss, K)
+    textbook = 2 + (K - 3) * C
+    for derived, stated in (
+        (marginal_dv, 4 * (K - 1) ** 2 * v / textbook**2),
+        (marginal_dK, 8 * (K - 1) * v**2 * (1 - C) / textbook**3),
+        (loss_dv, 4 * (K - 1) * v * (1 - C) / textbook),
+        (loss_dK, 4 * v**2 * (1 - C) ** 2 / textbook**2),
+    ):
+        assert sympy.simplify(derived - stated) == 0
+
+    # The disciplined convex form: l(C) = l_inf + beta / (D0 + D1 C), a positive multiple
+    # of the reciprocal of an affine function when beta > 0 (K > 3).
+    denominator = sympy.denom(sympy.together(loss))
+    intercept, slope = denominator.subs(C, 0), sympy.diff(denominator, C)
+    assert (intercept, sympy.expand(denominator - (intercept + slope * C))) == (2, 0)
+    dcp_constant = sympy.limit(loss, C, sympy.oo)
+    dcp_coefficient = sympy.factor(sympy.simplify((loss - dcp_constant) * denominator))
+    assert not dcp_coefficient.has(C)
+    assert sympy.simplify(dcp_coefficient - 2 * (K - 1) ** 2 * v**2 / (K - 3)) == 0
 
     # The level: the root mu > 0 of m = 2 mu^2. C = 1/(1 + t) with t >= 0 spans (0, 1], so
     # positivity in t and kappa = K - 1 > 0 is positivity on the curve's own branch.
@@ -244,6 +296,13 @@ def formulas() -> dict[str, Formula]:
         value = 2 * level**2 * factor.subs(D, 2 + (K - 3) * C)
         assert sympy.simplify(value - expr) == 0, (expr, factor)
         return _in_level_units(factor)
+
+    def per_level_partial(expr, factor):
+        # Steps evaluating expr as 2 mu * factor, mu the level; checked here.
+        value = 2 * level * factor.subs(D, 2 + (K - 3) * C)
+        assert sympy.simplify(value - expr) == 0, (expr, factor)
+        steps, _ = _in_level_units(1)
+        return steps, unevaluated(sympy.Mul, unevaluated(sympy.Mul, 2, w), factor)
 
     return {
         "quadratic_loss": Formula(
@@ -295,6 +354,93 @@ def formulas() -> dict[str, Formula]:
             loss_a_C,
             "Loss of a feature with squared norm a = G_ii and capacity C, a not optimised.",
             "l(a, C) = (K - 1) (v - a)^2 + 2 a^2 (1/C - 1)",
+        ),
+        "quadratic_norm_weight": Formula(
+            (C, K),
+            norm_weight,
+            "Weight of a norm's distance from its optimum: l(a, C) = l(C) + w (a - a*(C))^2.",
+            "w(C) = (K - 1) + 2 (1/C - 1), half the curvature of l(a, C) in a; evaluated as a "
+            "sum of non-negative terms.",
+            ((w, K - 1),),
+            w + 2 * (1 - C) / C,
+        ),
+        "quadratic_gram_loss": Formula(
+            (a, S, v, K),
+            per_feature,
+            "Loss of a feature of an explicit W, in its row of G = W^T W; the loss is their sum.",
+            "l(a, S) = (K - 1) (v - a)^2 + 2 S, a = G_ii, S = sum_{j != i} G_ij^2 (bias at its "
+            "optimum).",
+        ),
+        "quadratic_gram_loss_d_norm": Formula(
+            (a, v, K),
+            gram_d_norm,
+            "Partial dL/dG_ii of the loss of an explicit W.",
+            "dl/da = -2 (K - 1) (v - a)",
+        ),
+        "quadratic_gram_loss_d_entry": Formula(
+            (G_ij, v, K),
+            gram_d_entry,
+            "Partial dl_i/dG_ij (j != i, entries independent) of the loss of an explicit W.",
+            "dl_i/dG_ij = 2 G_ij dl/dS = 4 G_ij; dL/dW = W (P + P^T) for the matrix P of partials.",
+        ),
+        "quadratic_bias_term": Formula(
+            (a, v),
+            v - a,
+            "Feature's term of the loss-optimal bias of an explicit W.",
+            "b* = sum_i (v_i - a_i)",
+        ),
+        "quadratic_bias_loss": Formula(
+            (bias, b_opt),
+            (bias - b_opt) ** 2,
+            "Loss added by a bias other than the optimal one.",
+            "L(b) - L(b*) = (b - b*)^2",
+        ),
+        "quadratic_marginal_d_importance": Formula(
+            (C, v, K),
+            marginal_dv,
+            "Partial dm/dv of the marginal at fixed C.",
+            "dm/dv = 4 (K - 1)^2 v / (2 + (K - 3) C)^2",
+            *per_level_partial(marginal_dv, 2 * (K - 1) / D),
+        ),
+        "quadratic_marginal_d_kurtosis": Formula(
+            (C, v, K),
+            marginal_dK,
+            "Partial dm/dK of the marginal at fixed C.",
+            "dm/dK = 8 (K - 1) v^2 (1 - C) / (2 + (K - 3) C)^3",
+            *per_level_partial(marginal_dK, 4 * v * (1 - C) / D**2),
+        ),
+        "quadratic_loss_d_importance": Formula(
+            (C, v, K),
+            loss_dv,
+            "Partial dl/dv of the loss at fixed C.",
+            "dl/dv = 4 (K - 1) v (1 - C) / (2 + (K - 3) C)",
+            *per_importance(loss_dv, 4 * (K - 1) * (1 - C) / D, power=1),
+        ),
+        "quadratic_loss_d_kurtosis": Formula(
+            (C, v, K),
+            loss_dK,
+            "Partial dl/dK of the loss at fixed C.",
+            "dl/dK = 4 v^2 (1 - C)^2 / (2 + (K - 3) C)^2",
+            *per_importance(loss_dK, 4 * (1 - C) ** 2 / D**2),
+        ),
+        "quadratic_dcp_coefficient": Formula(
+            (v, K),
+            dcp_coefficient,
+            "Coefficient beta of the loss's disciplined convex form.",
+            "l(C) = l_inf + beta / (2 + (K - 3) C), beta = 2 (K - 1)^2 v^2 / (K - 3), "
+            "l_inf = -2 (K - 1) v^2 / (K - 3): beta inv_pos(affine) is convex for K > 3.",
+        ),
+        "quadratic_denominator_intercept": Formula(
+            (K,),
+            intercept,
+            "Intercept D0 of the affine denominator D0 + D1 C of the loss curve.",
+            "D0 = 2",
+        ),
+        "quadratic_denominator_slope": Formula(
+            (K,),
+            slope,
+            "Slope D1 of the affine denominator D0 + D1 C of the loss curve.",
+            "D1 = K - 3",
         ),
         "quadratic_level": Formula(
             (C, v, K),

@@ -18,12 +18,18 @@ import numpy as np
 import pytest
 import sympy
 from hypothesis import given, strategies as st
+from scipy.special import ndtr
 
 from capopt import _formulas
-from derivations import codegen, kurtosis, linear_autoencoder, quadratic
+from derivations import activations, codegen, kurtosis, linear_autoencoder, quadratic
 from derivations.moments import expectation, unit_variance_moments
 
-FORMULAS = {**quadratic.formulas(), **linear_autoencoder.formulas(), **kurtosis.formulas()}
+FORMULAS = {
+    **quadratic.formulas(),
+    **linear_autoencoder.formulas(),
+    **kurtosis.formulas(),
+    **activations.formulas(),
+}
 
 EPS = np.finfo(np.float64).eps
 
@@ -54,6 +60,12 @@ DEFAULT_DOMAINS = {
     "I": importances,
     "p": st.floats(1e-3, 1.0),
     "K_z": st.floats(1.0, 10.0),
+    "S": st.floats(0.0, 1e2),
+    "G_ij": st.floats(-1e2, 1e2),
+    "bias": st.floats(-1e2, 1e2),
+    "b_opt": st.floats(-1e2, 1e2),
+    "z": st.floats(-8.0, 8.0),
+    "cdf": st.floats(1e-3, 1.0),
 }
 
 
@@ -102,6 +114,13 @@ DOMAINS |= {
     "quadratic_level_multiplier": st.tuples(st.floats(1e-3, 1e3)),
     "quadratic_multiplier_level": st.tuples(st.floats(1e-3, 1e3)),
     "two_feature_capacity": two_features(),
+    # w(C) has 1/C: keep C off 0.
+    "quadratic_norm_weight": st.tuples(st.floats(1e-3, 1.0), kurtoses),
+    # The partial fraction divides by K - 3.
+    "quadratic_dcp_coefficient": st.tuples(importances, kurtoses_off_three),
+    # GeLU' = Phi(z) + z phi(z): two non-negative terms for z >= 0; below, the sum has a root
+    # (z ~ -0.75) near which no evaluation is accurate relative to the result.
+    "gelu_slope": st.floats(0.0, 8.0).map(lambda z: (z, float(ndtr(z)))),
 }
 
 
@@ -416,7 +435,8 @@ def test_two_feature_capacity_equalises_marginals(point):
 #: An interior point of every argument's domain.
 SAMPLE = {
     "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "mu": 2.0, "I": 2.0, "p": 0.1,
-    "K_z": 3.0,
+    "K_z": 3.0, "S": 0.5, "G_ij": -0.5, "bias": 0.5, "b_opt": 1.5,
+    "z": -0.5, "cdf": 0.3,
 }
 
 

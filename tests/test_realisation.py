@@ -7,14 +7,8 @@ from scipy.optimize import brentq
 
 import capopt
 from capopt.geometry import blocks, features_per_neuron
-from capopt.realisation import (
-    REALIZE_METHODS,
-    QuadraticModel,
-    _schur_horn_frame,
-    _tetris_frame,
-    optimal_quadratic_model,
-    realize,
-)
+from capopt.realisation import REALIZE_METHODS, QuadraticModel, optimal_quadratic_model, realize
+from capopt.realisation.frames import schur_horn_frame, tetris_frame
 from capopt.solvers import solve
 from capopt.testing import problems, realisable_allocations
 
@@ -138,7 +132,7 @@ def test_frame_kernels_are_tight_with_the_prescribed_norms(raw, room):
     targets = targets * (k / targets.sum())
     if targets.max() >= 1:
         return
-    X = _tetris_frame(targets, k)
+    X = tetris_frame(targets, k)
     np.testing.assert_allclose(X @ X.T, np.eye(k), atol=1e-12)
     np.testing.assert_allclose(np.sum(X * X, axis=0), targets, atol=1e-12)
     # General spectrum (room, 1, ..., 1): the sparse construction's fallback.
@@ -146,7 +140,7 @@ def test_frame_kernels_are_tight_with_the_prescribed_norms(raw, room):
     rescaled = targets * (spectrum.sum() / k)
     if rescaled.max() > 1:
         return
-    X = _schur_horn_frame(spectrum, rescaled)
+    X = schur_horn_frame(spectrum, rescaled)
     np.testing.assert_allclose(X @ X.T, np.diag(spectrum), atol=1e-12)
     np.testing.assert_allclose(np.sum(X * X, axis=0), rescaled, atol=1e-12)
 
@@ -154,7 +148,7 @@ def test_frame_kernels_are_tight_with_the_prescribed_norms(raw, room):
 def test_tetris_puts_features_on_at_most_two_neurons_at_redundancy_two_or_more():
     # Eight features of capacity 3/8 in three dimensions (redundancy 8/3): one neuron or a
     # straddling pair each, never the dense fallback.
-    X = _tetris_frame(np.full(8, 3 / 8), 3)
+    X = tetris_frame(np.full(8, 3 / 8), 3)
     assert np.all(np.count_nonzero(X, axis=0) <= 2)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, minimize
 from scipy.sparse import diags
 
+from .. import _formulas as F
 from .._validation import as_float_array, check_scalar
 from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves, Shape
 from .certificate import kkt_multiplier, onto_budget
@@ -246,8 +247,11 @@ def cvxpy_reference(
         # Only quadratic curves are curved here; K < 3 (concave) gives a negative
         # coefficient, which cvxpy rejects as non-DCP rather than solving wrongly.
         v, K = curves.importance[curved], curves.kurtosis[curved]
-        coefficient = 2.0 * (K - 1.0) ** 2 * v**2 / (K - 3.0) / unit
-        objective = coefficient @ cp.inv_pos(2.0 + cp.multiply(K - 3.0, x[: curved.size]))
+        coefficient = F.quadratic_dcp_coefficient(v, K) / unit
+        denominator = F.quadratic_denominator_intercept(K) + cp.multiply(
+            F.quadratic_denominator_slope(K), x[: curved.size]
+        )
+        objective = coefficient @ cp.inv_pos(denominator)
     if straight.size:
         # Linear curves: l(C) = l(0) - m C with a constant marginal m.
         slope = curves.marginal(np.zeros(n))[straight] / unit

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _formulas as F
 from .._validation import check_scalar
 from ..curves import QuadraticCurves
 from ..regimes import DEFAULT_REGIME_ATOL
@@ -100,16 +101,13 @@ def marginal_partials(C, v, K):
 
     .. math::
 
-        m = \frac{2 (K - 1)^2 v^2}{D^2}, \quad D = 2 + (K - 3) C, \qquad
         \frac{\partial m}{\partial v} = \frac{4 (K - 1)^2 v}{D^2}, \qquad
         \frac{\partial m}{\partial K} = \frac{8 (K - 1) v^2 (1 - C)}{D^3},
 
-    the last from :math:`\partial_K[(K-1)^2/D^2] = 2 (K - 1)(D - (K - 1) C)/D^3` and
-    :math:`D - (K - 1) C = 2 (1 - C)`. Arrays broadcast. Valid for a live curve
+    derived in ``derivations/quadratic.py``. Arrays broadcast. Valid for a live curve
     (v > 0, K > 1); a flat one has m = 0 whatever v and K.
     """
-    D = 2.0 + (K - 3.0) * C
-    return 4.0 * (K - 1.0) ** 2 * v / D**2, 8.0 * (K - 1.0) * v * v * (1.0 - C) / D**3
+    return F.quadratic_marginal_d_importance(C, v, K), F.quadratic_marginal_d_kurtosis(C, v, K)
 
 
 def loss_partials(C, v, K):
@@ -117,15 +115,13 @@ def loss_partials(C, v, K):
 
     .. math::
 
-        \ell = \frac{2 (K - 1) v^2 (1 - C)}{D}, \qquad
         \frac{\partial \ell}{\partial v} = \frac{4 (K - 1) v (1 - C)}{D}, \qquad
         \frac{\partial \ell}{\partial K} = \frac{4 v^2 (1 - C)^2}{D^2},
 
-    the last from :math:`\partial_K[(K - 1)/D] = 2 (1 - C)/D^2`. At C = 0 they reduce to
-    those of the flat loss :math:`(K - 1) v^2`, which ignored and flat features keep.
+    derived in ``derivations/quadratic.py``. At C = 0 they reduce to those of the flat loss
+    :math:`(K - 1) v^2`, which ignored and flat features keep.
     """
-    D = 2.0 + (K - 3.0) * C
-    return 4.0 * (K - 1.0) * v * (1.0 - C) / D, 4.0 * v * v * (1.0 - C) ** 2 / D**2
+    return F.quadratic_loss_d_importance(C, v, K), F.quadratic_loss_d_kurtosis(C, v, K)
 
 
 def sensitivity(

@@ -15,6 +15,8 @@ import math
 
 import numba
 
+from .. import _formulas as F
+
 #: Codes of the input bases (see :mod:`capopt.training.inputs`).
 BASE_CODES = {"tms": 0, "uniform": 1, "rademacher": 2, "gaussian": 3}
 
@@ -23,7 +25,6 @@ ACTIVATION_CODES = {"linear": 0, "relu": 1, "gelu": 2}
 
 _SQRT3 = math.sqrt(3.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def jit(function):
@@ -33,6 +34,10 @@ def jit(function):
     machine, its waiting for busy cores cost more than the work (measured 10x slower on 2
     busy cores); the BLAS products around them are where threads pay."""
     return numba.njit(cache=True, fastmath=False)(function)
+
+
+_gelu = jit(F.gelu)
+_gelu_slope = jit(F.gelu_slope)
 
 
 @jit
@@ -87,8 +92,8 @@ def autoencoder_residual(z, b, x, importance, activation, scale, loss):
                         out, slope = 0.0 * pre, 0.0 * pre
                 else:
                     cdf = 0.5 * (1.0 + math.erf(pre * _INV_SQRT2))
-                    out = pre * cdf
-                    slope = cdf + pre * _INV_SQRT_2PI * math.exp(-0.5 * pre * pre)
+                    out = _gelu(pre, cdf)
+                    slope = _gelu_slope(pre, cdf)
                 err = out - x[r, k, i]
                 weighted = importance[r, i] * err
                 total += weighted * err

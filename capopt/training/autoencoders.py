@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_float_array, check_count
-from ..capacity import _features_last
-from ..models import linear_autoencoder_model_loss
+from ..models import linear_autoencoder_model_loss_and_gradient
 from .inputs import BASES, SparseInputs
-from .optim import fit, fit_exact, gram_gradient
+from .optim import fit, fit_exact
 from ._kernels import ACTIVATION_CODES, autoencoder_residual
 from .two_layer import check_activation, instance_grid, xavier_normal
 
@@ -42,38 +41,8 @@ def _importance(importance) -> np.ndarray:
     return I
 
 
-def linear_autoencoder_loss_and_gradient(W, importance):
-    r"""Exact loss of the linear autoencoder on unit-variance inputs, and its gradient.
-
-    .. math::
-
-        L(W) = \sum_i I_i \Big[(1 - G_{ii})^2 + \sum_{j \ne i} G_{ij}^2\Big], \qquad
-        \frac{\partial L}{\partial W} = W (S + S^\top),\quad
-        S_{ii} = -2 I_i (1 - G_{ii}),\ S_{ij} = 2 I_i G_{ij}\ (i \ne j).
-
-    Parameters
-    ----------
-    W : array_like, shape (d, N)
-    importance : array_like, shape (N,)
-
-    Returns
-    -------
-    loss : float
-    grad : ndarray, shape (d, N)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> loss, grad = linear_autoencoder_loss_and_gradient(np.eye(1, 2), [3.0, 1.0])
-    >>> loss, grad.tolist()                   # keeping feature 0 is stationary
-    (1.0, [[0.0, 0.0]])
-    """
-    W = _features_last(W, -1)
-    I = _importance(importance)
-    G = W.T @ W
-    S = 2.0 * I[:, None] * G
-    np.fill_diagonal(S, -2.0 * I * (1.0 - np.diag(G)))
-    return float(linear_autoencoder_model_loss(W, I)), gram_gradient(W, S)
+#: The exact loss the trainer minimises, with its gradient: defined with the model.
+linear_autoencoder_loss_and_gradient = linear_autoencoder_model_loss_and_gradient
 
 
 def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
@@ -105,9 +74,9 @@ def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
     if np.any(I < 0):
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
     d = check_count(d, "d")
-    return fit_exact(lambda W: linear_autoencoder_loss_and_gradient(W, I), (int(d), I.size),
-                     starts=starts, seed=seed, init_scale=1.0 / np.sqrt(d), gtol=gtol,
-                     maxiter=maxiter)
+    return fit_exact(lambda W: linear_autoencoder_model_loss_and_gradient(W, I),
+                     (int(d), I.size), starts=starts, seed=seed, init_scale=1.0 / np.sqrt(d),
+                     gtol=gtol, maxiter=maxiter)
 
 
 class AutoencoderModel:

@@ -29,7 +29,7 @@ from .checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpo
 from .results import ExactFit, SampledFit
 from .._validation import check_count
 
-__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact", "gram_gradient"]
+__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact"]
 
 #: Learning-rate multipliers as a function of the fraction of training done.
 SCHEDULES = {
@@ -310,12 +310,3 @@ def fit_exact(loss_and_grad, shape, *, starts: int = 8, seed=None, init_scale: f
         iterations=np.array([r.nit for r in runs]),
         seconds=time.perf_counter() - t0,
     )
-
-
-def gram_gradient(W: np.ndarray, S: np.ndarray) -> np.ndarray:
-    r"""Gradient with respect to W of a loss written in :math:`G = W^\top W`.
-
-    With :math:`S_{ij} = \partial L / \partial G_{ij}` (entries treated as independent),
-    :math:`\partial L / \partial W = W (S + S^\top)`.
-    """
-    return W @ (S + np.swapaxes(S, -1, -2))

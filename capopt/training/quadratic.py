@@ -2,9 +2,9 @@ r"""Training the quadratic model :math:`\hat y = x^\top W^\top W x + b` (theory 
 
 Two routes to a trained embedding, both independent of the allocation solvers:
 
-* exact: L-BFGS on the closed-form expected loss :math:`L(W)` of
-  :func:`capopt.models.quadratic_model_loss` (bias at its optimum), with its analytic
-  gradient, from several random starts;
+* exact: L-BFGS on the closed-form expected loss :math:`L(W)` (bias at its optimum) with its
+  analytic gradient, :func:`capopt.models.quadratic_model_loss_and_gradient`, from several
+  random starts;
 * sampled: Adam on minibatches drawn from inputs of the requested kurtosis, through the
   two-layer model with :math:`\phi(h) = h^2` (:mod:`capopt.training.two_layer`).
 
@@ -18,9 +18,8 @@ import numpy as np
 
 from .. import _formulas as F
 from .._validation import as_float_array, check_count
-from ..capacity import _features_last
-from ..models import quadratic_model_loss
-from .optim import fit, fit_exact, gram_gradient
+from ..models import quadratic_model_loss_and_gradient
+from .optim import fit, fit_exact
 from .two_layer import two_layer_model
 
 __all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
@@ -38,46 +37,8 @@ def _problem(importance, kurtosis):
     return v, np.array(np.broadcast_to(K, v.shape))
 
 
-def quadratic_loss_and_gradient(W, importance, kurtosis):
-    r"""Exact expected loss of the quadratic model and its gradient in W.
-
-    .. math::
-
-        L(W) = \sum_i (K_i - 1)(v_i - G_{ii})^2 + 2 \sum_{i \ne j} G_{ij}^2, \qquad
-        \frac{\partial L}{\partial W} = 2 W S, \quad
-        S_{ii} = -2 (K_i - 1)(v_i - G_{ii}), \quad S_{ij} = 4 G_{ij}\ (i \ne j).
-
-    The loss is :func:`capopt.models.quadratic_model_loss` (bias at its optimum; by the
-    envelope theorem the profiled bias adds nothing to the gradient).
-
-    Parameters
-    ----------
-    W : array_like, shape (d, N)
-        Features on the last axis.
-    importance : array_like, shape (N,)
-    kurtosis : float or array_like, shape (N,)
-
-    Returns
-    -------
-    loss : float
-    grad : ndarray, shape (d, N)
-
-    Examples
-    --------
-    At the worked-case optimum of theory §3 (C = (5/6, 1/6), d = 1) the gradient vanishes:
-
-    >>> import numpy as np
-    >>> W = np.sqrt([[15 / 8, 3 / 8]])
-    >>> loss, grad = quadratic_loss_and_gradient(W, [2.0, 1.0], 7.0)
-    >>> round(loss, 12), bool(np.abs(grad).max() < 1e-12)
-    (5.25, True)
-    """
-    W = _features_last(W, -1)
-    v, K = _problem(importance, kurtosis)
-    G = W.T @ W
-    S = 4.0 * G
-    np.fill_diagonal(S, -2.0 * (K - 1.0) * (v - np.diag(G)))
-    return float(quadratic_model_loss(W, v, K)), gram_gradient(W, S)
+#: The exact loss the trainer minimises, with its gradient: defined with the model.
+quadratic_loss_and_gradient = quadratic_model_loss_and_gradient
 
 
 def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed=None,
@@ -117,7 +78,7 @@ def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed
     v, K = _problem(importance, kurtosis)
     d = check_count(d, "d")
     scale = np.sqrt(max(float(np.mean(np.abs(v))), np.finfo(float).tiny) / d)
-    return fit_exact(lambda W: quadratic_loss_and_gradient(W, v, K), (int(d), v.size),
+    return fit_exact(lambda W: quadratic_model_loss_and_gradient(W, v, K), (int(d), v.size),
                      starts=starts, seed=seed, init_scale=scale, gtol=gtol, maxiter=maxiter)
 
 

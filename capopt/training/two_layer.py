@@ -14,21 +14,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from .. import _formulas as F
 from .._validation import as_float_array, check_count
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
 
 __all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
 
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
-
-
 def _gelu(z):
-    return z * ndtr(z)
+    return F.gelu(z, ndtr(z))
 
 
 def _gelu_prime(z):
-    return ndtr(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+    return F.gelu_slope(z, ndtr(z))
 
 
 #: Nonlinearities as (phi, phi') pairs. GeLU is the exact :math:`z\,\Phi(z)`, not the tanh
