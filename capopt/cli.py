@@ -189,7 +189,8 @@ def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
 
 def _run_crosscheck(args) -> int:
     """Train and compare with the solver: one problem, or the standard table by default."""
-    from .training import STANDARD_PROBLEMS, crosscheck, crosscheck_table
+    from .catalogue import STANDARD_PROBLEMS
+    from .training import crosscheck, crosscheck_table
 
     options = ({"starts": args.starts} if args.route == "exact"
                else {"steps": args.steps, "n_seeds": args.seeds})

@@ -28,8 +28,10 @@ from ..realisation import optimal_quadratic_model
 from ..regimes import Regime, classify
 from ..solvers import solve
 from ..sweeps import polysemantic_phase, two_feature_phase
-from ..training import ARCHITECTURES, STANDARD_PROBLEMS, crosscheck, sparsity_sweep
-from ..training.crosscheck import TRAINED_REGIME_ATOL, _block_summary
+from ..catalogue import STANDARD_PROBLEMS
+from ..geometry import block_summary
+from ..training import ARCHITECTURES, crosscheck, sparsity_sweep
+from ..training.results import TRAINED_REGIME_ATOL
 from .settings import Settings
 
 __all__ = ["FIGURES", "FigureSpec", "Rendered", "Table", "Workbench", "fmt", "TWO_FEATURE_CASES"]
@@ -342,7 +344,7 @@ def sparsity(wb: Workbench) -> Rendered:
         numbers[f"{name} sparse"] = float(f[-1])
         grows += bool(f[-1] > f[0])
         rows.append((name, ARCHITECTURES[name].summary, fmt(f[0]), fmt(f[-1]),
-                     _block_summary(sw.structures[-1][0])))
+                     block_summary(sw.structures[-1][0])))
     gap = float(np.max(np.abs(sweeps["square"].polysemantic_fraction.mean(axis=1) - predicted)))
     numbers["architectures where it grows"] = grows
     numbers["square vs solver max |difference|"] = gap
@@ -380,8 +382,8 @@ def gram_blocks(wb: Workbench) -> Rendered:
         ("quadratic model: trained (L-BFGS, exact loss)", check.trained_weights, check.trained_blocks),
     ]
     numbers = {"density": p,
-               "quadratic optimal blocks": _block_summary(optimal_blocks),
-               "quadratic L-BFGS blocks": _block_summary(check.trained_blocks),
+               "quadratic optimal blocks": block_summary(optimal_blocks),
+               "quadratic L-BFGS blocks": block_summary(check.trained_blocks),
                "quadratic L-BFGS max |dC|": check.max_abs_dC}
     rows = [("quadratic optimal", "capopt.solve + optimal_quadratic_model",
              numbers["quadratic optimal blocks"]),
@@ -390,9 +392,9 @@ def gram_blocks(wb: Workbench) -> Rendered:
         structure = sw.structures[k][0]
         W = sw.fit.weights[k * s.train_seeds]
         panels.append((f"{name}: trained (Adam)", W, structure))
-        numbers[f"{name} blocks"] = _block_summary(structure)
+        numbers[f"{name} blocks"] = block_summary(structure)
         rows.append((name, "Adam, sampled inputs", numbers[f"{name} blocks"]))
-    panels = [(f"{title}\nblocks (features/dims): {_block_summary(st)}", W, st) for title, W, st in panels]
+    panels = [(f"{title}\nblocks (features/dims): {block_summary(st)}", W, st) for title, W, st in panels]
     fig = plotting.plot_gram_blocks(panels)
     agree = "agree" if numbers["quadratic optimal blocks"] == numbers["quadratic L-BFGS blocks"] else "differ"
     caption = (
@@ -421,8 +423,8 @@ def crosscheck_scatter(wb: Workbench) -> Rendered:
         numbers[f"{label} max |dC|"] = r.max_abs_dC
         numbers[f"{label} loss gap"] = r.loss_gap
         rows.append((label, fmt(r.curves.n_features), fmt(r.budget), r.predicted.method,
-                     fmt(r.max_abs_dC), fmt(r.loss_gap), _block_summary(r.predicted_blocks),
-                     _block_summary(r.trained_blocks)))
+                     fmt(r.max_abs_dC), fmt(r.loss_gap), block_summary(r.predicted_blocks),
+                     block_summary(r.trained_blocks)))
     worst_dC = max(r.max_abs_dC for r in reports)
     worst_gap = max(abs(r.loss_gap) for r in reports)
     numbers["max |dC| over all problems"] = worst_dC
