@@ -68,6 +68,12 @@ def _run_capacity(args) -> int:
 
 
 # ---------------------------------------------------------------- problems
+def _add_base_argument(p) -> None:
+    """``--base``, the distribution of an active input (the solve and sweep commands)."""
+    p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
+                   help="distribution of an active input, for --density (default gaussian)")
+
+
 def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool, budget_type=float) -> None:
     """Arguments that specify an allocation problem: family, importances, kurtosis, budget."""
     p.add_argument("--family", choices=("quadratic", "linear"), default="quadratic",
@@ -83,8 +89,7 @@ def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool, budget
                      help="input kurtosis E[x^4], one value or one per feature (quadratic family)")
     kur.add_argument("--density", type=float, nargs="+", metavar="P",
                      help="probability a feature is active (sparsity S = 1 - P); sets K = K_z / P")
-    p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
-                   help="distribution of an active input, for --density (default gaussian)")
+    _add_base_argument(p)
     p.add_argument("--budget", type=budget_type, required=required, metavar="D",
                    help="embedding dimension d")
 
@@ -250,8 +255,7 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
                         help="probability p that a feature is active; K = K_z / p (default log:0.01:1:61)")
     inputs.add_argument("--kurtosis", type=_values, nargs="+", metavar="K",
                         help="kurtosis K = E[x^4] of every input, instead of --density")
-    grid.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
-                      help="distribution of an active input, for --density (default gaussian)")
+    _add_base_argument(grid)
     p.add_argument("--output", default="sweep.nc", metavar="PATH",
                    help="netCDF file for the dataset (default sweep.nc)")
     p.add_argument("--figure", default="sweep.png", metavar="PATH",

@@ -22,20 +22,7 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-#: The report's figures, drawn by :mod:`capopt.report.drawing`, loaded on first use (the
-#: report package imports this module).
-_REPORT_FIGURES = (
-    "plot_allocation_by_importance",
-    "plot_marginal_pairs",
-    "mark_two_feature_cases",
-    "plot_polysemantic_vs_sparsity",
-    "plot_gram_blocks",
-    "plot_crosscheck",
-    "plot_budget_response",
-    "REGIME_COLOURS",
-)
-
-__all__ = ["plot_two_feature_phase", "plot_polysemantic_phase", *_REPORT_FIGURES]
+__all__ = ["plot_two_feature_phase", "plot_polysemantic_phase"]
 
 #: Resolution of the PNG files written with ``path``.
 DPI = 150
@@ -159,8 +146,10 @@ def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
 
 
 def __getattr__(name):
-    if name in _REPORT_FIGURES:
-        from .report import drawing
+    # The report's figures moved to capopt.report.drawing, which imports this module; their
+    # names still resolve here, loaded on first use.
+    from .report import drawing
 
+    if name in drawing.__all__:
         return getattr(drawing, name)
     raise AttributeError(f"module 'capopt.plotting' has no attribute {name!r}")

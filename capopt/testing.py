@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
         "capopt.testing needs hypothesis; install it with `pip install capopt[test]`"
     ) from exc
 
+from ._validation import check_choice
 from .catalogue import STANDARD_PROBLEMS, Problem
 from .curves import LossCurves, linear_autoencoder, quadratic
 from .regimes import DEFAULT_REGIME_ATOL, classify
@@ -90,8 +91,7 @@ def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0, mag
     ties : bool
         Draw from a few values, so that equal importances are common.
     """
-    if magnitude not in MAGNITUDES:
-        raise ValueError(f"magnitude must be one of {MAGNITUDES}, got {magnitude!r}")
+    check_choice(magnitude, "magnitude", MAGNITUDES)
     base = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
     if ties:
         base = st.sampled_from([min_value, 0.5 * (min_value + max_value), max_value])
