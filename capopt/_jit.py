@@ -8,7 +8,11 @@
   (a ThreadPoolExecutor, a Dask worker) solve chunks side by side and the worker's own
   communication threads are not blocked for the length of a chunk.
 * ``parallel`` only where a kernel loops over independent problems with ``prange``; the
-  per-problem solvers it calls stay serial (nested thread pools only add overhead).
+  per-problem solvers it calls stay serial (nested thread pools only add overhead), and so
+  do the element-wise training kernels (:mod:`capopt.training._kernels`): a step calls
+  them many times on ~1e5-1e6 entries, where a thread pool's start-up and, on a shared
+  machine, its waiting for busy cores cost more than the work (measured 10x slower on 2
+  busy cores); the BLAS products around them are where threads pay.
 
 With ``NUMBA_DISABLE_JIT=1`` the decorated functions stay plain Python, and every kernel
 is written to run unchanged that way (``prange`` then is ``range``).
@@ -22,7 +26,7 @@ __all__ = ["jit"]
 
 
 def jit(function=None, *, parallel: bool = False):
-    """Compile ``function`` with the sweep kernels' flags (usable bare or with ``parallel=``)."""
+    """Compile ``function`` with capopt's kernel flags (usable bare or with ``parallel=``)."""
 
     def decorate(f):
         return numba.njit(cache=True, fastmath=False, nogil=True, parallel=parallel, error_model="numpy")(f)

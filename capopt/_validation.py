@@ -7,11 +7,23 @@ the boundary can assume clean float64 input.
 
 from __future__ import annotations
 
+import concurrent.futures
 import numbers
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_scalar", "check_count", "check_flag"]
+__all__ = [
+    "as_float_array",
+    "as_float_vector",
+    "as_axis_values",
+    "check_scalar",
+    "check_count",
+    "check_flag",
+    "check_integer",
+    "check_whole",
+    "check_choice",
+    "check_executor",
+]
 
 
 def _describe(value) -> str:
@@ -111,3 +123,69 @@ def check_flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__}: {value!r}")
     return bool(value)
+
+
+def check_integer(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int, checking it is an integer >= ``minimum``.
+
+    Unlike :func:`check_count`, every failure (a float, a boolean, too small) is one
+    ValueError, "<name> must be an integer >= <minimum>, got <value>".
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_whole(value, name: str, *, minimum: int, unit: str) -> int:
+    """Return a whole number of ``unit`` (given as an int or an integral float) as an int.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is a boolean, not a whole number, or below ``minimum``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not float(value).is_integer() or value < minimum:
+        raise ValueError(f"{name} must be a whole number of {unit} >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, name: str, choices):
+    """Return ``value`` if it is one of ``choices``; the message lists ``choices`` as given."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_executor(executor):
+    """Return ``executor`` if it is None or a :class:`concurrent.futures.Executor`."""
+    if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(
+            "executor must be a concurrent.futures.Executor (e.g. ThreadPoolExecutor or "
+            f"distributed.Client(...).get_executor()), got {type(executor).__name__}"
+        )
+    return executor
+
+
+def as_float_vector(value, name: str) -> np.ndarray:
+    """:func:`as_float_array`, checked to be a non-empty 1-d array."""
+    arr = as_float_array(value, name)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array, got shape {arr.shape}")
+    return arr
+
+
+def as_axis_values(value, name: str, check) -> np.ndarray:
+    """Values of a parameter that labels an axis: a scalar, or a 1-d array of distinct values.
+
+    ``check(arr)`` returns None for acceptable values, or the requirement they miss, which
+    completes "<name> must ...".
+    """
+    arr = as_float_array(value, name, allow_empty=False)
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-d sequence of values, got shape {arr.shape}")
+    if arr.ndim == 1 and np.unique(arr).size != arr.size:
+        raise ValueError(f"{name} must not repeat a value (it labels a dimension), got {arr.tolist()}")
+    problem = check(arr)
+    if problem:
+        raise ValueError(f"{name} must {problem}, got {arr.tolist()}")
+    return arr

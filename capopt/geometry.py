@@ -28,6 +28,8 @@ __all__ = [
     "BlockStructure",
     "blocks",
     "features_per_neuron",
+    "block_sizes",
+    "block_summary",
     "DEFAULT_BLOCK_TOL",
     "DEFAULT_ZERO_TOL",
 ]
@@ -329,3 +331,27 @@ def features_per_neuron(W, *, feature_axis: int = -1) -> np.ndarray:
     num = np.sum(sq, axis=-1) ** 2
     den = np.sum(sq * sq, axis=-1)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def block_sizes(structure: BlockStructure) -> tuple[tuple[int, int], ...]:
+    """The (features, dims) of each block of ``structure``, largest first."""
+    return tuple(sorted(((len(b.features), b.dim) for b in structure.blocks), reverse=True))
+
+
+def block_summary(structure: BlockStructure) -> str:
+    """Blocks as 'features/dims' terms, largest first, e.g. '1/1 x2, 5/2' ('none' if none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> block_summary(blocks(np.eye(2)))
+    '1/1 x2'
+    """
+    if not structure.blocks:
+        return "none"
+    sizes = block_sizes(structure)
+    terms = []
+    for size in dict.fromkeys(sizes):
+        count = sizes.count(size)
+        terms.append(f"{size[0]}/{size[1]}" + (f" x{count}" if count > 1 else ""))
+    return ", ".join(terms)

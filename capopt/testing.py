@@ -15,7 +15,8 @@ users can test their own theorems against capopt's solvers::
 The strategies reach the corners where solvers break: importances anywhere in the float64
 range (``magnitude="family"`` puts a whole family at one end, ``"wide"`` spreads one family
 across it), kurtoses within 1e-12 of 1 and 3 on both sides, ties, and tiny or fractional
-budgets.
+budgets. The catalogue of labelled problems with known behaviour, :data:`STANDARD_PROBLEMS`
+(:mod:`capopt.catalogue`, which needs no hypothesis), is re-exported here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
         "capopt.testing needs hypothesis; install it with `pip install capopt[test]`"
     ) from exc
 
+from ._validation import check_choice
+from .catalogue import STANDARD_PROBLEMS, Problem
 from .curves import LossCurves, linear_autoencoder, quadratic
 from .regimes import DEFAULT_REGIME_ATOL, classify
 from .solvers import METHODS, AllocationResult
@@ -49,6 +52,8 @@ __all__ = [
     "check_certificate",
     "KURTOSIS_RANGES",
     "MAGNITUDES",
+    "Problem",
+    "STANDARD_PROBLEMS",
 ]
 
 #: Kurtosis ranges of each returns regime of the quadratic model (theory §3): increasing
@@ -86,8 +91,7 @@ def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0, mag
     ties : bool
         Draw from a few values, so that equal importances are common.
     """
-    if magnitude not in MAGNITUDES:
-        raise ValueError(f"magnitude must be one of {MAGNITUDES}, got {magnitude!r}")
+    check_choice(magnitude, "magnitude", MAGNITUDES)
     base = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
     if ties:
         base = st.sampled_from([min_value, 0.5 * (min_value + max_value), max_value])

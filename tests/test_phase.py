@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 from capopt import _formulas as F
 from capopt.plotting import plot_polysemantic_phase, plot_two_feature_phase
 from capopt.sweeps import load_sweep, polysemantic_phase, sweep, two_feature_phase
-from capopt.sweeps.cli import configure_parser, run
+from capopt.cli import _configure_sweep as configure_parser, _run_sweep as run
 
 #: Exact solves against the closed form: rounding only.
 EXACT = 1e-12

@@ -1,8 +1,9 @@
 """``capopt reproduce``: every figure of the paper's argument, regenerated, in one report.
 
-:func:`reproduce` runs the figures registered in :data:`FIGURES` (one function each, in
-:mod:`capopt.report.figures`, drawn by :mod:`capopt.plotting`) with the sizes of a
-:class:`Settings` preset, and writes the PNGs, a Markdown report linking them, a
+:func:`reproduce` runs the figures registered in :data:`FIGURES` (:mod:`capopt.report.figures`;
+each one's computation in :mod:`~capopt.report.computations`, its drawing in
+:mod:`~capopt.report.drawing`, its caption and table in :mod:`~capopt.report.captions`)
+with the sizes of a :class:`Settings` preset, and writes the PNGs, a Markdown report linking them, a
 self-contained HTML report embedding them, and ``numbers.json`` with the numbers behind
 every caption.
 

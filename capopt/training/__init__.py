@@ -3,7 +3,8 @@
 Nothing here runs inside a solver: these trainers produce embeddings whose measured
 capacities are compared with what :func:`capopt.solve` predicts (:func:`crosscheck`), or
 tabulated against sparsity for architectures without closed-form curves
-(:func:`sparsity_sweep`).
+(:func:`sparsity_sweep`). The problems cross-checked by default, :data:`STANDARD_PROBLEMS`,
+are :mod:`capopt.catalogue`'s.
 """
 
 from .autoencoders import (
@@ -12,22 +13,14 @@ from .autoencoders import (
     train_autoencoder,
     train_linear_autoencoder,
 )
-from .crosscheck import (
-    ARCHITECTURES,
-    PUBLISHED_DIMENSIONALITIES,
-    STANDARD_PROBLEMS,
-    CrosscheckReport,
-    Problem,
-    SparsitySweep,
-    crosscheck,
-    crosscheck_table,
-    sparsity_sweep,
-)
+from ..catalogue import STANDARD_PROBLEMS, Problem
+from .crosscheck import CrosscheckReport, crosscheck, crosscheck_table
 from .checkpoint import load_checkpoint, save_checkpoint
 from .inputs import FixedSample, SparseInputs
 from .optim import SCHEDULES, Adam, fit, fit_exact
 from .quadratic import quadratic_loss_and_gradient, train_quadratic_exact, train_quadratic_sampled
 from .results import ExactFit, SampledFit
+from .sparsity import ARCHITECTURES, PUBLISHED_DIMENSIONALITIES, SparsitySweep, sparsity_sweep
 from .two_layer import ACTIVATIONS, TwoLayerModel, train_two_layer
 
 __all__ = [

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import math
 
-import numba
-
 from .. import _formulas as F
+from .._jit import jit
 
 #: Codes of the input bases (see :mod:`capopt.training.inputs`).
 BASE_CODES = {"tms": 0, "uniform": 1, "rademacher": 2, "gaussian": 3}
@@ -25,15 +24,6 @@ ACTIVATION_CODES = {"linear": 0, "relu": 1, "gelu": 2}
 
 _SQRT3 = math.sqrt(3.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-
-
-def jit(function):
-    """Every kernel's flags in one place: no fastmath (NaN and inf keep their meaning),
-    cached to disk so later processes skip compilation, and serial: a step calls these
-    kernels many times on ~1e5-1e6 entries, where a thread pool's start-up and, on a shared
-    machine, its waiting for busy cores cost more than the work (measured 10x slower on 2
-    busy cores); the BLAS products around them are where threads pay."""
-    return numba.njit(cache=True, fastmath=False)(function)
 
 
 _gelu = jit(F.gelu)

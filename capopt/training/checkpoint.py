@@ -2,20 +2,20 @@
 
 A checkpoint is one ``.npz`` file: the arrays of the run's state plus a JSON header
 (``__meta__``) with the step, the random-generator states and a fingerprint of the run's
-configuration. It is written to a temporary file in the same directory and moved into place
-with :func:`os.replace`, so an interrupted write never leaves a truncated checkpoint.
+configuration. It is written with :func:`capopt._atomic.atomic_write`, so an interrupted
+write never leaves a truncated checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from .._atomic import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "fingerprint", "progress_bar"]
 
@@ -44,20 +44,8 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     if _META in arrays:
         raise ValueError(f"array name {_META!r} is reserved for the checkpoint header")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file private (0600); give it the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:

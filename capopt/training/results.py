@@ -12,7 +12,26 @@ import numpy as np
 
 from ..capacity import capacity
 
-__all__ = ["ExactFit", "SampledFit"]
+__all__ = ["ExactFit", "SampledFit", "TRAINED_REGIME_ATOL", "TRAINED_BLOCK_TOL", "TRAINED_ZERO_TOL"]
+
+# How to read regimes and blocks off Adam-trained weights (cross-checks and sparsity sweeps).
+
+#: Regime tolerance for Adam-trained weights: capacities within 0.02 of 0 or 1 count as
+#: ignored or monosemantic. Adam at a constant learning rate leaves the weights jittering,
+#: which moves capacities by ~1e-3..1e-2; 0.02 is also the distance at which a capacity is
+#: said to sit at a published value.
+TRAINED_REGIME_ATOL = 0.02
+
+#: Block tolerance for Adam-trained weights: features whose cosine exceeds 0.1 share a
+#: block. The 1e-3 default of :func:`capopt.blocks` suits L-BFGS optima; Adam leaves
+#: cross-block cosines c of a few 1e-2, and a cosine c moves a capacity by ~c^2, so 0.1
+#: matches the ~1e-2 capacity jitter of TRAINED_REGIME_ATOL. Genuine overlaps are far
+#: larger (a pentagon's neighbours have cosine 0.31, an antipodal pair -1).
+TRAINED_BLOCK_TOL = 0.1
+
+#: Columns shorter than 0.1 of the longest are ignored features when reading the blocks of
+#: Adam-trained weights: unused features keep small residual columns pointing anywhere.
+TRAINED_ZERO_TOL = 0.1
 
 
 @dataclass(frozen=True, repr=False)

@@ -1,0 +1,339 @@
+r"""What each figure of ``capopt reproduce`` computes, apart from how it is drawn and told.
+
+One function per figure takes the :class:`Workbench` (the settings and the computations
+several figures share, done once) and returns a :class:`Computed`: the numbers behind the
+figure (``numbers.json``), the rows of its table as values, and the data its drawing
+(:mod:`capopt.report.drawing`) and caption (:mod:`capopt.report.captions`) take.
+
+Glossary: ``C`` capacity, ``lam`` multiplier (the marginal value of a dimension), ``d``
+budget, ``K`` kurtosis, ``v`` importance, ``p`` density, ``N`` number of features.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+from .. import _formulas as F
+from ..catalogue import STANDARD_PROBLEMS
+from ..curves import Shape, gated_kurtosis, quadratic
+from ..geometry import block_summary, blocks
+from ..realisation import optimal_quadratic_model
+from ..regimes import Regime, classify
+from ..solvers import solve
+from ..sweeps import polysemantic_phase, two_feature_phase
+from ..training import ARCHITECTURES, crosscheck, sparsity_sweep
+from ..training.results import TRAINED_REGIME_ATOL
+from .captions import fmt
+from .settings import Settings
+
+__all__ = ["Workbench", "Computed", "TWO_FEATURE_CASES", "ON_BOUNDARY", "FD_STEP", "BUDGET_FEATURES"]
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What one figure's computation produced.
+
+    Attributes
+    ----------
+    numbers : dict of str to int, float or str
+        The numbers behind the figure; the caption or the table shows each.
+    data : dict
+        What the drawing and the caption take, by name.
+    rows : tuple of tuple, optional
+        The rows of the figure's table, as values (formatted by the caption module).
+    """
+
+    numbers: dict
+    data: dict = field(default_factory=dict)
+    rows: tuple | None = None
+
+
+class Workbench:
+    """Settings plus the computations shared by several figures, each done on first use.
+
+    Parameters
+    ----------
+    settings : Settings
+    log : callable
+        Receives one line of progress per long computation.
+    """
+
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print):
+        self.settings = settings
+        self.log = log
+
+    @cached_property
+    def train_importance(self) -> np.ndarray:
+        return 0.9 ** np.arange(self.settings.train_features, dtype=np.float64)
+
+    @cached_property
+    def train_densities(self) -> np.ndarray:
+        s = self.settings
+        return np.geomspace(1.0, s.train_min_density, s.train_densities)
+
+    @cached_property
+    def sweeps(self) -> dict:
+        """Trained sparsity sweep of every architecture without closed-form curves."""
+        s = self.settings
+        out = {}
+        for name in ARCHITECTURES:
+            started = time.perf_counter()
+            out[name] = sparsity_sweep(
+                name, self.train_importance, s.train_budget, self.train_densities,
+                n_seeds=s.train_seeds, steps=s.train_steps, batch_size=s.train_batch,
+                lr=s.train_lr, schedule="cosine", seed=s.seed,
+            )
+            self.log(f"      trained {name:<8} {self.train_densities.size * s.train_seeds} instances x "
+                     f"{s.train_steps} steps in {time.perf_counter() - started:.1f} s")
+        return out
+
+    @cached_property
+    def gram_index(self) -> int:
+        """Index of the trained density nearest (on a log scale) to ``settings.gram_density``."""
+        return int(np.argmin(np.abs(np.log(self.train_densities / self.settings.gram_density))))
+
+    @cached_property
+    def crosschecks(self) -> list:
+        """Exact-loss L-BFGS cross-check of every standard problem."""
+        s = self.settings
+        return [crosscheck(p.curves, p.budget, starts=s.crosscheck_starts, seed=s.seed)
+                for p in STANDARD_PROBLEMS]
+
+
+_RETURNS = {Shape.CONCAVE: "increasing", Shape.LINEAR: "constant", Shape.CONVEX: "diminishing"}
+
+
+# ---------------------------------------------------------------- 1. allocation vs importance
+def allocation(wb: Workbench) -> Computed:
+    s = wb.settings
+    v = 0.9 ** np.arange(s.allocation_features, dtype=np.float64)
+    Ks = s.allocation_kurtosis
+    results = [solve(quadratic(v, K), s.allocation_budget) for K in Ks]
+    theory, numbers, rows = [], {}, []
+    off_curve = 0.0
+    grid = np.linspace(0.0, 1.02 * v.max(), 400)
+    for K, r in zip(Ks, results):
+        curve = None
+        if K > 3 and r.multiplier > 0:
+            # theory §3: C(v) = clip(((K - 1) v / mu - 2)/(K - 3), 0, 1), level mu = sqrt(lam/2).
+            level = F.quadratic_multiplier_level(r.multiplier)
+            with np.errstate(divide="ignore"):
+                curve = (grid, np.clip(F.quadratic_response(level, grid, K), 0.0, 1.0))
+            on = np.clip(F.quadratic_response(level, v, K), 0.0, 1.0)
+            off_curve = max(off_curve, float(np.max(np.abs(r.capacities - on))))
+        theory.append(curve)
+        counts = r.counts
+        shape = _RETURNS[quadratic(v, K).shape]
+        for regime in ("monosemantic", "polysemantic", "ignored"):
+            numbers[f"K={K:g} {regime}"] = counts[regime]
+        numbers[f"K={K:g} lambda"] = r.multiplier
+        numbers[f"K={K:g} loss"] = r.loss
+        rows.append((K, shape, r.method, counts["monosemantic"], counts["polysemantic"],
+                     counts["ignored"], r.multiplier, r.loss))
+    numbers["max |C - closed form|"] = off_curve
+    data = {"importance": v, "kurtosis": Ks, "results": results, "theory": theory}
+    return Computed(numbers, data, tuple(rows))
+
+
+# ---------------------------------------------------------------- 2. marginal benefit, cases A-F
+#: The paper's cases A-F as points (importance ratio a/b, kurtosis K) of the two-feature phase
+#: diagram: increasing returns (A, B), constant (C), diminishing (D, E, F); D stays
+#: monosemantic because K < 1 + 2a/b.
+TWO_FEATURE_CASES = (
+    ("A", 1.0, 1.8),
+    ("B", 2.0, 2.0),
+    ("C", 1.5, 3.0),
+    ("D", 3.0, 5.0),
+    ("E", 2.0, 7.0),
+    ("F", 1.0, 15.0),
+)
+
+
+def marginal_benefit(wb: Workbench) -> Computed:
+    cases, numbers, rows = [], {}, []
+    for letter, ratio, K in TWO_FEATURE_CASES:
+        curves = quadratic([ratio, 1.0], K)
+        result = solve(curves, 1.0)
+        returns = _RETURNS[curves.shape]
+        poly = any(r is Regime.POLYSEMANTIC for r in result.regimes)
+        verdict = "polysemantic" if poly else "monosemantic"
+        importance = "equal importance" if ratio == 1 else f"a/b = {fmt(ratio)}"
+        title = f"{letter}: K = {fmt(K)}, {importance}\n{returns} returns -> {verdict}"
+        cases.append((title, curves, result))
+        C = result.capacities
+        numbers.update({f"{letter} C_a": C[0], f"{letter} C_b": C[1],
+                        f"{letter} lambda": result.multiplier, f"{letter} loss": result.loss})
+        rows.append((letter, ratio, K, returns, C[0], C[1], result.multiplier, result.loss, verdict))
+    return Computed(numbers, {"cases": cases}, tuple(rows))
+
+
+# ---------------------------------------------------------------- 3. two-feature phase diagram
+#: Relative distance to the boundary K* = 1 + 2a/b within which a grid point counts as on it:
+#: rounding of the grid and of K* is ~1e-16 relative.
+ON_BOUNDARY = 1e-12
+
+
+def two_feature(wb: Workbench) -> Computed:
+    s = wb.settings
+    ratios = np.linspace(1.0, 4.0, s.two_feature_ratios)
+    kurtoses = np.linspace(1.0, 16.0, s.two_feature_kurtoses)
+    ds = two_feature_phase(ratios, kurtoses)
+    dims = ds.polysemantic.dims
+    poly = (ds.polysemantic == 2).values
+    K, boundary = ds.kurtosis.broadcast_like(ds.polysemantic), ds.boundary.broadcast_like(ds.polysemantic)
+    predicted = (K > boundary).transpose(*dims).values
+    # Grid points on the boundary itself (K = 1 + 2a/b up to rounding) have C_b = 0 exactly,
+    # while the rounded comparison K > K* may go either way: they are counted apart.
+    on = (np.abs(K - boundary) <= ON_BOUNDARY * boundary).transpose(*dims).values
+    disagree = int(np.sum((poly != predicted) & ~on))
+    numbers = {"grid points": int(poly.size), "polysemantic points": int(poly.sum()),
+               "points on the boundary": int(on.sum()),
+               "disagreements with K > 1 + 2a/b": disagree}
+    return Computed(numbers, {"phase": ds, "cases": TWO_FEATURE_CASES})
+
+
+# ---------------------------------------------------------------- 4. N-feature phase diagram
+def phase_diagram(wb: Workbench) -> Computed:
+    s = wb.settings
+    density = np.geomspace(0.01, 1.0, s.phase_densities)
+    decay = np.linspace(0.5, 1.0, s.phase_decays)
+    ds = polysemantic_phase(density, decay, n_features=s.phase_features, budget=s.phase_budget)
+    some = (ds.polysemantic > 0).transpose("importance_decay", "density").values
+    below = (ds.density < ds.boundary_density).transpose("importance_decay", "density").values
+    fraction = ds.polysemantic_fraction.values
+    numbers = {
+        "grid points": int(fraction.size),
+        "max polysemantic fraction": float(fraction.max()),
+        "points with some polysemantic feature": int(some.sum()),
+        "disagreements with p < p*(r)": int(np.sum(some != below)),
+    }
+    return Computed(numbers, {"phase": ds})
+
+
+# ---------------------------------------------------------------- 5. trained: poly vs sparsity
+def _predicted_fraction(v, d, densities) -> np.ndarray:
+    """Solver's polysemantic fraction of the quadratic model on the two-layer models' inputs."""
+    out = []
+    for p in densities:
+        result = solve(quadratic(v, gated_kurtosis(p, ARCHITECTURES["square"].base)), d)
+        regimes = classify(result.capacities, atol=TRAINED_REGIME_ATOL)
+        out.append(sum(r is Regime.POLYSEMANTIC for r in regimes) / len(regimes))
+    return np.array(out)
+
+
+def sparsity(wb: Workbench) -> Computed:
+    s = wb.settings
+    sweeps = wb.sweeps
+    p = wb.train_densities
+    predicted = _predicted_fraction(wb.train_importance, s.train_budget, p)
+    numbers, rows = {}, []
+    grows = 0
+    for name, sw in sweeps.items():
+        f = sw.polysemantic_fraction.mean(axis=1)
+        numbers[f"{name} dense"] = float(f[0])
+        numbers[f"{name} sparse"] = float(f[-1])
+        grows += bool(f[-1] > f[0])
+        rows.append((name, ARCHITECTURES[name].summary, f[0], f[-1], block_summary(sw.structures[-1][0])))
+    gap = float(np.max(np.abs(sweeps["square"].polysemantic_fraction.mean(axis=1) - predicted)))
+    numbers["architectures where it grows"] = grows
+    numbers["square vs solver max |difference|"] = gap
+    data = {"sweeps": sweeps, "densities": p,
+            "predicted": ("solver, quadratic model (= square)", p, predicted)}
+    return Computed(numbers, data, tuple(rows))
+
+
+# ---------------------------------------------------------------- 6. Gram matrices and blocks
+def gram_blocks(wb: Workbench) -> Computed:
+    s = wb.settings
+    k = wb.gram_index
+    p = float(wb.train_densities[k])
+    curves = quadratic(wb.train_importance, gated_kurtosis(p, ARCHITECTURES["square"].base))
+    result = solve(curves, s.train_budget)
+    model = optimal_quadratic_model(curves, result, seed=s.seed)
+    optimal_blocks = blocks(model.W)
+    check = crosscheck(curves, s.train_budget, starts=s.crosscheck_starts, seed=s.seed)
+    panels = [
+        ("quadratic model: optimal (solver, realised)", model.W, optimal_blocks),
+        ("quadratic model: trained (L-BFGS, exact loss)", check.trained_weights, check.trained_blocks),
+    ]
+    numbers = {"density": p,
+               "quadratic optimal blocks": block_summary(optimal_blocks),
+               "quadratic L-BFGS blocks": block_summary(check.trained_blocks),
+               "quadratic L-BFGS max |dC|": check.max_abs_dC}
+    rows = [("quadratic optimal", "capopt.solve + optimal_quadratic_model",
+             numbers["quadratic optimal blocks"]),
+            ("quadratic trained", "L-BFGS on the exact loss", numbers["quadratic L-BFGS blocks"])]
+    for name, sw in wb.sweeps.items():
+        structure = sw.structures[k][0]
+        W = sw.fit.weights[k * s.train_seeds]
+        panels.append((f"{name}: trained (Adam)", W, structure))
+        numbers[f"{name} blocks"] = block_summary(structure)
+        rows.append((name, "Adam, sampled inputs", numbers[f"{name} blocks"]))
+    panels = [(f"{title}\nblocks (features/dims): {block_summary(st)}", W, st) for title, W, st in panels]
+    return Computed(numbers, {"panels": panels}, tuple(rows))
+
+
+# ---------------------------------------------------------------- 7. cross-check scatter
+def crosscheck_scatter(wb: Workbench) -> Computed:
+    reports = wb.crosschecks
+    labels = [p.label for p in STANDARD_PROBLEMS]
+    numbers, rows = {}, []
+    for label, r in zip(labels, reports):
+        numbers[f"{label} max |dC|"] = r.max_abs_dC
+        numbers[f"{label} loss gap"] = r.loss_gap
+        rows.append((label, r.curves.n_features, r.budget, r.predicted.method, r.max_abs_dC, r.loss_gap,
+                     block_summary(r.predicted_blocks), block_summary(r.trained_blocks)))
+    numbers["max |dC| over all problems"] = max(r.max_abs_dC for r in reports)
+    numbers["max |loss gap| over all problems"] = max(abs(r.loss_gap) for r in reports)
+    return Computed(numbers, {"reports": reports, "labels": labels}, tuple(rows))
+
+
+# ---------------------------------------------------------------- 8. budget response
+#: Step of the finite difference -dL*/dd checked against lambda; points closer than twice it
+#: to a whole budget are skipped, as L* has kinks there for concave curves.
+FD_STEP = 1e-4
+
+
+#: Features of the budget-response families: few enough that every one is visible in the
+#: stacked capacities.
+BUDGET_FEATURES = 12
+
+
+def _budget_families(n: int):
+    v = 0.85 ** np.arange(n, dtype=np.float64)
+    mixed = np.where(np.arange(n) % 2 == 0, gated_kurtosis(1.0, "uniform"), gated_kurtosis(0.1, "uniform"))
+    return (
+        ("convex, K = 5", quadratic(v, 5.0)),
+        ("concave, K = 2", quadratic(v, 2.0)),
+        ("mixed, K = 1.8 / 18 alternating", quadratic(v, mixed)),
+    )
+
+
+def budget_response(wb: Workbench) -> Computed:
+    n = BUDGET_FEATURES
+    d = np.linspace(0.0, n + 1.0, wb.settings.budget_points)
+    h = FD_STEP
+    checked = np.abs(d - np.rint(d)) > 2 * h
+    families, numbers, rows = [], {}, []
+    for label, curves in _budget_families(n):
+        results = [solve(curves, b) for b in d]
+        C = np.array([r.capacities for r in results])
+        lam = np.array([r.multiplier for r in results])
+        fd = np.full(d.shape, np.nan)
+        for j in np.flatnonzero(checked):
+            fd[j] = (solve(curves, d[j] - h).loss - solve(curves, d[j] + h).loss) / (2 * h)
+        families.append((label, C, lam, fd))
+        used = float(np.max(np.abs(C.sum(axis=1) - np.minimum(d, n))))
+        fd_error = float(np.nanmax(np.abs(lam - fd) / np.maximum(lam, 1.0)))
+        numbers.update({f"{label} max |sum C - min(d, N)|": used,
+                        f"{label} max lambda vs finite difference": fd_error,
+                        f"{label} lambda at d = 2.5": solve(curves, 2.5).multiplier})
+        rows.append((label, results[len(d) // 2].method, used, fd_error,
+                     numbers[f"{label} lambda at d = 2.5"]))
+    return Computed(numbers, {"budgets": d, "families": families, "n_features": n, "step": h},
+                    tuple(rows))

@@ -1,0 +1,93 @@
+"""A sweep's results as a labelled :class:`xarray.Dataset`, and its netCDF file.
+
+:func:`to_dataset` assembles the chunks a sweep solved into the dataset :func:`capopt.sweeps.sweep`
+returns (the field's convention for labelled grids); :func:`save_sweep` writes it atomically
+and :func:`load_sweep` reads it back identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .._atomic import atomic_write
+
+__all__ = ["to_dataset", "save_sweep", "load_sweep", "DESCRIPTIONS"]
+
+#: The description attribute of every variable and coordinate of a sweep's dataset.
+DESCRIPTIONS = {
+    "capacity": "capacity C_i of feature i (fraction of a dimension it owns); NaN for i >= n_features",
+    "multiplier": "smallest KKT multiplier lambda: the marginal value of one more dimension, -dL*/dd",
+    "loss": "optimal total loss sum_i l_i(C_i)",
+    "monosemantic": "number of features with C_i = 1 (within regime_atol)",
+    "polysemantic": "number of features with 0 < C_i < 1 (beyond regime_atol)",
+    "ignored": "number of features with C_i = 0 (within regime_atol)",
+    "n_features": "number of features N",
+    "budget": "embedding dimension d (the budget sum_i C_i <= d)",
+    "importance_decay": "r in the importance profile v_i = r**i",
+    "kurtosis": "fourth moment K = E[x^4] of every unit-variance input",
+    "density": "probability p that a feature is active (sparsity S = 1 - p); K = K_z / p",
+    "feature": "feature index i, by decreasing importance",
+}
+
+
+def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: int, chunks) -> xr.Dataset:
+    """Assemble the chunks' results into the labelled dataset.
+
+    ``grid`` holds the checked parameters by name (scalars or 1-d arrays), ``kurtosis`` the
+    kurtosis of each point of the density axis (used when ``grid`` sweeps ``density``),
+    ``chunks`` the (capacities, multipliers, losses, counts) of every chunk in order.
+    """
+    C, lam, loss, counts = (np.concatenate(parts) for parts in zip(*chunks))
+    dims = tuple(k for k, x in grid.items() if x.ndim == 1)
+    shape = tuple(grid[k].size for k in dims)
+    coords = {k: ((k,) if x.ndim else (), x, {"description": DESCRIPTIONS[k]}) for k, x in grid.items()}
+    if "density" in grid:
+        along = ("density",) if grid["density"].ndim else ()
+        coords["kurtosis"] = (along, kurtosis, {"description": DESCRIPTIONS["kurtosis"]})
+    coords["feature"] = ("feature", np.arange(width, dtype=np.int32),
+                         {"description": DESCRIPTIONS["feature"]})
+    data = {
+        "capacity": (dims + ("feature",), C.reshape(shape + (width,))),
+        "multiplier": (dims, lam.reshape(shape)),
+        "loss": (dims, loss.reshape(shape)),
+    }
+    for j, name in enumerate(("monosemantic", "polysemantic", "ignored")):
+        data[name] = (dims, counts[:, j].reshape(shape))
+    ds = xr.Dataset(
+        {k: (dims_, x, {"description": DESCRIPTIONS[k]}) for k, (dims_, x) in data.items()},
+        coords=coords,
+    )
+    ds.attrs = {
+        "model": "quadratic model y = sum_i v_i x_i^2, v_i = importance_decay**i (capopt docs/theory.md §3)",
+        "regime_atol": atol,
+    }
+    if "density" in grid:
+        ds.attrs["base"] = base
+    return ds
+
+
+def save_sweep(ds: xr.Dataset, path) -> None:
+    """Write a sweep's dataset to a netCDF file, atomically.
+
+    netCDF-3 through scipy (xarray's ``engine="scipy"``), so no netCDF library is needed;
+    :func:`load_sweep` reads it back identical.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, xarray
+    >>> from capopt.sweeps import sweep
+    >>> ds = sweep(n_features=4, budget=[1, 2], kurtosis=5.0)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sweep.nc"
+    >>> save_sweep(ds, path)
+    >>> xarray.testing.assert_identical(load_sweep(path), ds)
+    """
+    with atomic_write(path) as f:
+        f.write(bytes(ds.to_netcdf(engine="scipy")))
+
+
+def load_sweep(path) -> xr.Dataset:
+    """Read a dataset written by :func:`save_sweep` (fully into memory; the file is closed)."""
+    return xr.load_dataset(Path(path), engine="scipy")

@@ -1,0 +1,240 @@
+r"""Sparsity sweeps: trained architectures without closed-form curves (theory §4).
+
+:func:`sparsity_sweep` trains one instance of an architecture (ReLU / GeLU autoencoders,
+two-layer models; :data:`ARCHITECTURES`) per density in one batched run and tabulates the
+capacities, the regime fractions and the block sizes against sparsity
+(:class:`SparsitySweep`), with the feature dimensionalities Toy Models of Superposition
+reports (:data:`PUBLISHED_DIMENSIONALITIES`) to compare with.
+
+Glossary: ``C`` capacity, ``d`` embedding dimension, ``v`` / ``I`` importance, ``p``
+density, ``S = 1 - p`` sparsity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .._validation import as_float_vector, check_choice, check_count
+from ..geometry import block_sizes, block_summary, blocks
+from ..regimes import Regime, classify
+from .autoencoders import autoencoder_model
+from .optim import fit
+from .results import TRAINED_BLOCK_TOL, TRAINED_REGIME_ATOL, TRAINED_ZERO_TOL, SampledFit
+from .two_layer import two_layer_model
+
+__all__ = [
+    "sparsity_sweep",
+    "SparsitySweep",
+    "Architecture",
+    "ARCHITECTURES",
+    "PUBLISHED_DIMENSIONALITIES",
+]
+
+#: Feature dimensionalities at which Toy Models of Superposition reports trained ReLU
+#: autoencoders sticking: monosemantic, tetrahedron, triangle, antipodal pair, pentagon,
+#: square antiprism, ignored.
+PUBLISHED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 0.0)
+
+
+class Architecture(NamedTuple):
+    """How to build a batched model of one architecture without closed-form curves."""
+
+    build: Callable  # (importance (R, N), d, density (R,), base, dtype) -> batched model
+    base: str
+    summary: str
+
+
+def _autoencoder(activation):
+    return lambda I, d, p, base, dtype: autoencoder_model(I, d, activation=activation, density=p,
+                                                          base=base, dtype=dtype)
+
+
+def _two_layer(activation):
+    return lambda v, d, p, base, dtype: two_layer_model(v, d, activation, p, base, None, dtype=dtype)
+
+
+#: Architectures :func:`sparsity_sweep` trains, with their default input distribution.
+ARCHITECTURES = {
+    "tms-relu": Architecture(_autoencoder("relu"), "tms",
+                             "Toy Models of Superposition autoencoder xhat = ReLU(W^T W x + b)"),
+    "tms-gelu": Architecture(_autoencoder("gelu"), "tms", "GeLU variant xhat = GeLU(W^T W x + b)"),
+    "square": Architecture(_two_layer("square"), "uniform",
+                           "two-layer yhat = sum_k (Wx)_k^2 + b (the quadratic model)"),
+    "relu": Architecture(_two_layer("relu"), "uniform", "two-layer yhat = sum_k ReLU((Wx)_k) + b"),
+    "gelu": Architecture(_two_layer("gelu"), "uniform", "two-layer yhat = sum_k GeLU((Wx)_k) + b"),
+    "abs": Architecture(_two_layer("abs"), "uniform", "two-layer yhat = sum_k |(Wx)_k| + b"),
+}
+
+
+@dataclass(frozen=True, repr=False)
+class SparsitySweep:
+    r"""Capacities of trained models against input density, one instance per (density, seed).
+
+    Attributes
+    ----------
+    architecture : str
+        A key of :data:`ARCHITECTURES`.
+    densities : ndarray, shape (S,)
+        Input densities :math:`p = 1 - S`.
+    importance : ndarray, shape (N,)
+    budget : int
+        Hidden dimension d.
+    fit : SampledFit
+        The batched training run; instance ``s * n_seeds + k`` has density ``densities[s]``
+        and seed index k.
+    structures : tuple of tuple of BlockStructure, shape (S, n_seeds)
+        :func:`capopt.blocks` of every trained embedding.
+    regime_atol : float
+        Capacities within this distance of 0 or 1 count as ignored or monosemantic.
+    """
+
+    architecture: str
+    densities: np.ndarray
+    importance: np.ndarray
+    budget: int
+    fit: SampledFit
+    structures: tuple
+    regime_atol: float
+
+    @property
+    def capacities(self) -> np.ndarray:
+        """Capacities, shape (S, n_seeds, N)."""
+        S = self.densities.size
+        return self.fit.capacities.reshape(S, -1, self.importance.size)
+
+    @property
+    def regime_fractions(self) -> np.ndarray:
+        """Fraction of features monosemantic, polysemantic, ignored: shape (S, n_seeds, 3)."""
+        C = self.capacities
+        order = (Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED)
+        out = np.zeros(C.shape[:2] + (3,))
+        for index in np.ndindex(C.shape[:2]):
+            regimes = classify(C[index], atol=self.regime_atol)
+            out[index] = [sum(r is kind for r in regimes) / len(regimes) for kind in order]
+        return out
+
+    @property
+    def polysemantic_fraction(self) -> np.ndarray:
+        """Fraction of all features that are polysemantic, shape (S, n_seeds)."""
+        return self.regime_fractions[..., 1]
+
+    @property
+    def dimensions_per_feature(self) -> np.ndarray:
+        r"""Toy Models of Superposition's :math:`d / \|W\|_F^2`, shape (S, n_seeds)."""
+        W = self.fit.weights
+        return (self.budget / np.sum(W * W, axis=(-2, -1))).reshape(self.densities.size, -1)
+
+    @property
+    def block_sizes(self) -> tuple:
+        """Per (density, seed): the (features, dims) of each block, largest first."""
+        return tuple(tuple(block_sizes(st) for st in row) for row in self.structures)
+
+    def at_published(self, values=PUBLISHED_DIMENSIONALITIES, *, atol: float = 0.02) -> dict:
+        """How many features sit within ``atol`` of each published dimensionality.
+
+        Returns a dict ``value -> count`` over all instances and features, plus ``"other"``.
+        """
+        C = self.capacities.ravel()
+        distance = np.abs(C[:, None] - np.asarray(values)[None, :])
+        nearest = np.argmin(distance, axis=1)
+        hit = distance[np.arange(C.size), nearest] <= atol
+        counts = {float(v): int(np.sum(hit & (nearest == j))) for j, v in enumerate(values)}
+        counts["other"] = int(np.sum(~hit))
+        return counts
+
+    def __repr__(self) -> str:
+        return (
+            f"SparsitySweep(architecture={self.architecture!r}, densities={self.densities.size}, "
+            f"n_features={self.importance.size}, d={self.budget}, steps={self.fit.steps})"
+        )
+
+    def table(self) -> str:
+        """One line per (density, seed): regime counts, sum C, d/||W||_F^2 and blocks."""
+        N = self.importance.size
+        fractions = self.regime_fractions
+        dpf = self.dimensions_per_feature
+        C = self.capacities
+        lines = [f"{'density':>8} {'seed':>4} {'mono':>4} {'poly':>4} {'ignored':>7} {'sum C':>7} "
+                 f"{'d/|W|^2':>7}  blocks (features/dims)"]
+        for s, p in enumerate(self.densities):
+            for k, st in enumerate(self.structures[s]):
+                mono, poly, ign = np.rint(fractions[s, k] * N).astype(int)
+                lines.append(f"{p:>8.4f} {k:>4d} {mono:>4d} {poly:>4d} {ign:>7d} "
+                             f"{C[s, k].sum():>7.3f} {dpf[s, k]:>7.3f}  {block_summary(st)}")
+        return "\n".join(lines)
+
+
+def sparsity_sweep(
+    architecture: str,
+    importance,
+    budget: int,
+    densities,
+    *,
+    n_seeds: int = 1,
+    base: str | None = None,
+    steps: int = 10_000,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    schedule: str = "constant",
+    seed=0,
+    dtype=np.float64,
+    regime_atol: float = TRAINED_REGIME_ATOL,
+    block_tol: float = TRAINED_BLOCK_TOL,
+    zero_tol: float = TRAINED_ZERO_TOL,
+    **fit_options,
+) -> SparsitySweep:
+    r"""Train an architecture without closed-form curves at many densities in one batched run.
+
+    Parameters
+    ----------
+    architecture : str
+        A key of :data:`ARCHITECTURES`: ``"tms-relu"``, ``"tms-gelu"``, or a two-layer
+        model ``"square"``, ``"relu"``, ``"gelu"``, ``"abs"``.
+    importance : array_like, shape (N,)
+        Feature importances (e.g. ``0.9 ** np.arange(N)``).
+    budget : int
+        Hidden dimension d.
+    densities : array_like, shape (S,)
+        Input densities :math:`p = 1 - S` in (0, 1].
+    n_seeds : int
+        Instances per density.
+    base : str, optional
+        Input distribution; default the architecture's (``"tms"`` inputs
+        :math:`B U`, :math:`U \sim U[0, 1]` for the autoencoders, unit-variance gated
+        uniform for the two-layer models).
+    steps, batch_size, lr, schedule, seed, **fit_options
+        Passed to :func:`capopt.training.fit` (``checkpoint``, ``progress``, ...). The
+        defaults are the Toy Models of Superposition settings.
+    dtype : {float64, float32}
+        Precision of the training run (float32 halves the memory traffic of large sweeps).
+    regime_atol, block_tol, zero_tol : float
+        Tolerances for reading regimes and blocks off Adam-trained weights
+        (:data:`TRAINED_REGIME_ATOL`, :data:`TRAINED_BLOCK_TOL`, :data:`TRAINED_ZERO_TOL`).
+
+    Returns
+    -------
+    SparsitySweep
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sweep = sparsity_sweep("tms-relu", 0.9 ** np.arange(5), 2, [1.0, 0.1], steps=50)
+    >>> sweep.capacities.shape
+    (2, 1, 5)
+    """
+    arch = ARCHITECTURES[check_choice(architecture, "architecture", sorted(ARCHITECTURES))]
+    p = as_float_vector(densities, "densities")
+    n_seeds = check_count(n_seeds, "n_seeds")
+    budget = check_count(budget, "budget")
+    v = np.asarray(importance, dtype=np.float64)
+    R = p.size * n_seeds
+    model = arch.build(np.broadcast_to(v, (R, v.size)), budget, np.repeat(p, n_seeds),
+                       arch.base if base is None else base, dtype)
+    trained = fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+                  **fit_options)
+    W = trained.weights.reshape(p.size, n_seeds, *trained.weights.shape[1:])
+    structures = tuple(tuple(blocks(Wk, tol=block_tol, zero_tol=zero_tol) for Wk in row) for row in W)
+    return SparsitySweep(architecture, p, v, budget, trained, structures, regime_atol)
