@@ -28,14 +28,16 @@ from .geometry import Block, BlockStructure, blocks, features_per_neuron
 from .models import linear_autoencoder_model_loss, quadratic_model_bias, quadratic_model_loss
 from .realisation import QuadraticModel, optimal_quadratic_model, realize
 from .regimes import Regime, classify
-from .training import crosscheck
 from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
 
 __version__ = "0.1.0"
 
-# Sweeps pull in xarray; they are imported on first use so that `import capopt` stays light.
+# Sweeps pull in xarray, training numba: they are imported on first use, so that
+# `import capopt` loads none of numba, llvmlite, xarray, matplotlib, cvxpy, sympy, pandas,
+# dask or scipy.sparse.csgraph (bench part "imports" measures it).
 _LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep", "sensitivity", "Sensitivity")}
+_LAZY["crosscheck"] = "capopt.training"
 
 
 def __getattr__(name):
@@ -44,6 +46,7 @@ def __getattr__(name):
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'capopt' has no attribute {name!r}")
+
 
 __all__ = [
     "AllocationError",

@@ -19,9 +19,7 @@ from .capacity import capacity_summary
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
-from .sweeps import save_sweep, sweep
-from .sweeps.grid import DEFAULT_CHUNK_SIZE
-from .sweeps.phase import boundary_density, polysemantic_fraction
+from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
 
 
 def _load_array(path: str, name: str) -> np.ndarray:
@@ -61,8 +59,9 @@ def _run_capacity(args) -> int:
     elif s.capacities.ndim == 1:
         print(s.table())
     else:
+        total, rank = np.asarray(s.total), np.asarray(s.rank)
         for index in np.ndindex(s.capacities.shape[:-1]):
-            print(f"embedding {index}: sum C = {s.total[index]:.6f}, rank = {s.rank[index]}, d = {s.dim}")
+            print(f"embedding {index}: sum C = {total[index]:.6f}, rank = {rank[index]}, d = {s.dim}")
             print("  C = " + " ".join(f"{c:.4f}" for c in s.capacities[index]))
     return 0
 
@@ -272,6 +271,9 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
 
 def _run_sweep(args) -> int:
     """Solve the grid, write the dataset and the phase diagram."""
+    from .sweeps import save_sweep, sweep  # xarray: loaded only by this command
+    from .sweeps.phase import boundary_density, polysemantic_fraction
+
     density = kurtosis = None
     if args.kurtosis is not None:
         kurtosis = _parameter(args.kurtosis)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+from typing import SupportsInt, cast
 
 import numpy as np
 
@@ -51,9 +52,10 @@ _SPLIT_TOL = 1e-12
 def _check_dim(dim) -> int:
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Real):
         raise TypeError(f"dim must be a whole number, got {type(dim).__name__}: {dim!r}")
-    if not (np.isfinite(dim) and float(dim).is_integer() and dim >= 0):
+    if not (np.isfinite(np.asarray(dim)) and float(dim).is_integer() and float(dim) >= 0):
         raise ValueError(f"dim must be a whole number of dimensions >= 0, got {dim!r}")
-    return int(dim)
+    # typeshed's numbers.Real declares no __int__, but every real number converts.
+    return int(cast(SupportsInt, dim))
 
 
 def _check_capacities(capacities, tol: float) -> np.ndarray:
@@ -139,6 +141,7 @@ def realize_blocks(capacities, dim, method: str, seed, tol) -> tuple[np.ndarray,
     for group in groups:
         total = float(C[group].sum())
         k = _integer_part(total, tol)
+        assert k is not None, "every group sums to an integer (checked when it was formed)"
         # Rescaling to an exact integer sum moves each capacity by at most tol.
         W[row:row + k, group] = FRAME_BUILDERS[method](C[group] * (k / total), k)
         row += k

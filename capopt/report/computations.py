@@ -114,7 +114,8 @@ def allocation(wb: Workbench) -> Computed:
     v = 0.9 ** np.arange(s.allocation_features, dtype=np.float64)
     Ks = s.allocation_kurtosis
     results = [solve(quadratic(v, K), s.allocation_budget) for K in Ks]
-    theory, numbers, rows = [], {}, []
+    theory, rows = [], []
+    numbers: dict[str, int | float] = {}
     off_curve = 0.0
     grid = np.linspace(0.0, 1.02 * v.max(), 400)
     for K, r in zip(Ks, results):

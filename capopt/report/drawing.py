@@ -7,8 +7,11 @@ returns a :class:`matplotlib.figure.Figure`, written as a PNG when given ``path`
 
 from __future__ import annotations
 
+from typing import Sequence, cast
+
 import matplotlib
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -38,6 +41,14 @@ REGIME_COLOURS = {
 #: Values below this are drawn at it on the logarithmic error axes: exact agreements
 #: (|dC| = 0) would otherwise vanish from the plot.
 LOG_FLOOR = 1e-17
+
+
+def _tab10() -> Sequence[tuple[float, float, float]]:
+    """The ten colours of matplotlib's ``tab10`` palette, as RGB tuples."""
+    cmap = matplotlib.colormaps["tab10"]
+    assert isinstance(cmap, ListedColormap), "tab10 is a listed colormap"
+    # The stub types ``colors`` as anything the constructor accepts; tab10 holds RGB tuples.
+    return cast(Sequence[tuple[float, float, float]], cmap.colors)
 
 
 def _regime_legend(ax, **options) -> None:
@@ -200,7 +211,7 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
     """
     fig = new_figure(figsize=(7.6, 5.0))
     ax = fig.add_subplot()
-    colours = matplotlib.colormaps["tab10"].colors
+    colours = _tab10()
     if predicted is not None:
         # A broad grey band under the trained lines, so a trained line on it stays visible.
         label, p, fraction = predicted
@@ -276,6 +287,7 @@ def plot_gram_blocks(panels, *, ncols: int = 4, path=None) -> Figure:
         ax.set_xlabel("feature j (grouped by block)", fontsize=8)
     for ax in axes[::ncols]:
         ax.set_ylabel("feature i (grouped by block)", fontsize=8)
+    assert image is not None, "there is at least one panel"
     fig.colorbar(image, ax=list(axes[:len(panels)]), shrink=0.8,
                  label=r"$G_{ij} / \max|G|$,  $G = W^\top W$")
     fig.suptitle("Block structure of optimal and trained embeddings (boxes: blocks found by capopt.blocks)")
@@ -304,7 +316,7 @@ def plot_crosscheck(reports, labels, *, path=None) -> Figure:
     """
     fig = new_figure(figsize=(11.5, 4.8))
     left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
-    colours = matplotlib.colormaps["tab10"].colors
+    colours = _tab10()
     markers = "osD^v<>ph*"
     left.plot([0, 1], [0, 1], color="grey", linewidth=1, zorder=1)
     for k, r in enumerate(reports):
@@ -363,7 +375,7 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
     nrows = -(-npanels // ncols)
     fig = new_figure(figsize=(11.0, 3.9 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    colours = matplotlib.colormaps["tab10"].colors
+    colours = _tab10()
     for ax, colour, (label, C, _, _) in zip(axes, colours, families):
         n = C.shape[1]
         shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, n))

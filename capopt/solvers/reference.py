@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, minimize
-from scipy.sparse import diags
 
 from .. import _formulas as F
 from .._validation import as_float_array, check_scalar
@@ -246,6 +244,7 @@ def cvxpy_reference(
     if curved.size:
         # Only quadratic curves are curved here; K < 3 (concave) gives a negative
         # coefficient, which cvxpy rejects as non-DCP rather than solving wrongly.
+        assert isinstance(curves, QuadraticCurves), "linear autoencoder curves are all linear"
         v, K = curves.importance[curved], curves.kurtosis[curved]
         coefficient = F.quadratic_dcp_coefficient(v, K) / unit
         denominator = F.quadratic_denominator_intercept(K) + cp.multiply(
@@ -275,6 +274,7 @@ def cvxpy_reference(
         return Solution.failed(
             n, f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"
         )
+    assert x.value is not None, "an optimal status comes with a solution"
     C[curved] = x.value[: curved.size]
     C[straight] = x.value[curved.size :]
     dual = budget_constraint.dual_value
@@ -396,6 +396,10 @@ def scipy_reference(
     >>> bool(np.allclose(solution.capacities, [5 / 6, 1 / 6], atol=1e-6))
     True
     """
+    # scipy.optimize takes a fifth of a second to import; only this method needs it.
+    from scipy.optimize import Bounds, LinearConstraint, minimize
+    from scipy.sparse import diags
+
     if scipy_method not in SCIPY_FTOL:
         raise ValueError(f"scipy_method must be one of {sorted(SCIPY_FTOL)}, got {scipy_method!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import brentq
 
 from ..curves import LossCurves, QuadraticCurves, Shape
 from ..user_curves import TabulatedCurves
@@ -226,6 +225,8 @@ def _adjacent_bracket(excess, lo: float, hi: float):
     around it by doubling steps until its ends have the right signs, and bisected on the
     floats' bit patterns down to adjacent floats.
     """
+    from scipy.optimize import brentq  # a fifth of a second to import; needed only here
+
     root, info = brentq(excess, lo, hi, xtol=_TINY, rtol=4 * _EPS, full_output=True, disp=False)
     steps = info.function_calls + 1
     step = max(abs(root) * _EPS, _TINY)

@@ -7,9 +7,21 @@ system; :func:`two_feature_phase` and :func:`polysemantic_phase` compute phase d
 which :mod:`capopt.plotting` draws.
 """
 
-from .phase import polysemantic_fraction, polysemantic_phase, two_feature_phase
-from .sensitivity import Sensitivity, sensitivity
-from .grid import load_sweep, save_sweep, sweep
+
+import importlib
+
+#: Each public name and the submodule it lives in, imported on first use: the grid and the
+#: phase diagrams need xarray, which ``import capopt`` and ``capopt --help`` do not load.
+_HOMES = {
+    "sweep": "grid",
+    "save_sweep": "dataset",
+    "load_sweep": "dataset",
+    "sensitivity": "sensitivity",
+    "Sensitivity": "sensitivity",
+    "two_feature_phase": "phase",
+    "polysemantic_phase": "phase",
+    "polysemantic_fraction": "phase",
+}
 
 __all__ = [
     "sweep",
@@ -21,3 +33,13 @@ __all__ = [
     "polysemantic_phase",
     "polysemantic_fraction",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

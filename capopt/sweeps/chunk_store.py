@@ -62,6 +62,7 @@ class ChunkStore:
             stale.unlink(missing_ok=True)
 
     def _path(self, index: int) -> Path:
+        assert self.directory is not None, "only a store with a directory has chunk files"
         return self.directory / f"chunk-{index:06d}.npz"
 
     def finished(self, n_chunks: int) -> list[int]:

@@ -43,6 +43,7 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
     C, lam, loss, counts = (np.concatenate(parts) for parts in zip(*chunks))
     dims = tuple(k for k, x in grid.items() if x.ndim == 1)
     shape = tuple(grid[k].size for k in dims)
+    coords: dict[str, tuple[str | tuple[str, ...], np.ndarray, dict[str, str]]]
     coords = {k: ((k,) if x.ndim else (), x, {"description": DESCRIPTIONS[k]}) for k, x in grid.items()}
     if "density" in grid:
         along = ("density",) if grid["density"].ndim else ()

@@ -37,13 +37,9 @@ from ..regimes import DEFAULT_REGIME_ATOL
 from ..solvers._kernels import solve_grid
 from .chunk_store import ChunkStore, manifest
 from .dataset import load_sweep, save_sweep, to_dataset
-from .scheduling import run_chunks
+from .scheduling import DEFAULT_CHUNK_SIZE, run_chunks
 
 __all__ = ["sweep", "save_sweep", "load_sweep", "DEFAULT_CHUNK_SIZE", "PARAMETERS"]
-
-#: Problems per chunk: large enough that a chunk's task overhead (a few ms on an executor)
-#: is small next to its solve (~0.3 s at N = 64), small enough to checkpoint often.
-DEFAULT_CHUNK_SIZE = 1 << 16
 
 #: The grid parameters, in the order of the dataset's dimensions.
 PARAMETERS = ("n_features", "budget", "importance_decay", "kurtosis", "density")

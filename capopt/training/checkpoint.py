@@ -45,7 +45,8 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
         raise ValueError(f"array name {_META!r} is reserved for the checkpoint header")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as f:
-        np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})
+        # numpy's stub types savez's **kwds like its keyword options (bool), not as arrays.
+        np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})  # type: ignore[arg-type]
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:

@@ -14,6 +14,7 @@ kurtosis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, TypedDict
 
 import numpy as np
 
@@ -54,16 +55,24 @@ def _train_linear(curves: LinearAutoencoderCurves, d: int, route: str, options: 
 
 
 #: Per family: (train(curves, d, route, options), exact model loss(curves, W)).
-_FAMILIES = {
+_FAMILIES: dict[type, tuple[Callable[..., Any], Callable[[Any, np.ndarray], np.ndarray]]] = {
     QuadraticCurves: (_train_quadratic,
                       lambda c, W: quadratic_model_loss(W, c.importance, c.kurtosis)),
     LinearAutoencoderCurves: (_train_linear,
                               lambda c, W: linear_autoencoder_model_loss(W, c.importance)),
 }
 
+
+class _BlockOptions(TypedDict, total=False):
+    """Keyword options of :func:`capopt.blocks`."""
+
+    tol: float
+    zero_tol: float
+
+
 #: How to read the blocks of each route's weights: L-BFGS optima are clean to ~1e-6 and
 #: suit :func:`capopt.blocks`' defaults; Adam leaves jitter (see TRAINED_BLOCK_TOL).
-_TRAINED_BLOCK_OPTIONS = {
+_TRAINED_BLOCK_OPTIONS: dict[str, _BlockOptions] = {
     "exact": {},
     "sampled": {"tol": TRAINED_BLOCK_TOL, "zero_tol": TRAINED_ZERO_TOL},
 }

@@ -132,6 +132,7 @@ class FixedSample:
         self.data = self.inputs.sample(rngs, self.size)
 
     def sample(self, rngs, batch_size: int) -> np.ndarray:
+        assert self.data is not None, "prepare() draws the training set before sampling"
         if batch_size == self.size:
             return self.data
         index = np.stack([rng.integers(self.size, size=batch_size) for rng in rngs])

@@ -141,7 +141,9 @@ class SparsitySweep:
         distance = np.abs(C[:, None] - np.asarray(values)[None, :])
         nearest = np.argmin(distance, axis=1)
         hit = distance[np.arange(C.size), nearest] <= atol
-        counts = {float(v): int(np.sum(hit & (nearest == j))) for j, v in enumerate(values)}
+        counts: dict[float | str, int] = {
+            float(v): int(np.sum(hit & (nearest == j))) for j, v in enumerate(values)
+        }
         counts["other"] = int(np.sum(~hit))
         return counts
 

@@ -11,6 +11,8 @@ nonlinearities have no closed-form loss curves and are measured by training (the
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -31,7 +33,7 @@ def _gelu_prime(z):
 
 #: Nonlinearities as (phi, phi') pairs. GeLU is the exact :math:`z\,\Phi(z)`, not the tanh
 #: approximation. The derivative of relu and abs at 0 is taken as 0 (a subgradient).
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
     "linear": (lambda z: z, lambda z: np.ones_like(z)),
     "square": (lambda z: z * z, lambda z: 2.0 * z),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
@@ -196,7 +198,6 @@ def two_layer_model(importance, d, activation, density, base, n_instances, datas
     examples per instance if given) from user-facing arguments."""
     v, p = instance_grid(importance, density, n_instances)
     d = check_count(d, "d")
-    inputs = SparseInputs(p, base, dtype=dtype)
-    if dataset_size is not None:
-        inputs = FixedSample(inputs, dataset_size)
+    sparse = SparseInputs(p, base, dtype=dtype)
+    inputs = sparse if dataset_size is None else FixedSample(sparse, dataset_size)
     return TwoLayerModel(v, int(d), activation, inputs)

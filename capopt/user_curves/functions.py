@@ -263,6 +263,8 @@ def from_functions(
     values = _sample(losses, "losses", x)
     if curvatures is not None:
         _sample(curvatures, "curvatures", x)
+    # Per curve; 0.0 once exact marginals replace the sampled slopes.
+    noise: np.ndarray | float
     noise = difference_noise(values, x)
     slopes = np.diff(values, axis=1) / np.diff(x)
     if marginals is not None:
