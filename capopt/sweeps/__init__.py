@@ -10,14 +10,16 @@ which :mod:`capopt.plotting` draws.
 
 import importlib
 
-#: Each public name and the submodule it lives in, imported on first use: the grid and the
-#: phase diagrams need xarray, which ``import capopt`` and ``capopt --help`` do not load.
+# Light (numpy only), and named like its module: imported here, so that the attribute
+# ``sensitivity`` is the function, not the submodule a first import would bind.
+from .sensitivity import Sensitivity, sensitivity
+
+#: Each other public name and the submodule it lives in, imported on first use: the grid and
+#: the phase diagrams need xarray, which ``import capopt`` and ``capopt --help`` do not load.
 _HOMES = {
     "sweep": "grid",
     "save_sweep": "dataset",
     "load_sweep": "dataset",
-    "sensitivity": "sensitivity",
-    "Sensitivity": "sensitivity",
     "two_feature_phase": "phase",
     "polysemantic_phase": "phase",
     "polysemantic_fraction": "phase",
