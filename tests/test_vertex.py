@@ -202,7 +202,7 @@ def test_the_vertex_kernel_matches_the_naive_exchange(gain, data):
     # A concave curve's partial benefit is at most f times its full one.
     part = np.minimum(f * gain, np.array(scale) * gain)
     C = np.empty(n)
-    fractional = kernels.best_vertex(gain, part, k, f, C)
+    fractional = kernels.best_vertex(gain, part, np.argsort(-gain, kind="stable"), k, f, C)
     expected, expected_fractional = references.best_vertex(gain, part, k, f)
     assert fractional == expected_fractional
     np.testing.assert_array_equal(C, expected)

@@ -984,7 +984,7 @@ def _feature_marginal(C, v, K):
 
 
 @jit
-def best_vertex(gain, part, k, f, C):
+def best_vertex(gain, part, order, k, f, C):
     r"""The best vertex of :math:`\{0 \le C_i \le 1, \sum_i C_i \le d\}` for concave curves.
 
     Fills ``C`` in place and returns the position of the feature at the fraction, or -1.
@@ -996,6 +996,9 @@ def best_vertex(gain, part, k, f, C):
     part : ndarray, shape (N,)
         :math:`\ell_i(0) - \ell_i(f)`, the benefit of the fraction (read only when
         ``f > 0``).
+    order : ndarray of int, shape (N,)
+        The features by decreasing gain, stably: ``argsort(-gain, kind="stable")`` (the
+        caller sorts, with numpy's faster sort where it can).
     k : int
         Whole dimensions :math:`\min(\lfloor d \rfloor, N)`.
     f : float
@@ -1018,8 +1021,6 @@ def best_vertex(gain, part, k, f, C):
     n_positive = 0
     for i in range(n):
         n_positive += gain[i] > 0.0
-    # mergesort is stable: equal gains keep index order, the lower index ranks first.
-    order = np.argsort(-gain, kind="mergesort")
     C[:] = 0.0
     best = 0.0
     for r in range(min(k, n_positive)):
@@ -1065,7 +1066,8 @@ def _vertex(v, K, d, C):
         flat = _flat(v[i], K)
         gain[i] = 0.0 if flat else _benefit(1.0, v[i], K)
         part[i] = 0.0 if flat or f == 0.0 else _benefit(f, v[i], K)
-    fractional = best_vertex(gain, part, k, f, C)
+    # mergesort is stable: equal gains keep index order, the lower index ranks first.
+    fractional = best_vertex(gain, part, np.argsort(-gain, kind="mergesort"), k, f, C)
     if fractional >= 0:
         return _feature_marginal(f, v[fractional], K)
     lam = 0.0

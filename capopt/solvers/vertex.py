@@ -134,7 +134,8 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     gain = np.ascontiguousarray(curves.benefit(np.ones(n)), dtype=np.float64)
     part = np.ascontiguousarray(curves.benefit(np.full(n, f)), dtype=np.float64) if f > 0 else gain
     C = np.empty(n)
-    fractional = best_vertex(gain, part, k, f, C)
+    order = np.argsort(-gain, kind="stable")  # equal gains: the lower index first
+    fractional = best_vertex(gain, part, order, k, f, C)
     best = float(np.sum(gain[C == 1.0]) + (part[fractional] if fractional >= 0 else 0.0))
     if fractional < 0:
         fractional = None
