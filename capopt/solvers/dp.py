@@ -111,13 +111,6 @@ class GridDP(Method):
     resolution: int = DEFAULT_RESOLUTION
     lipschitz: object = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "resolution",
-            check_count(self.resolution, "resolution", maximum=np.iinfo(np.uint16).max),
-        )
-
     def run(self, problem: Problem) -> Solution:
         return run_dp(
             problem.curves, problem.budget, resolution=self.resolution, lipschitz=self.lipschitz

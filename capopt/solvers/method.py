@@ -48,7 +48,11 @@ class Method(abc.ABC):
         """Solve ``problem``; a failure is returned (:meth:`Solution.failed`), not raised."""
 
     def with_options(self, **options) -> Method:
-        """This method with the given options; each is validated when the copy is made.
+        """This method with the given options.
+
+        Option values are checked once, by the method: where they stand alone when the copy
+        is made, where they depend on the problem (a start point, a per-feature bound) when
+        it runs, before any work.
 
         Raises
         ------
