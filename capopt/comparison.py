@@ -451,24 +451,19 @@ def _weights(W, n_features: int, feature_axis: int) -> np.ndarray:
     return X
 
 
-def against_optimum(
-    W,
-    optimal: AllocationResult,
-    *,
-    feature_axis: int = -1,
-    regime_atol: float = DEFAULT_REGIME_ATOL,
-    block_tol: float = DEFAULT_BLOCK_TOL,
-    zero_tol: float = DEFAULT_ZERO_TOL,
-) -> Comparison | list:
-    """:func:`compare` with an allocation already solved (``optimal``, for the curves and
-    budget it carries), e.g. certified with ``throw=True`` before training a model."""
+def against_optimum(W, optimal: AllocationResult, **options) -> Comparison | list:
+    """:func:`compare` with an allocation already solved, ``optimal`` (for the curves and
+    budget it carries), e.g. certified with ``throw=True`` before training a model;
+    ``options`` are :func:`compare`'s keywords."""
     if not isinstance(optimal, AllocationResult) or optimal.status is Status.FAILED:
         raise TypeError(f"optimal must be a solved AllocationResult, got {optimal!r}")
+    feature_axis = options.pop("feature_axis", -1)
     X = _weights(W, optimal.curves.n_features, feature_axis)
-    return _comparisons(X, optimal, _tolerances(regime_atol, block_tol, zero_tol))
+    return _comparisons(X, optimal, _tolerances(**options))
 
 
-def _tolerances(regime_atol, block_tol, zero_tol) -> tuple[float, float, float]:
+def _tolerances(regime_atol: float = DEFAULT_REGIME_ATOL, block_tol: float = DEFAULT_BLOCK_TOL,
+                zero_tol: float = DEFAULT_ZERO_TOL) -> tuple[float, float, float]:
     return (check_scalar(regime_atol, "regime_atol", minimum=0.0),
             check_scalar(block_tol, "block_tol", minimum=0.0),
             check_scalar(zero_tol, "zero_tol", minimum=0.0))
