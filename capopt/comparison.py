@@ -96,7 +96,15 @@ class RegimeDifference(NamedTuple):
 class Comparison:
     r"""An embedding ``W`` against the optimal allocation of its loss curves and budget.
 
-    Built by :func:`compare`. Everything past the capacities is evaluated on first access
+    Built by :func:`compare`. The main figures are
+
+    .. math::
+
+        \max_i |C_i(W) - C_i^*|, \qquad
+        L(W) - \sum_i \ell_i(C_i^*) \ \ (\text{explicit models only}),
+
+    and the features whose regime (monosemantic :math:`C = 1`, polysemantic, ignored
+    :math:`C = 0`) differs. Everything past the capacities is evaluated on first access
     (the model's loss and the blocks cost :math:`O(dN^2)`), from ``weights``.
 
     Attributes
@@ -114,6 +122,22 @@ class Comparison:
         for ``W`` as for the optimum.
     block_tol, zero_tol : float
         Tolerances of :func:`capopt.blocks` for the blocks of ``W``.
+
+    Examples
+    --------
+    The worked case of theory §3 (two features sharing one neuron at K = 7) against a
+    model that keeps only the first feature:
+
+    >>> import capopt
+    >>> comparison = capopt.compare([[2.0**0.5, 0.0]], capopt.quadratic([2.0, 1.0], 7.0), 1)
+    >>> print(comparison.table())
+    feature       C(W)         C*    C(W)-C*  regime(W)     regime(C*)
+          0   1.000000   0.833333    1.7e-01  monosemantic  polysemantic  *
+          1   0.000000   0.166667   -1.7e-01  ignored       polysemantic  *
+    max |C(W) - C*| = 1.67e-01   regimes differ for 2 features (marked *)
+    loss: W 6, optimal 5.25, gap 7.50e-01
+    blocks (features/dims): W 1/1; optimal 2/1 (differ)
+    optimum: waterfill, certified optimal, gap 0
     """
 
     capacities: np.ndarray
@@ -125,6 +149,7 @@ class Comparison:
 
     @property
     def n_features(self) -> int:
+        """N."""
         return int(self.capacities.shape[0])
 
     @property
@@ -401,6 +426,11 @@ def compare(
     under :math:`W \to QW` for orthogonal Q. Cost: the solve, plus :math:`O(d^2 N)` per
     instance for the capacities on the call; the loss and the blocks, :math:`O(dN^2)`, only
     when first read.
+
+    References
+    ----------
+    A. Scherlis, K. Sachan, A. S. Jermyn, J. Benton, B. Shlegeris, "Polysemanticity and
+    Capacity in Neural Networks", arXiv:2210.01892.
 
     Examples
     --------
