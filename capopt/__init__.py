@@ -30,6 +30,7 @@ from .realisation import QuadraticModel, optimal_quadratic_model, realize
 from .regimes import Regime, classify
 from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
+from .comparison import Comparison, compare
 
 __version__ = "0.1.0"
 
@@ -55,6 +56,7 @@ __all__ = [
     "BlockStructure",
     "CapacitySummary",
     "Certificate",
+    "Comparison",
     "LinearAutoencoderCurves",
     "LossCurves",
     "METHODS",
@@ -67,6 +69,7 @@ __all__ = [
     "capacity",
     "capacity_summary",
     "classify",
+    "compare",
     "crosscheck",
     "features_per_neuron",
     "from_functions",

@@ -2,7 +2,8 @@ r"""Does gradient training land where the solver says? (theory §3)
 
 :func:`crosscheck`: for a family with closed-form curves (quadratic model, linear
 autoencoder), solve the allocation problem with :func:`capopt.solve`, train the model itself
-(exact-loss L-BFGS by default, sampled minibatches optionally), and compare the capacities,
+(exact-loss L-BFGS by default, sampled minibatches optionally), then compare the trained
+embedding with the allocation as :func:`capopt.compare` does any embedding: capacities,
 losses and block structures (:class:`CrosscheckReport`; :func:`crosscheck_table` for many).
 The problems it runs by default are :data:`capopt.catalogue.STANDARD_PROBLEMS`;
 architectures without closed-form curves are :mod:`capopt.training.sparsity`'s.
@@ -14,28 +15,20 @@ kurtosis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, TypedDict
+from typing import Any, Callable, TypedDict, cast
 
 import numpy as np
 
 from .._validation import check_choice, check_whole
-from ..capacity import capacity
+from ..comparison import Comparison, against_optimum
 from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves
-from ..geometry import BlockStructure, block_summary, blocks
-from ..models import linear_autoencoder_model_loss, quadratic_model_loss
-from ..realisation import realize
+from ..geometry import BlockStructure, block_summary
 from ..solvers import AllocationResult, solve
 from .autoencoders import train_autoencoder, train_linear_autoencoder
 from .quadratic import train_quadratic_exact, train_quadratic_sampled
 from .results import TRAINED_BLOCK_TOL, TRAINED_ZERO_TOL, ExactFit, SampledFit
 
 __all__ = ["crosscheck", "CrosscheckReport", "crosscheck_table", "ROUTES"]
-
-
-#: Tolerance for grouping the predicted allocation into blocks: the certified methods
-#: return capacities to ~1e-9 (the global method's own tolerance is 1e-8), and a block's
-#: sum accumulates that over its features.
-REALIZE_TOL = 1e-6
 
 
 def _train_quadratic(curves: QuadraticCurves, d: int, route: str, options: dict):
@@ -54,19 +47,17 @@ def _train_linear(curves: LinearAutoencoderCurves, d: int, route: str, options: 
                              **{"steps": 5000, "lr": 1e-2, "schedule": "cosine", **options})
 
 
-#: Per family: (train(curves, d, route, options), exact model loss(curves, W)).
-_FAMILIES: dict[type, tuple[Callable[..., Any], Callable[[Any, np.ndarray], np.ndarray]]] = {
-    QuadraticCurves: (_train_quadratic,
-                      lambda c, W: quadratic_model_loss(W, c.importance, c.kurtosis)),
-    LinearAutoencoderCurves: (_train_linear,
-                              lambda c, W: linear_autoencoder_model_loss(W, c.importance)),
+#: How to train each family's model: train(curves, d, route, options).
+_TRAINERS: dict[type, Callable[..., Any]] = {
+    QuadraticCurves: _train_quadratic,
+    LinearAutoencoderCurves: _train_linear,
 }
 
 
 class _BlockOptions(TypedDict, total=False):
-    """Keyword options of :func:`capopt.blocks`."""
+    """The options of :func:`capopt.compare` for the blocks of the trained embedding."""
 
-    tol: float
+    block_tol: float
     zero_tol: float
 
 
@@ -74,7 +65,7 @@ class _BlockOptions(TypedDict, total=False):
 #: suit :func:`capopt.blocks`' defaults; Adam leaves jitter (see TRAINED_BLOCK_TOL).
 _TRAINED_BLOCK_OPTIONS: dict[str, _BlockOptions] = {
     "exact": {},
-    "sampled": {"tol": TRAINED_BLOCK_TOL, "zero_tol": TRAINED_ZERO_TOL},
+    "sampled": {"block_tol": TRAINED_BLOCK_TOL, "zero_tol": TRAINED_ZERO_TOL},
 }
 
 ROUTES = tuple(_TRAINED_BLOCK_OPTIONS)
@@ -92,29 +83,47 @@ class CrosscheckReport:
         Embedding dimension d.
     route : str
         ``"exact"`` (L-BFGS on the exact expected loss) or ``"sampled"`` (Adam on minibatches).
-    predicted : AllocationResult
-        :func:`capopt.solve`'s certified allocation.
     fit : ExactFit or SampledFit
         The training run.
-    trained_weights : ndarray, shape (d, N)
-        The trained embedding compared (for the sampled route, the instance of lowest exact
-        loss).
-    trained_loss : float
-        Exact expected loss of ``trained_weights`` (bias at its optimum).
-    predicted_blocks, trained_blocks : BlockStructure
-        :func:`capopt.blocks` of an embedding realising the predicted allocation
-        (:func:`capopt.realize`) and of the trained one.
+    comparison : Comparison
+        :func:`capopt.compare` of the trained embedding (for the sampled route, the instance
+        of lowest exact loss) with :func:`capopt.solve`'s certified allocation,
+        :attr:`predicted`.
     """
 
     curves: LossCurves
     budget: int
     route: str
-    predicted: AllocationResult
     fit: ExactFit | SampledFit
-    trained_weights: np.ndarray
-    trained_loss: float
-    predicted_blocks: BlockStructure
-    trained_blocks: BlockStructure
+    comparison: Comparison
+
+    @property
+    def predicted(self) -> AllocationResult:
+        """:func:`capopt.solve`'s certified allocation."""
+        return self.comparison.optimal
+
+    @property
+    def trained_weights(self) -> np.ndarray:
+        """The trained embedding compared, shape (d, N)."""
+        return self.comparison.weights
+
+    @property
+    def trained_loss(self) -> float:
+        """Exact expected loss of ``trained_weights`` (bias at its optimum)."""
+        return cast(float, self.comparison.loss)
+
+    @property
+    def predicted_blocks(self) -> BlockStructure:
+        """:func:`capopt.blocks` of the model that attains the predicted allocation."""
+        predicted = self.comparison.predicted_blocks
+        if predicted is None:  # a whole budget and a closed-form model: not expected
+            raise ValueError(self.comparison.predicted_blocks_reason)
+        return predicted
+
+    @property
+    def trained_blocks(self) -> BlockStructure:
+        """:func:`capopt.blocks` of the trained embedding."""
+        return self.comparison.blocks
 
     @property
     def predicted_capacities(self) -> np.ndarray:
@@ -122,17 +131,17 @@ class CrosscheckReport:
 
     @property
     def trained_capacities(self) -> np.ndarray:
-        return capacity(self.trained_weights)
+        return self.comparison.capacities
 
     @property
     def max_abs_dC(self) -> float:
         r""":math:`\max_i |C_i^{\text{trained}} - C_i^{\text{predicted}}|`."""
-        return float(np.max(np.abs(self.trained_capacities - self.predicted_capacities)))
+        return self.comparison.max_abs_error
 
     @property
     def loss_gap(self) -> float:
         """Trained minus predicted loss: >= 0 up to rounding, as the solver's is the minimum."""
-        return self.trained_loss - self.predicted.loss
+        return cast(float, self.comparison.loss_gap)
 
     def __repr__(self) -> str:
         return (
@@ -202,8 +211,8 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
     >>> report.max_abs_dC < 1e-6, abs(report.loss_gap) < 1e-9
     (True, True)
     """
-    family = _FAMILIES.get(type(curves))
-    if family is None:
+    train = _TRAINERS.get(type(curves))
+    if train is None:
         raise TypeError(
             "curves must be a family with a closed-form model (capopt.quadratic(...) or "
             f"capopt.linear_autoencoder(...)), got {type(curves).__name__}; use "
@@ -211,26 +220,15 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
         )
     check_choice(route, "route", list(ROUTES))
     d = check_whole(budget, "budget", minimum=1, unit="neurons")
-    train, model_loss = family
 
     predicted = solve(curves, d)
     trained = train(curves, d, route, {"seed": seed, **train_options})
-    if isinstance(trained, ExactFit):
-        W = trained.weights
-    else:
-        losses = model_loss(curves, trained.weights)
-        W = trained.weights[int(np.argmin(losses))]
-    return CrosscheckReport(
-        curves=curves,
-        budget=d,
-        route=route,
-        predicted=predicted,
-        fit=trained,
-        trained_weights=W,
-        trained_loss=float(model_loss(curves, W)),
-        predicted_blocks=blocks(realize(predicted.capacities, d, seed=0, tol=REALIZE_TOL)),
-        trained_blocks=blocks(W, **_TRAINED_BLOCK_OPTIONS[route]),
-    )
+    compared = against_optimum(trained.weights, predicted, **_TRAINED_BLOCK_OPTIONS[route])
+    # The sampled route trains instances together: the one of lowest exact loss is judged.
+    comparison = compared if isinstance(compared, Comparison) else min(
+        compared, key=lambda c: cast(float, c.loss))
+    return CrosscheckReport(curves=curves, budget=d, route=route, fit=trained,
+                            comparison=comparison)
 
 
 def crosscheck_table(reports, labels) -> str:
