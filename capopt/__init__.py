@@ -30,6 +30,7 @@ from .realisation import QuadraticModel, optimal_quadratic_model, realize
 from .regimes import Regime, classify
 from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
+from .weights import load_weights
 
 __version__ = "0.1.0"
 
@@ -75,6 +76,7 @@ __all__ = [
     "leverage_scores",
     "linear_autoencoder",
     "linear_autoencoder_model_loss",
+    "load_weights",
     "optimal_quadratic_model",
     "quadratic",
     "quadratic_model_bias",
