@@ -1,4 +1,4 @@
-"""Weights from files: ``capopt.load_weights`` on each format."""
+"""Weights from files: ``capopt.load_weights`` and ``capopt capacity FILE`` on each format."""
 
 import json
 import struct
@@ -13,6 +13,8 @@ from safetensors.numpy import load_file, save_file
 import capopt
 from capopt import capacity, load_weights
 
+from frames import polygon
+from test_cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -224,3 +226,60 @@ def test_importing_capopt_leaves_safetensors_unloaded():
     code = "import sys, capopt; print('safetensors' in sys.modules, 'load_weights' in capopt.__all__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.split() == ["False", "True"]
+
+
+# ---------------------------------------------------------------- the command line
+def save_each_format(tmp_path, W) -> dict[str, list[str]]:
+    """``W`` saved in each format beside a bias; the CLI arguments that select it."""
+    save(tmp_path / "W.npy", {"W": W})
+    for suffix in (".npz", ".safetensors"):
+        save(tmp_path / f"sae{suffix}", {"W_dec": W, "b_dec": np.zeros(W.shape[0], W.dtype)})
+    return {
+        ".npy": [str(tmp_path / "W.npy")],
+        ".npz": [str(tmp_path / "sae.npz"), "--key", "W_dec"],
+        ".safetensors": [str(tmp_path / "sae.safetensors"), "--key", "W_dec"],
+    }
+
+
+def test_cli_capacity_reads_each_format_as_json(tmp_path, capsys):
+    W = polygon(5).astype(np.float32)
+    for suffix, argv in save_each_format(tmp_path, W).items():
+        code, out, err = run(capsys, "capacity", *argv, "--json")
+        assert code == 0 and err == "", suffix
+        np.testing.assert_allclose(json.loads(out)["capacities"], capacity(W), rtol=1e-12, err_msg=suffix)
+
+
+def test_cli_capacity_lists_the_arrays_and_names_the_flag(tmp_path, capsys):
+    argv = save_each_format(tmp_path, polygon(5))[".safetensors"][:1]
+    code, out, err = run(capsys, "capacity", *argv)
+    assert code == 2 and out == ""
+    assert "holds 2 arrays" in err and "--key NAME" in err and "W_dec (2, 5) float64" in err
+
+
+def test_cli_capacity_names_a_missing_file(tmp_path, capsys):
+    code, _, err = run(capsys, "capacity", str(tmp_path / "nowhere.safetensors"))
+    assert code == 2 and "capopt capacity: error: weights file" in err and "nowhere.safetensors' does not exist" in err
+
+
+def test_cli_capacity_warns_when_the_features_look_like_the_hidden_axis(tmp_path, capsys):
+    np.save(tmp_path / "W.npy", polygon(5).T)  # W[feature, hidden], as the notebook stores it
+    code, out, err = run(capsys, "capacity", str(tmp_path / "W.npy"), "--json")
+    assert code == 0 and "warning" in err and "--feature-axis -2" in err and "(5, 2)" in err
+    json.loads(out)  # the warning goes to stderr; stdout stays parseable
+
+
+@pytest.mark.parametrize("axis", ["-2", "-1"])
+def test_cli_capacity_explicit_feature_axis_silences_the_warning(tmp_path, capsys, axis):
+    np.save(tmp_path / "W.npy", polygon(5).T)
+    code, out, err = run(capsys, "capacity", str(tmp_path / "W.npy"), "--feature-axis", axis, "--json")
+    assert code == 0 and err == ""
+    if axis == "-2":
+        np.testing.assert_allclose(json.loads(out)["capacities"], 0.4, rtol=1e-12)
+
+
+def test_cli_capacity_runs_as_a_module(tmp_path):
+    argv = save_each_format(tmp_path, polygon(3).astype(np.float32))[".safetensors"]
+    result = subprocess.run([sys.executable, "-m", "capopt", "capacity", *argv], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "sum C = 2.000000   rank = 2   d = 2" in result.stdout
