@@ -8,10 +8,7 @@ Glossary: ``W`` an embedding matrix as stored (its feature axis is chosen later,
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import struct
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +135,8 @@ def load_weights(path, key: str | None = None, *, mmap: bool = True) -> np.ndarr
 @contextlib.contextmanager
 def _reading(p: Path, suffix: str):
     """Report a reader's failure on a damaged file as a ValueError that names the file."""
+    import zipfile  # here, as json and struct below: `import capopt` need not load them
+
     try:
         yield
     except (ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -203,7 +202,9 @@ def _read_npz(p: Path, key: str | None, mmap: bool) -> np.ndarray:
 
 
 def _read_safetensors(p: Path, key: str | None, mmap: bool) -> np.ndarray:
-    # Imported here so that `import capopt` stays light.
+    import json
+    import struct
+
     from safetensors import SafetensorError, safe_open
 
     try:
