@@ -31,6 +31,7 @@ from .regimes import Regime, classify
 from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
 from .comparison import Comparison, compare
+from .weights import load_weights
 
 __version__ = "0.1.0"
 
@@ -78,6 +79,7 @@ __all__ = [
     "leverage_scores",
     "linear_autoencoder",
     "linear_autoencoder_model_loss",
+    "load_weights",
     "optimal_quadratic_model",
     "quadratic",
     "quadratic_model_bias",

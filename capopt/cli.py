@@ -20,6 +20,7 @@ from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
 from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
+from .weights import load_weights
 
 
 def _load_array(path: str, name: str) -> np.ndarray:
@@ -35,19 +36,40 @@ def _load_array(path: str, name: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- capacity
 def _configure_capacity(p: argparse.ArgumentParser) -> None:
-    p.add_argument("weights", help="embedding matrix saved with numpy.save (.npy)")
+    p.add_argument("weights", help="embedding matrix in a .npy, .npz or .safetensors file")
+    p.add_argument("--key", metavar="NAME",
+                   help="name of the array, for a .npz or .safetensors file that holds several")
+    # None until given, so that an explicit axis silences the orientation warning.
     p.add_argument(
         "--feature-axis",
         type=int,
-        default=-1,
+        default=None,
         help="axis of the features: -1 for W[hidden, feature] (default), -2 for W[feature, hidden]",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _warn_if_features_look_hidden(shape: tuple[int, ...]) -> None:
+    """Warn when the default feature axis is the shorter one: a dictionary has more features
+    than hidden units, so such a file most likely stores W[feature, hidden]."""
+    if len(shape) >= 2 and shape[-1] < shape[-2]:
+        print(
+            f"capopt capacity: warning: W has shape {shape}, so the default feature axis -1 "
+            f"gives {shape[-1]} features in {shape[-2]} hidden dimensions; if the file stores "
+            "W[feature, hidden] (as the Toy Models of Superposition notebook does), pass "
+            "--feature-axis -2 (pass --feature-axis -1 to keep this reading without the warning)",
+            file=sys.stderr,
+        )
+
+
 def _run_capacity(args) -> int:
-    W = _load_array(args.weights, "weights")
-    s = capacity_summary(W, feature_axis=args.feature_axis)
+    try:
+        W = load_weights(args.weights, args.key)
+    except OSError as exc:  # a missing or unreadable file is reported as main reports bad values
+        raise ValueError(str(exc)) from exc
+    if args.feature_axis is None:
+        _warn_if_features_look_hidden(W.shape)
+    s = capacity_summary(W, feature_axis=-1 if args.feature_axis is None else args.feature_axis)
     if args.json:
         print(json.dumps({
             "capacities": s.capacities.tolist(),
