@@ -8,6 +8,7 @@ the boundary can assume clean float64 input.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import numbers
 
 import numpy as np
@@ -86,8 +87,11 @@ def check_scalar(value, name: str, *, minimum: float | None = None) -> float:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
-    x = float(value)
     requirement = "finite" + ("" if minimum is None else f" and >= {minimum:g}")
+    try:
+        x = float(value)
+    except OverflowError:  # an int or Fraction past float64, e.g. 10**400
+        x = math.inf
     if not np.isfinite(x) or (minimum is not None and x < minimum):
         raise ValueError(f"{name} must be {requirement}, got {_describe(value)}")
     return x

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -466,16 +467,20 @@ class QuadraticCurves(LossCurves):
         if self._extremes[1] == 0.0:
             return self, 0, 0.0
         low, high = self._unit_log2()
-        if -SAFE_EXPONENT <= low and high <= SAFE_EXPONENT:
-            return self, 0, 0.0
-        # Losses scale as v^2: dividing v by 2^e (exact) divides them by 2^(2e). A flat
-        # curve's constant loss could leave the range when scaled; it is kept aside.
-        e = _power_of_two_unit(high)
+        in_range = -SAFE_EXPONENT <= low and high <= SAFE_EXPONENT
+        # A flat curve's constant loss is kept aside: scaled it could leave the range, and
+        # unscaled a large one (v = -1e16) rounds away the others' gains in every total.
         v, constant = self.importance, 0.0
         if self._flat is not None:
             with np.errstate(over="ignore"):
-                constant = float(np.sum(F.quadratic_gain(v[self._flat], self.kurtosis[self._flat])))
+                constant = math.fsum(
+                    F.quadratic_gain(v[self._flat], self.kurtosis[self._flat]).tolist()
+                )
             v = np.where(self._flat, 0.0, v)
+        if in_range and constant == 0.0:
+            return self, 0, 0.0
+        # Losses scale as v^2: dividing v by 2^e (exact) divides them by 2^(2e).
+        e = 0 if in_range else _power_of_two_unit(high)
         return QuadraticCurves(_frozen(np.ldexp(v, -e)), self._K), 2 * e, constant
 
     def subset(self, features: np.ndarray) -> QuadraticCurves:

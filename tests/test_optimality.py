@@ -297,3 +297,57 @@ def test_onto_budget_moves_fractional_capacities_by_at_most_the_excess(C, d):
     if math.fsum(C[whole]) <= d and np.any(~whole & (C > 0)):
         assert np.array_equal(fitted[whole], C[whole])
         assert np.all(C - fitted <= (used - d) * (1 + 1e-12))
+
+
+# --- found by an adversarial run against the brute force --------------------------------------
+
+
+@pytest.mark.parametrize("v, K, d", [
+    ([1.0, 1e-150], [1.1, 1e200], 2.0),
+    ([1e-200, 1.0], [1e299, 2.5], 1.0),
+    ([1e-100, 1.0], [1e199, 2.5], 1.0),
+    ([1e-308, 1e-123], [5e299, 2.5], 1.0),
+])
+def test_a_curve_whose_marginal_spans_more_than_one_unit_is_not_certified(v, K, d):
+    # One curve's marginal runs from 2 v^2 to (K - 1)^2 v^2 / 2: past 2^800, the scaled
+    # units underflow its smallest terms (and here every other curve's too), so no
+    # certificate can prove the allocation. The brute force's optimum differs from the
+    # answer in each case (e.g. C = [1, 1], loss 0, for the first), so it must not read
+    # OPTIMAL: solving such curves exactly is not done yet.
+    result = capopt.solve(capopt.quadratic(v, K), d, throw=False)
+    optimum = brute_force.quadratic_optimum(v, K, d)
+    assert brute_force.quadratic_loss(v, K, result.capacities) > optimum.loss
+    assert result.status is Status.UNPROVEN
+
+
+def test_a_loss_that_overflows_is_reported_as_inf_not_zero():
+    # Exact loss 1.0e417 (by hand: (K - 1) v^2 of the first feature at C = 0).
+    result = capopt.solve(capopt.quadratic([1e16, 1e213], [1e300, 1.000000001]), 0.0, throw=False)
+    assert result.loss == math.inf
+
+
+def test_a_table_with_a_huge_constant_curve_keeps_the_others_gains():
+    # Curve 1 is flat at 1e17; curve 2 costs 1 at C = 0.5 and gains only at C = 1, out of
+    # reach of d = 0.5: the optimum leaves both at 0 (curve 2's loss 0).
+    table = capopt.from_table([0, .5, 1], [[1e17] * 3, [0.0, 1.0, -0.5]])
+    result = capopt.solve(table, 0.5)
+    assert result.capacities.tolist() == [0.0, 0.0]
+    assert result.loss == 1e17
+
+
+def test_a_flat_quadratic_curve_with_a_huge_constant_keeps_the_others_gains():
+    # v = -1e16 makes feature 2 flat with the constant 4e32; feature 1 (K = 2, concave)
+    # takes the whole budget, 1e-8 (vertex solution, theory §2).
+    result = capopt.solve(capopt.quadratic([1.0, -1e16], [2.0, 5.0]), 1e-8, method="global")
+    assert result.capacities.tolist() == [1e-8, 0.0]
+
+
+def test_the_loss_of_tables_with_cancelling_offsets_is_summed_exactly():
+    # 1 + 1e300 - 1e300 = 1 (the allocation C = 0 is forced by d = 0).
+    table = capopt.from_table([0, 1], [[1.0, 0.0], [1e300, 1e300], [-1e300, -1e300]])
+    assert capopt.solve(table, 0.0).loss == 1.0
+
+
+def test_a_budget_past_float64_is_a_clear_error():
+    with pytest.raises(ValueError, match="budget must be finite"):
+        capopt.solve(capopt.quadratic([1.0], 5.0), 10**400)

@@ -232,12 +232,13 @@ def _user_loss(
 ) -> float:
     """The loss in the user's units: from the scaled one, or, for a rescaled family (whose
     smallest terms the scaled units may have rounded away), the curves' own sum where it
-    is finite."""
+    is finite, or +inf where that sum overflows (every loss is non-negative up to the
+    constant, so an infinite sum of finite terms is a true overflow)."""
     loss = _times_power_of_two(scaled, e) + constant
     if rescaled:
         with np.errstate(over="ignore", invalid="ignore"):
-            direct = float(np.sum(curves.loss(C)))
-        if math.isfinite(direct):
+            direct = float(curves.total_loss(C))
+        if math.isfinite(direct) or direct == math.inf:
             return direct
     return loss
 

@@ -51,9 +51,9 @@ def tiers(curves: LossCurves) -> tuple[list[Tier], tuple[str, ...]]:
 
     One tier (the normalised family) unless the family reports marginal ranges spanning
     more than :data:`SPAN_LOG2`. Flat curves join the last tier. Should two curves whose
-    marginal ranges overlap also lie more than the span apart (kurtoses beyond ~1e38),
-    they stay in one tier, and the returned assumption says that its smallest features
-    were evaluated at the resolution of the largest.
+    marginal ranges overlap also lie more than the span apart (kurtoses beyond ~1e38), or
+    a curve that varies be flat in its tier's units, the returned assumption says that the
+    tier's smallest features were evaluated at the resolution of its largest.
     """
     if not curves.scale_span_log2() > SPAN_LOG2:
         return [Tier(None, *curves.normalized())], ()
@@ -81,7 +81,15 @@ def tiers(curves: LossCurves) -> tuple[list[Tier], tuple[str, ...]]:
     out = []
     for group in groups:
         features = np.sort(np.asarray(group, dtype=np.intp))
-        out.append(Tier(features, *curves.subset(features).normalized()))
+        subset = curves.subset(features)
+        tier = Tier(features, *subset.normalized())
+        # A curve that varies in the user's units but is flat in the tier's (a huge-K,
+        # tiny-v curve sets a unit that underflows its neighbours', or its own, importance)
+        # would be solved as if it could gain nothing.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            lost = (subset.loss_range() > 0) & ~(tier.curves.loss_range() > 0)
+        unresolved = unresolved or bool(lost.any())
+        out.append(tier)
     note: tuple[str, ...] = ()
     if unresolved:
         note = (

@@ -10,6 +10,8 @@ Glossary: ``C`` capacity in [0, 1], ``l`` loss, ``M`` grid size, ``N`` number of
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -144,12 +146,28 @@ class TabulatedCurves(LossCurves):
         return np.maximum(0.0, np.max(self._marginals, axis=1))
 
     def normalized(self) -> tuple[TabulatedCurves, int, float]:
-        top = float(np.max(np.abs(self.values)))
-        if top == 0 or top <= 2.0**SAFE_EXPONENT and top >= 2.0**-SAFE_EXPONENT:
+        """Each curve less its smallest value (the offsets, summed exactly into the
+        constant), then scaled by a power of two into the safe range: an offset of 1e17
+        would otherwise round away the variation of every other curve in the totals the
+        search and the certificate compare."""
+        low = np.min(self.values, axis=1)
+        values = self.values - low[:, None] if np.any(low != 0) else self.values
+        constant = math.fsum(low.tolist())
+        top = float(np.max(values))
+        e = 0
+        if top > 0 and not 2.0**-SAFE_EXPONENT <= top <= 2.0**SAFE_EXPONENT:
+            e = int(np.ceil(np.log2(top)))
+            values = np.ldexp(values, -e)
+        if values is self.values:
             return self, 0, 0.0
-        e = int(np.ceil(np.log2(top)))
-        scaled = TabulatedCurves(self.grid, _frozen(np.ldexp(self.values, -e)), self.curve_shapes)
-        return scaled, e, 0.0
+        return TabulatedCurves(self.grid, _frozen(values), self.curve_shapes), e, constant
+
+    def total_loss(self, C) -> np.ndarray:
+        r""":math:`\sum_i \ell_i(C_i)`, summed exactly (:func:`math.fsum`) over the curves: the
+        offsets of tables can be far apart, and a plain sum would cancel them."""
+        losses = self.loss(C)
+        rows = losses.reshape(-1, losses.shape[-1]).tolist()
+        return np.array([_exact_sum(row) for row in rows]).reshape(losses.shape[:-1])
 
     def subset(self, features: np.ndarray) -> TabulatedCurves:
         shapes = tuple(self.curve_shapes[i] for i in features)
@@ -237,3 +255,11 @@ def from_table(grid, values, *, shape_rtol: float = DEFAULT_SHAPE_RTOL) -> Tabul
         )
     detected = shapes_from_slopes(slopes, rtol=shape_rtol, noise=difference_noise(table, x))
     return TabulatedCurves(_readonly(x), _readonly(table), detected)
+
+
+def _exact_sum(values: list[float]) -> float:
+    """:func:`math.fsum`, or +-inf where the sum itself overflows float64."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return float(np.sum(values))
