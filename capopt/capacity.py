@@ -3,7 +3,12 @@
 Glossary: ``W`` embedding with one column per feature (features on ``feature_axis``), ``d``
 embedding dimension, ``N`` number of features, ``G = W^T W`` Gram matrix, ``C`` capacity,
 ``t_ij = W_i.W_j / ||W_i||^2`` coupling of feature i to feature j, ``U`` and ``e`` the columns
-split as ``W_j = U_j 2**e_j``, ``g`` a group of columns of like magnitude.
+split as ``W_j = U_j 2**e_j``, ``g`` a group of columns of like magnitude, ``X`` W with its
+features last, a *block* the float64 copy of consecutive columns of X (:mod:`capopt._blocks`),
+``h`` leverage score.
+
+A W with ``d < N`` is read block by block, so that a dictionary of 1e5-1e6 features in
+float32, memory-mapped or in dask, is measured in memory O(d^2 + block) beyond its own.
 """
 
 from __future__ import annotations
