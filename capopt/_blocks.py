@@ -57,7 +57,7 @@ class Blocks:
     axes are joined into one chunk).
     """
 
-    def __init__(self, X):
+    def __init__(self, X) -> None:
         self.shape = tuple(X.shape)
         self.dask = is_dask(X)
         if self.dask:

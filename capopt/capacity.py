@@ -115,39 +115,61 @@ def _scale_columns(X: np.ndarray, k: np.ndarray) -> np.ndarray:
     """``X_j 2**k_j`` for every column, in place: ``np.ldexp``, but by one multiplication
     where every ``2**k_j`` is a float64 (exactly the same numbers: the product by an exact
     power of two is rounded once, as ldexp rounds). ``k_j = _NO_EXPONENT`` zeroes column j."""
-    if k.size and k.max() > 1023:  # a column below 2**-1023 is scaled up past 2**1023
+    if not k.any():
+        return X
+    if k.max() > 1023:  # a column below 2**-1023 is scaled up past 2**1023
         X[...] = np.where((k == _NO_EXPONENT)[..., None, :], 0.0, np.ldexp(X, k[..., None, :]))
         return X
     return np.multiply(X, np.ldexp(1.0, k)[..., None, :], out=X)
 
 
-def _scan_block(block: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+def _scan_block(block: np.ndarray, columns: np.ndarray) -> tuple[list, tuple | None]:
     """Largest magnitude of each column of a block (in its own float dtype: exact), and
-    the block index of its first non-finite entry (None when all are finite)."""
+    the index in X (..., d, N) of its first non-finite entry (None when all are finite);
+    ``columns`` are the block's column numbers."""
     if block.dtype.kind != "f":  # integers: |x| of the most negative one overflows
         block = block.astype(np.float64)
-    finite = np.isfinite(block)
-    if not finite.all():
-        return np.zeros(block.shape[:-2] + block.shape[-1:]), tuple(
-            int(i) for i in np.argwhere(~finite)[0]
-        )
-    return np.max(np.abs(block), axis=-2, initial=0).astype(np.float64), None
+    if block.shape[-2] == 0:
+        return [np.zeros(block.shape[:-2] + block.shape[-1:])], None
+    # max and min carry a NaN or an infinity through to the column's maximum.
+    maxima = np.maximum(np.max(block, axis=-2), -np.min(block, axis=-2))
+    if not np.isfinite(maxima).all():
+        *batch, hidden, column = (int(i) for i in np.argwhere(~np.isfinite(block))[0])
+        return [], (*batch, hidden, int(columns[column]))
+    return [maxima.astype(np.float64)], None
+
+
+def _scan_gram_block(block: np.ndarray, columns: np.ndarray):
+    """:func:`_scan_block` and the block's ``X X^T``, unscaled."""
+    maxima, bad = _scan_block(block, columns)
+    return maxima, bad, None if bad is not None else block @ np.swapaxes(block, -1, -2)
+
+
+def _combine_scans(a, b):
+    """Join the scans of two runs of blocks in column order (the first bad entry wins)."""
+    bad = a[1] if a[1] is not None else b[1]
+    return a[0] + b[0], bad, None if bad is not None else a[2] + b[2]
+
+
+def _check_finite(blocks: _blocks.Blocks, bad: tuple | None, swapped: bool) -> None:
+    """Raise on a non-finite entry of X at ``bad``, naming it by its index in ``W`` as
+    given (``swapped``: W's features are on axis -2)."""
+    if bad is None:
+        return
+    *batch, hidden, feature = bad
+    value = np.asarray(blocks.X[bad]).item()
+    index = (*batch, feature, hidden) if swapped else bad
+    raise ValueError(
+        f"W must be finite, got {value} at index {index} (feature {feature}, hidden "
+        f"unit {hidden}); replace or drop the non-finite weights first"
+    )
 
 
 def _column_maxima(blocks: _blocks.Blocks, swapped: bool) -> np.ndarray:
-    """``max_k |X_kj|`` of every column, read block by block. Raises on NaN or inf, naming
-    the entry by its index in ``W`` as given (``swapped``: W's features are on axis -2)."""
-    scanned = blocks.map(_scan_block, float64=False)
-    for (start, _), (_, bad) in zip(blocks.bounds, scanned):
-        if bad is not None:
-            batch, hidden, feature = tuple(bad[:-2]), int(bad[-2]), int(bad[-1]) + start
-            value = np.asarray(blocks.X[(*batch, hidden, feature)]).item()
-            index = (*batch, feature, hidden) if swapped else (*batch, hidden, feature)
-            raise ValueError(
-                f"W must be finite, got {value} at index {index} (feature {feature}, hidden "
-                f"unit {hidden}); replace or drop the non-finite weights first"
-            )
-    return np.concatenate([m for m, _ in scanned], axis=-1)
+    """``max_k |X_kj|`` of every column, read block by block; raises on NaN or inf."""
+    scanned = blocks.map(_scan_block, (np.arange(blocks.shape[-1]),), float64=False)
+    _check_finite(blocks, next((bad for _, bad in scanned if bad is not None), None), swapped)
+    return np.concatenate([part for parts, _ in scanned for part in parts], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,15 @@ class _Groups:
         top = np.max(np.where(nonzero, e, _NO_EXPONENT), axis=-1, keepdims=True)
         group = np.where(nonzero, (top - e) // _GROUP_BITS, -1)
         return cls(e, group, top, tuple(int(g) for g in np.unique(group[nonzero])))
+
+    @classmethod
+    def unscaled(cls, maxima: np.ndarray) -> "_Groups":
+        """All columns in one group of unit 1, with ``e = 0``: the grouped evaluation
+        without any scaling."""
+        nonzero = maxima > 0
+        zeros = np.zeros(maxima.shape, dtype=int)
+        present = (0,) if nonzero.any() else ()
+        return cls(zeros, np.where(nonzero, 0, -1), zeros[..., :1], present)
 
     def unit(self, g: int) -> np.ndarray:
         """Exponent of group g's unit ``2**s_g``, shape (..., 1)."""
@@ -209,6 +240,16 @@ def _combine_groups(a, b):
     return [x + y for x, y in zip(a[0], b[0])], [_stack_factors(x, y) for x, y in zip(a[1], b[1])]
 
 
+def _quadratic_forms(U: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``U_i^T M U_i`` for every column i, with ``M U`` laid out in memory as U is, so
+    that the sums over each column run along memory (a block read from a
+    ``W[feature, hidden]`` file holds its columns contiguously)."""
+    if U.strides[-2] < U.strides[-1]:
+        V = np.swapaxes(U, -1, -2)
+        return np.einsum("...ik,...ik->...i", V, V @ np.swapaxes(M, -1, -2))
+    return np.einsum("...ki,...ki->...i", U, M @ U)
+
+
 def _totals_block(block, e, group, groups: _Groups, grams, factors):
     """``||U_i||^2`` and ``sum_j t_ij^2 ||U_i||^4`` for the columns of one block."""
     U = _scale_columns(block, -e)
@@ -217,7 +258,7 @@ def _totals_block(block, e, group, groups: _Groups, grams, factors):
     for g, M in zip(groups.present, grams):
         shift = groups.unit(g) - e  # 2**shift turns group g's unit into column i's
         at_most_g = group <= g
-        q = np.einsum("...ki,...ki->...i", U, M @ U)
+        q = _quadratic_forms(U, M)
         total += np.where(at_most_g, np.ldexp(q, np.where(at_most_g, 2 * shift, 0)), 0.0)
         if g in groups.factored:
             R = factors[groups.factored.index(g)]
@@ -245,11 +286,48 @@ def _capacity_of_blocks(blocks: _blocks.Blocks, maxima: np.ndarray) -> np.ndarra
     groups = _Groups.of(maxima)
     columns = (groups.e, groups.group)
     grams, factors = blocks.reduce(_group_block, _combine_groups, columns, (groups,))
-    parts = blocks.map(_totals_block, columns, (groups, grams, factors))
+    return _capacity_from_factors(blocks, maxima, groups, grams, factors)
+
+
+def _capacity_from_factors(blocks: _blocks.Blocks, maxima: np.ndarray, groups: _Groups,
+                           grams: list, factors: list) -> np.ndarray:
+    """Capacities from every group's ``A_g A_g^T`` and ``R_g``: one pass over the blocks."""
+    parts = blocks.map(_totals_block, (groups.e, groups.group), (groups, grams, factors))
     n = np.concatenate([p[0] for p in parts], axis=-1)
     total = np.concatenate([p[1] for p in parts], axis=-1)
     nonzero = maxima > 0
     return np.clip(np.where(nonzero, n * n / np.where(nonzero, total, 1.0), 0.0), 0.0, 1.0)
+
+
+def _exact_in_float64(dtype: np.dtype) -> bool:
+    """Whether products up to the fourth power of entries of this dtype, converted to
+    float64, neither underflow nor overflow: float16 and float32 (their smallest magnitude
+    to the fourth, 2**-596, and largest, 2**512, are normal float64 numbers), integers
+    and booleans. For such input the power-of-two scaling of the columns changes no bit
+    of any product and can be skipped."""
+    return dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 4)
+
+
+def _capacities(blocks: _blocks.Blocks, swapped: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Capacities and column maxima of X (..., d, N), d < N, read block by block.
+
+    float32, float16 and integer input whose columns form one magnitude group (norms
+    within a factor ``2**_GROUP_BITS``, the common case) is read twice: a first pass finds
+    the column maxima and sums ``X X^T`` unscaled, a second evaluates every column's form
+    (:func:`_exact_in_float64`). Otherwise three passes: maxima, then the groups' factors
+    (:func:`_capacity_of_blocks`), then the forms.
+    """
+    if _exact_in_float64(np.dtype(blocks.X.dtype)):
+        columns = (np.arange(blocks.shape[-1]),)
+        parts, bad, gram = blocks.reduce(_scan_gram_block, _combine_scans, columns)
+        _check_finite(blocks, bad, swapped)
+        maxima = np.concatenate(parts, axis=-1)
+        if len(_Groups.of(maxima).present) <= 1:
+            groups = _Groups.unscaled(maxima)
+            return _capacity_from_factors(blocks, maxima, groups, [gram], []), maxima
+    else:
+        maxima = _column_maxima(blocks, swapped)
+    return _capacity_of_blocks(blocks, maxima), maxima
 
 
 def _unit_exponent(maxima: np.ndarray) -> np.ndarray:
@@ -357,7 +435,10 @@ def capacity(W, *, feature_axis: int = -1) -> np.ndarray:
     column's exponent (and checks that the entries are finite), a second sums every
     group's :math:`A_g A_g^\top` and builds its :math:`R_g` block by block (a tall-skinny
     QR: the R of a QR of two stacked R factors), a third evaluates every column's forms.
-    The memory beyond the input is :math:`O(d^2)` per group plus a few blocks of
+    For float32, float16 and integer input the scaling changes no bit (no product of
+    their float64 conversions up to the fourth power under- or overflows), so when the
+    columns form one group the first pass also sums :math:`W W^\top` and two passes
+    suffice. The memory beyond the input is :math:`O(d^2)` per group plus a few blocks of
     ``capopt._blocks.BLOCK_BYTES`` (4 MiB) each, and :math:`O(N)` for the results,
     whatever N. A dask array is computed by its own scheduler, one task per chunk of its
     feature axis (its hidden and batch axes are joined into one chunk), with the partial
@@ -399,8 +480,7 @@ def capacity(W, *, feature_axis: int = -1) -> np.ndarray:
         U, e, nonzero = _column_exponents(_features_last(W, feature_axis))
         C = np.where(nonzero, _capacity_from_gram(U, e, nonzero), 0.0)
     else:
-        blocks = _blocks.Blocks(X)
-        C = _capacity_of_blocks(blocks, _column_maxima(blocks, swapped))
+        C = _capacities(_blocks.Blocks(X), swapped)[0]
     return np.clip(C, 0.0, 1.0)
 
 
@@ -483,9 +563,11 @@ def _measure(W, feature_axis: int, rtol: float | None, *, capacities: bool = Tru
         X = _features_last(W, feature_axis)
         h, rank = _leverage_and_rank(X, rtol)
         return capacity(X) if capacities else None, h, rank, ~np.any(X != 0, axis=-2), d
-    maxima = _column_maxima(blocks, swapped)
+    if capacities:
+        C, maxima = _capacities(blocks, swapped)
+    else:
+        C, maxima = None, _column_maxima(blocks, swapped)
     h, rank = _leverage_of_blocks(blocks, maxima, rtol)
-    C = _capacity_of_blocks(blocks, maxima) if capacities else None
     return C, h, rank, maxima == 0, d
 
 

@@ -100,6 +100,17 @@ def test_low_precision_input_matches_its_exact_float64_conversion(per_block, dty
     np.testing.assert_allclose(expected, reference_capacity(W.T), rtol=RTOL)
 
 
+@pytest.mark.parametrize("size", [2.0**-20, 2.0**-27])
+def test_float32_columns_of_far_apart_magnitudes_are_grouped_like_float64_ones(per_block, size):
+    # Norms more than 2**16 apart: float32 input leaves the unscaled two-pass evaluation
+    # for the grouped one, and stays exact (the small block lies in a rotated basis).
+    Q = np.array([[0.6, -0.8], [0.8, 0.6]], dtype=np.float32)
+    W = np.hstack([Q @ np.array([[1.0, 0.0, 0.0], [0.0, size, size]], dtype=np.float32)] * 2)
+    per_block(5, 2)
+    expected = exact_capacity(W.astype(np.float64))
+    np.testing.assert_allclose(capopt.capacity(W), expected, rtol=RTOL, atol=0)
+
+
 @pytest.mark.parametrize("feature_axis", [-2, -1])
 def test_memmap_gives_the_in_memory_result(per_block, memmap_file, feature_axis):
     W = dictionary(20_000, 16, seed=4)
