@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from . import (
+    bench_capacity,
     bench_import,
     bench_memory,
     bench_solvers,
@@ -46,6 +47,7 @@ PARTS = {
     "ties": (bench_ties, "5. Identical concave features sharing a fractional budget"),
     "imports": (bench_import, "6. Import time"),
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
+    "capacity": (bench_capacity, "Capacity of dictionary-sized float32 memmaps"),
 }
 DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports")
 
