@@ -49,7 +49,7 @@ PARTS = {
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
     "capacity": (bench_capacity, "Capacity of dictionary-sized float32 memmaps"),
 }
-DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports")
+DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity")
 
 BENCH_DIR = ROOT / "bench"
 README = BENCH_DIR / "README.md"

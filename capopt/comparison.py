@@ -12,6 +12,7 @@ features, ``C`` capacity of ``W``, ``C*`` optimal capacity, ``L`` loss.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, NamedTuple
@@ -19,7 +20,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ._validation import check_scalar
-from .capacity import _features_last, capacity
+from .capacity import _features_last_as_given, capacity
 from .curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves
 from .geometry import DEFAULT_BLOCK_TOL, DEFAULT_ZERO_TOL, BlockStructure, block_summary, blocks
 from .models import linear_autoencoder_model_loss, quadratic_model_loss
@@ -116,7 +117,8 @@ class Comparison:
         says whether it is certified optimal: a comparison with an uncertified optimum is
         still made, and :attr:`certified` is False.
     weights : ndarray, shape (d, N)
-        ``W`` as compared: float64, features on the last axis, a read-only copy.
+        ``W`` as compared, features on the last axis, in its own dtype: a read-only copy,
+        or, for a file memory-mapped for reading or a dask array, ``W`` itself.
     regime_atol : float
         ``C >= 1 - regime_atol`` counts as monosemantic and ``C <= regime_atol`` as ignored,
         for ``W`` as for the optimum.
@@ -461,9 +463,17 @@ def compare(
     return _comparisons(X, optimal, tolerances)
 
 
-def _weights(W, n_features: int, feature_axis: int) -> np.ndarray:
-    """``W`` validated, float64, features last, checked to have ``n_features`` features."""
-    X = _features_last(W, feature_axis)
+def _weights(W, n_features: int, feature_axis: int):
+    """``W`` features last, in its own dtype and container, checked to have ``n_features``
+    features.
+
+    A comparison reads W again later (the loss and the blocks, on first access), so an
+    array in memory is copied, in its own dtype; a file memory-mapped for reading (what
+    :func:`capopt.load_weights` returns for ``.npy`` and safetensors files) and a dask
+    array are kept as they are: at the size of a dictionary no copy is made, and no
+    float64 one ever.
+    """
+    X, _ = _features_last_as_given(W, feature_axis)
     n, other = X.shape[-1], X.shape[-2]
     if n != n_features:
         last = feature_axis % X.ndim == X.ndim - 1
@@ -474,11 +484,18 @@ def _weights(W, n_features: int, feature_axis: int) -> np.ndarray:
             f"W has {n} features on feature_axis={feature_axis} (shape {shape}), but the "
             f"curves have curves.n_features = {n_features}; they must match{hint}"
         )
-    if not (isinstance(W, np.ndarray) and W.dtype != np.float64):
-        # X may be a view of the caller's memory; a comparison reads it later (loss, blocks).
+    if isinstance(X, np.ndarray) and (X.flags.writeable or not _mapped_file(X)):
         X = X.copy()
-    X.setflags(write=False)
+        X.setflags(write=False)
     return X
+
+
+def _mapped_file(X: np.ndarray) -> bool:
+    """Whether ``X``'s memory is a memory-mapped file (following its chain of views)."""
+    base: Any = X
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, mmap.mmap)
 
 
 def against_optimum(W, optimal: AllocationResult, **options) -> Comparison | list:
@@ -501,7 +518,7 @@ def _tolerances(regime_atol: float = DEFAULT_REGIME_ATOL, block_tol: float = DEF
 
 def _comparisons(X: np.ndarray, optimal: AllocationResult, tolerances) -> Comparison | list:
     """One comparison per instance of the validated ``X`` (..., d, N)."""
-    C = capacity(X)
+    C = capacity(X)  # block by block at the size of a dictionary (capopt.capacity)
     C.setflags(write=False)
 
     def one(index: tuple[int, ...]) -> Comparison:

@@ -256,3 +256,13 @@ def test_import_capopt_stays_light():
             "print([m for m in ('pandas', 'xarray', 'numba') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_memory_mapped_file_is_compared_without_a_copy(tmp_path, sparse_optimum):
+    path = tmp_path / "W.npy"
+    np.save(path, sparse_optimum.astype(np.float32))
+    W = capopt.load_weights(path)
+    comparison = capopt.compare(W, SPARSE, 3)
+    assert np.shares_memory(comparison.weights, W) and comparison.weights.dtype == np.float32
+    in_memory = capopt.compare(np.asarray(W, dtype=np.float64), SPARSE, 3)
+    np.testing.assert_array_equal(comparison.capacities, in_memory.capacities)
