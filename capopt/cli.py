@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .capacity import capacity_summary
+from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
@@ -35,7 +36,8 @@ def _load_array(path: str, name: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- capacity
-def _configure_capacity(p: argparse.ArgumentParser) -> None:
+def _add_weights_arguments(p: argparse.ArgumentParser) -> None:
+    """A weights file and which of its arrays and axes holds the features (capacity, compare)."""
     p.add_argument("weights", help="embedding matrix in a .npy, .npz or .safetensors file")
     p.add_argument("--key", metavar="NAME",
                    help="name of the array, for a .npz or .safetensors file that holds several")
@@ -46,15 +48,19 @@ def _configure_capacity(p: argparse.ArgumentParser) -> None:
         default=None,
         help="axis of the features: -1 for W[hidden, feature] (default), -2 for W[feature, hidden]",
     )
+
+
+def _configure_capacity(p: argparse.ArgumentParser) -> None:
+    _add_weights_arguments(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def _warn_if_features_look_hidden(shape: tuple[int, ...]) -> None:
+def _warn_if_features_look_hidden(shape: tuple[int, ...], command: str) -> None:
     """Warn when the default feature axis is the shorter one: a dictionary has more features
     than hidden units, so such a file most likely stores W[feature, hidden]."""
     if len(shape) >= 2 and shape[-1] < shape[-2]:
         print(
-            f"capopt capacity: warning: W has shape {shape}, so the default feature axis -1 "
+            f"capopt {command}: warning: W has shape {shape}, so the default feature axis -1 "
             f"gives {shape[-1]} features in {shape[-2]} hidden dimensions; if the file stores "
             "W[feature, hidden] (as the Toy Models of Superposition notebook does), pass "
             "--feature-axis -2 (pass --feature-axis -1 to keep this reading without the warning)",
@@ -62,14 +68,21 @@ def _warn_if_features_look_hidden(shape: tuple[int, ...]) -> None:
         )
 
 
-def _run_capacity(args) -> int:
+def _weights_from_args(args):
+    """The array the weights arguments name, and its feature axis (warning when defaulted
+    to the shorter one)."""
     try:
         W = load_weights(args.weights, args.key)
     except OSError as exc:  # a missing or unreadable file is reported as main reports bad values
         raise ValueError(str(exc)) from exc
     if args.feature_axis is None:
-        _warn_if_features_look_hidden(W.shape)
-    s = capacity_summary(W, feature_axis=-1 if args.feature_axis is None else args.feature_axis)
+        _warn_if_features_look_hidden(W.shape, args.command)
+    return W, -1 if args.feature_axis is None else args.feature_axis
+
+
+def _run_capacity(args) -> int:
+    W, feature_axis = _weights_from_args(args)
+    s = capacity_summary(W, feature_axis=feature_axis)
     if args.json:
         print(json.dumps({
             "capacities": s.capacities.tolist(),
@@ -175,6 +188,27 @@ def _run_solve(args) -> int:
     else:
         print(f"{curves!r}")
         print(result.table())
+    return 0
+
+
+# ---------------------------------------------------------------- compare
+def _configure_compare(p: argparse.ArgumentParser) -> None:
+    _add_weights_arguments(p)
+    _add_problem_arguments(p, required=True)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_compare(args) -> int:
+    """Measure the file's embedding against the optimal allocation of the stated problem."""
+    W, feature_axis = _weights_from_args(args)
+    found = compare(W, _curves_from_args(args), args.budget, feature_axis=feature_axis)
+    # One comparison per instance of a batched W, in the order of its leading axes.
+    comparisons = np.array(found, dtype=object).ravel().tolist()
+    if args.json:
+        dicts = [c.to_dict() for c in comparisons]
+        print(json.dumps(dicts[0] if len(dicts) == 1 else dicts))
+    else:
+        print("\n\n".join(c.table() for c in comparisons))
     return 0
 
 
@@ -373,6 +407,8 @@ COMMANDS = {
                  "per-feature capacities and summary of a saved embedding matrix"),
     "solve": (_configure_solve, _run_solve,
               "optimal capacity allocation for the quadratic or linear family"),
+    "compare": (_configure_compare, _run_compare,
+                "a trained embedding from a file against the optimal allocation"),
     "crosscheck": (_configure_crosscheck, _run_crosscheck,
                    "train the models and compare their capacities with the solver's"),
     "sweep": (_configure_sweep, _run_sweep,

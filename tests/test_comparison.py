@@ -1,4 +1,4 @@
-"""compare(): a trained embedding against the optimal allocation (issue 13, item 1)."""
+"""compare(): a trained embedding against the optimal allocation."""
 
 import json
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import capopt
+from capopt.cli import main
 from capopt.comparison import RegimeDifference, against_optimum
 from capopt.models import linear_autoencoder_model_loss_and_gradient, quadratic_model_loss_and_gradient
 from capopt.regimes import Regime
@@ -266,3 +267,19 @@ def test_a_memory_mapped_file_is_compared_without_a_copy(tmp_path, sparse_optimu
     assert np.shares_memory(comparison.weights, W) and comparison.weights.dtype == np.float32
     in_memory = capopt.compare(np.asarray(W, dtype=np.float64), SPARSE, 3)
     np.testing.assert_array_equal(comparison.capacities, in_memory.capacities)
+
+
+def test_the_cli_compares_a_file_with_the_optimum(tmp_path, capsys):
+    # The optimal model of the stated problem, stored W[feature, hidden] in float32: the
+    # measured capacities are the optimum's to float32 rounding (theory §4, realisation).
+    curves = capopt.quadratic(0.8 ** np.arange(8), 7.0)
+    optimum = capopt.solve(curves, 3)
+    W = capopt.optimal_quadratic_model(curves, optimum.capacities).W
+    np.save(tmp_path / "W.npy", W.T.astype(np.float32))
+    problem = ["--importance-decay", "0.8", "--n-features", "8", "--kurtosis", "7", "--budget", "3"]
+    assert main(["compare", str(tmp_path / "W.npy"), *problem, "--feature-axis", "-2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(out["capacities"], optimum.capacities, atol=1e-6)
+    assert main(["compare", str(tmp_path / "W.npy"), *problem]) == 2
+    err = capsys.readouterr().err
+    assert "--feature-axis -2" in err and "pass feature_axis=-2" in err
