@@ -38,7 +38,9 @@ __version__ = "0.1.0"
 # Sweeps pull in xarray, training numba: they are imported on first use, so that
 # `import capopt` loads none of numba, llvmlite, xarray, matplotlib, cvxpy, sympy, pandas,
 # dask or scipy.sparse.csgraph (bench part "imports" measures it).
-_LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep", "sensitivity", "Sensitivity")}
+_LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep")}
+# scipy.sparse.linalg, for the sensitivities' operators, loads on first use too.
+_LAZY |= {name: "capopt.perturbation" for name in ("sensitivity", "Sensitivity")}
 _LAZY["crosscheck"] = "capopt.training"
 
 

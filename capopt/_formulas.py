@@ -6,13 +6,15 @@
 #     quadratic_marginal_d_importance, quadratic_marginal_d_kurtosis, quadratic_loss_d_importance,
 #     quadratic_loss_d_kurtosis, quadratic_dcp_coefficient, quadratic_denominator_intercept,
 #     quadratic_denominator_slope, quadratic_level, quadratic_response, quadratic_response_loss,
-#     quadratic_level_multiplier, quadratic_multiplier_level, quadratic_full_level,
-#     quadratic_ignore_level, quadratic_full_multiplier, quadratic_ignore_multiplier,
-#     two_feature_capacity, two_feature_polysemantic_kurtosis
+#     quadratic_level_multiplier, quadratic_level_multiplier_slope, quadratic_multiplier_level,
+#     quadratic_full_level, quadratic_ignore_level, quadratic_full_multiplier,
+#     quadratic_ignore_multiplier, two_feature_capacity, two_feature_polysemantic_kurtosis
 # derivations.linear_autoencoder: linear_autoencoder_loss, linear_autoencoder_marginal,
-#     linear_autoencoder_curvature, linear_autoencoder_optimal_norm, linear_autoencoder_gram_loss,
-#     linear_autoencoder_gram_loss_d_norm, linear_autoencoder_gram_loss_d_entry
-# derivations.kurtosis: gated_kurtosis, BASE_FOURTH_MOMENT
+#     linear_autoencoder_curvature, linear_autoencoder_marginal_d_importance,
+#     linear_autoencoder_loss_d_importance, linear_autoencoder_optimal_norm,
+#     linear_autoencoder_gram_loss, linear_autoencoder_gram_loss_d_norm,
+#     linear_autoencoder_gram_loss_d_entry
+# derivations.kurtosis: gated_kurtosis, gated_kurtosis_d_density, BASE_FOURTH_MOMENT
 # derivations.activations: gelu, gelu_slope
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
 partials and inverses, and the exact loss of an explicit embedding with its gradient.
@@ -56,6 +58,7 @@ __all__ = [
     "quadratic_response",
     "quadratic_response_loss",
     "quadratic_level_multiplier",
+    "quadratic_level_multiplier_slope",
     "quadratic_multiplier_level",
     "quadratic_full_level",
     "quadratic_ignore_level",
@@ -66,11 +69,14 @@ __all__ = [
     "linear_autoencoder_loss",
     "linear_autoencoder_marginal",
     "linear_autoencoder_curvature",
+    "linear_autoencoder_marginal_d_importance",
+    "linear_autoencoder_loss_d_importance",
     "linear_autoencoder_optimal_norm",
     "linear_autoencoder_gram_loss",
     "linear_autoencoder_gram_loss_d_norm",
     "linear_autoencoder_gram_loss_d_entry",
     "gated_kurtosis",
+    "gated_kurtosis_d_density",
     "gelu",
     "gelu_slope",
 ]
@@ -295,6 +301,14 @@ def quadratic_level_multiplier(mu):
     return 2*mu**2
 
 
+def quadratic_level_multiplier_slope(mu):
+    """Slope dlam/dmu of the multiplier in the level (the sweeps' regime margins).
+
+    dlam/dmu = 4 mu
+    """
+    return 4*mu
+
+
 def quadratic_multiplier_level(lam):
     """Level mu at multiplier lam, the inverse of quadratic_level_multiplier.
 
@@ -378,6 +392,22 @@ def linear_autoencoder_curvature(C, I):
     return 0 + 0*C + 0*I
 
 
+def linear_autoencoder_marginal_d_importance(C, I):
+    """Partial dm/dI of the marginal at fixed C (sensitivities).
+
+    dm/dI = 1
+    """
+    return 1 + 0*C + 0*I
+
+
+def linear_autoencoder_loss_d_importance(C, I):
+    """Partial dl/dI of the loss at fixed C (sensitivities).
+
+    dl/dI = 1 - C
+    """
+    return 1 - C + 0*I
+
+
 def linear_autoencoder_optimal_norm(C, I):
     """Optimal squared embedding norm a = G_ii of a feature at capacity C.
 
@@ -416,6 +446,14 @@ def gated_kurtosis(p, K_z):
     K = K_z / p
     """
     return K_z/p
+
+
+def gated_kurtosis_d_density(p, K_z):
+    """Derivative dK/dp of the gated kurtosis in the density (sweep sensitivities).
+
+    dK/dp = -K_z / p^2
+    """
+    return -K_z/p**2
 
 
 def gelu(z, cdf):

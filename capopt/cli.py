@@ -323,6 +323,9 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
                    help="directory for finished chunks; run the same command again to resume")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the chunks on this Dask scheduler (needs the distributed package)")
+    p.add_argument("--sensitivities", action="store_true",
+                   help="also store each optimum's derivatives in d, K (or p) and r and its "
+                        "regime margin, computed in the same kernel pass")
 
 
 def _run_sweep(args) -> int:
@@ -355,6 +358,7 @@ def _run_sweep(args) -> int:
             chunk_size=args.chunk_size,
             checkpoint=args.checkpoint,
             executor=executor,
+            sensitivities=args.sensitivities,
         )
         elapsed = time.perf_counter() - started
     n_problems = ds.multiplier.size
@@ -363,6 +367,10 @@ def _run_sweep(args) -> int:
     print(f"solved {n_problems} problems ({shape}) in {elapsed:.2f} s; dataset written to {args.output}")
     fraction = polysemantic_fraction(ds)
     print(f"polysemantic fraction: min {float(fraction.min()):.3f}, max {float(fraction.max()):.3f}")
+    if args.sensitivities:
+        margin = ds.regime_margin
+        print(f"regime margin (relative change of a swept parameter that changes a regime): "
+              f"median {float(margin.median()):.3g}, {int((margin == 0).sum())} points at a kink or tie")
     if args.no_figure:
         return 0
     from .plotting import plot_polysemantic_phase

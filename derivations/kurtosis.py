@@ -88,4 +88,10 @@ def formulas() -> dict[str, Formula]:
             "Fourth moment (plain kurtosis) of x = B z / sqrt(p) with B ~ Bernoulli(p).",
             "K = K_z / p",
         ),
+        "gated_kurtosis_d_density": Formula(
+            (p, K_z),
+            sympy.diff(kurtosis, p),
+            "Derivative dK/dp of the gated kurtosis in the density (sweep sensitivities).",
+            "dK/dp = -K_z / p^2",
+        ),
     }

@@ -14,6 +14,7 @@ Steps, each asserted when :func:`formulas` runs:
    gradient in W). Capacity eliminates :math:`S = a^2 (1/C - 1)`.
 3. Minimising over :math:`a` gives :math:`a^*(C) = C` and :math:`\ell(C) = I (1 - C)`: constant
    returns, so the marginal is :math:`I` and the curvature 0 (PCA-like, no superposition).
+   Its partials in :math:`I` at fixed C serve the sensitivities.
 
 Symbols: ``C`` capacity, ``I`` importance, ``a`` squared norm :math:`G_{ii}`, ``S``
 interference :math:`\sum_{j \ne i} G_{ij}^2`, ``G_ij`` an off-diagonal entry of G.
@@ -115,6 +116,7 @@ def formulas() -> dict[str, Formula]:
     marginal = tidy(-sympy.diff(loss, C), C)
     curvature = sympy.diff(loss, C, 2)
     assert (marginal, curvature) == (I, 0)
+    marginal_dI, loss_dI = sympy.diff(marginal, I), tidy(sympy.diff(loss, I), C)
 
     return {
         "linear_autoencoder_loss": Formula(
@@ -134,6 +136,18 @@ def formulas() -> dict[str, Formula]:
             curvature,
             "Curvature d2l/dC2 of the loss curve: zero, the curve is a line.",
             "l''(C) = 0",
+        ),
+        "linear_autoencoder_marginal_d_importance": Formula(
+            (C, I),
+            marginal_dI,
+            "Partial dm/dI of the marginal at fixed C (sensitivities).",
+            "dm/dI = 1",
+        ),
+        "linear_autoencoder_loss_d_importance": Formula(
+            (C, I),
+            loss_dI,
+            "Partial dl/dI of the loss at fixed C (sensitivities).",
+            "dl/dI = 1 - C",
         ),
         "linear_autoencoder_optimal_norm": Formula(
             (C, I),

@@ -473,6 +473,12 @@ def formulas() -> dict[str, Formula]:
             "Multiplier lam at level mu: the marginal of every feature at that level.",
             "lam = 2 mu^2",
         ),
+        "quadratic_level_multiplier_slope": Formula(
+            (mu,),
+            sympy.diff(2 * mu**2, mu),
+            "Slope dlam/dmu of the multiplier in the level (the sweeps' regime margins).",
+            "dlam/dmu = 4 mu",
+        ),
         "quadratic_multiplier_level": Formula(
             (lam,),
             sympy.sqrt(lam / 2),

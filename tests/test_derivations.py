@@ -116,6 +116,7 @@ DOMAINS |= {
     "quadratic_response": away_from_ends().map(_level_on_curve),
     "quadratic_response_loss": away_from_ends().map(_level_on_curve),
     "quadratic_level_multiplier": st.tuples(st.floats(1e-3, 1e3)),
+    "quadratic_level_multiplier_slope": st.tuples(st.floats(1e-3, 1e3)),
     "quadratic_multiplier_level": st.tuples(st.floats(1e-3, 1e3)),
     "two_feature_capacity": two_features(),
     # w(C) has 1/C: keep C off 0.

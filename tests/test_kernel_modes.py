@@ -19,7 +19,8 @@ import pytest
 
 TESTS = Path(__file__).parent
 KERNEL_TESTS = [
-    "test_waterfill.py", "test_vertex.py", "test_nonconvex.py", "test_sweeps.py", "test_optimality.py"
+    "test_waterfill.py", "test_vertex.py", "test_nonconvex.py", "test_sweeps.py", "test_optimality.py",
+    "test_sensitivity.py", "test_sweep_sensitivities.py",
 ]
 
 MODES = {

@@ -1,7 +1,8 @@
-"""Sensitivities (issue 6) against central finite differences of certified solves.
+"""Sensitivities against central finite differences of certified solves.
 
-Reference route: :func:`capopt.solve` re-run at perturbed importances, kurtoses and budgets,
-differenced centrally; it shares no code with the implicit differentiation under test.
+Reference route: :func:`capopt.solve` re-run at perturbed importances, kurtoses, table
+values and budgets, differenced centrally; it shares no code with the implicit
+differentiation under test. The operators are also checked against their dense form.
 """
 
 import numpy as np
@@ -9,10 +10,11 @@ import pytest
 from hypothesis import assume, example, given, strategies as st
 
 from capopt import _formulas as F
-from capopt.curves import quadratic
+from capopt.curves import linear_autoencoder, quadratic
+from capopt.perturbation import parameters
+from capopt.user_curves import from_functions, from_table
 from capopt.solvers import solve
-from capopt.sweeps import sensitivity
-from capopt.sweeps.sensitivity import loss_partials, marginal_partials
+from capopt import sensitivity
 
 #: Relative step of the central differences: truncation error ~STEP^2, rounding ~eps/STEP.
 STEP = 1e-6
@@ -65,12 +67,13 @@ def away_from_kinks(curves, d):
 def check_all_derivatives(v, K, d):
     s = sensitivity(quadratic(v, K), d)
     assert s.differentiable
+    dC_dv, dC_dK = s.capacity_d_importance.todense(), s.capacity_d_kurtosis.todense()
     for j in range(v.size):
         numeric = central_difference(lambda x: optimum(x, K, d), v, j)
-        analytic = np.r_[s.capacity_d_importance[:, j], s.multiplier_d_importance[j], s.loss_d_importance[j]]
+        analytic = np.r_[dC_dv[:, j], s.multiplier_d_importance[j], s.loss_d_importance[j]]
         assert_close(analytic, numeric, f"d/dv_{j}")
         numeric = central_difference(lambda x: optimum(v, x, d), K, j)
-        analytic = np.r_[s.capacity_d_kurtosis[:, j], s.multiplier_d_kurtosis[j], s.loss_d_kurtosis[j]]
+        analytic = np.r_[dC_dK[:, j], s.multiplier_d_kurtosis[j], s.loss_d_kurtosis[j]]
         assert_close(analytic, numeric, f"d/dK_{j}")
     numeric = central_difference(lambda x: optimum(v, K, float(x)), d)
     analytic = np.r_[s.capacity_d_budget, s.multiplier_d_budget, s.loss_d_budget]
@@ -109,7 +112,7 @@ def test_shared_kurtosis_derivative_is_the_row_sum():
     v, K, d = np.array([3.0, 2.0, 1.5, 1.0]), 9.0, 2.2
     s = sensitivity(quadratic(v, K), d)
     numeric = central_difference(lambda k: optimum(v, float(k), d), K)
-    analytic = np.r_[s.capacity_d_kurtosis.sum(axis=1), s.multiplier_d_kurtosis.sum(),
+    analytic = np.r_[s.capacity_d_kurtosis @ np.ones(v.size), s.multiplier_d_kurtosis.sum(),
                      s.loss_d_kurtosis.sum()]
     assert_close(analytic, numeric, "d/dK shared")
 
@@ -119,7 +122,7 @@ def test_shared_kurtosis_budget_goes_in_proportion_to_importance():
     # (K - 1) v_i / (K - 3) (theory §3), so one more dimension splits as v_i / sum_F v_j.
     v, d = np.array([2.0, 1.5, 1.0, 0.2]), 1.7
     s = sensitivity(quadratic(v, 6.0), d)
-    F_ = list(s.active)
+    F_ = s.active.tolist()
     assert F_ == [0, 1, 2]
     np.testing.assert_allclose(s.capacity_d_budget[F_], v[F_] / v[F_].sum(), rtol=1e-12)
     assert s.capacity_d_budget[3] == 0
@@ -131,7 +134,7 @@ def test_concave_fraction_takes_the_budget():
     v, K, d = np.array([3.0, 1.0, 2.0]), 1.8, 1.5
     curves = quadratic(v, K)
     s = sensitivity(curves, d)
-    assert s.active == (2,)
+    assert s.active.tolist() == [2]
     np.testing.assert_array_equal(s.capacity_d_budget, [0.0, 0.0, 1.0])
     assert s.multiplier_d_budget == pytest.approx(-curves.curvature(np.full(3, 0.5))[2], rel=1e-12)
     check_all_derivatives(v, np.full(3, K), d)
@@ -141,7 +144,7 @@ def test_kink_at_whole_budget_is_reported():
     # K = 3.5 < 1 + 2a/b = 5: at d = 1 the first feature owns the neuron and lam is the
     # second's m(0), where it is about to start: lam jumps with d, so no budget derivative.
     s = sensitivity(quadratic([2.0, 1.0], 3.5), 1.0)
-    assert s.kinks == (1,) and not s.differentiable and s.active == ()
+    assert s.kinks.tolist() == [1] and not s.differentiable and s.active.size == 0
     assert np.all(np.isnan(s.capacity_d_budget)) and np.isnan(s.multiplier_d_budget)
     assert s.multiplier_d_importance[1] == pytest.approx(
         central_difference(lambda x: F.quadratic_ignore_multiplier(x, 3.5), 1.0), rel=FD)
@@ -151,22 +154,175 @@ def test_budget_that_just_fits_every_feature_is_a_kink():
     # Found by hypothesis: d = N, every feature at 1 with lam = 0 and a tight budget; less
     # budget makes lam > 0, more leaves it 0.
     s = sensitivity(quadratic([1.0], 4.0), 1.0)
-    assert not s.differentiable and s.kinks == ()
+    assert not s.differentiable and s.kinks.size == 0
 
 
 # K > 1: at K = 1, C = 1 the formulas are 0/0 (the curve is flat there by convention).
 @given(st.floats(0.0, 1.0), st.floats(0.1, 5.0), st.floats(1.05, 40.0))
 def test_partials_match_finite_differences_of_the_formulas(C, v, K):
-    dm_dv, dm_dK = marginal_partials(C, v, K)
-    dl_dv, dl_dK = loss_partials(C, v, K)
+    importance, kurtosis = parameters(quadratic([v], K), np.array([C]))
+    (dm_dv,), (dm_dK,) = importance.marginal[0], kurtosis.marginal[0]
+    (dl_dv,), (dl_dK,) = importance.loss[0], kurtosis.loss[0]
     assert_close(dm_dv, central_difference(lambda x: F.quadratic_marginal(C, x, K), v), "dm/dv")
     assert_close(dm_dK, central_difference(lambda x: F.quadratic_marginal(C, v, x), K), "dm/dK")
     assert_close(dl_dv, central_difference(lambda x: F.quadratic_loss(C, x, K), v), "dl/dv")
     assert_close(dl_dK, central_difference(lambda x: F.quadratic_loss(C, v, x), K), "dl/dK")
 
 
-def test_rejects_other_families():
-    from capopt.curves import linear_autoencoder
+def test_rejects_what_is_not_a_problem():
+    with pytest.raises(TypeError, match="LossCurves"):
+        sensitivity([1.0, 2.0], 1.0)
+    curves = quadratic([2.0, 1.0], 7.0)
+    with pytest.raises(ValueError, match="budget 2"):
+        sensitivity(curves, 1.0, result=solve(curves, 2.0))
+    with pytest.raises(ValueError, match="other curves"):
+        sensitivity(curves, 1.0, result=solve(quadratic([2.0, 1.0], 7.0), 1.0))
 
-    with pytest.raises(TypeError, match="QuadraticCurves"):
-        sensitivity(linear_autoencoder([1.0, 2.0]), 1.0)
+
+# ------------------------------------------------------------------ the operators
+@given(convex_problems(max_features=8), st.integers(0, 2**32 - 1))
+def test_operators_agree_with_their_dense_form(problem, seed):
+    v, K, d = problem
+    s = sensitivity(quadratic(v, K), d)
+    rng = np.random.default_rng(seed)
+    x, u = rng.normal(size=v.size), rng.normal(size=v.size)
+    for J in (s.capacity_d_importance, s.capacity_d_kurtosis):
+        dense = J.todense()
+        assert dense.shape == J.shape == (v.size, v.size)
+        np.testing.assert_allclose(J @ x, dense @ x, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(J.T @ u, dense.T @ u, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(J.rmatvec(u), dense.T @ u, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(J @ np.eye(v.size), dense, rtol=1e-12, atol=1e-12)
+
+
+def test_directional_derivatives_of_a_large_problem():
+    # N = 2000: no N x N matrix is formed; J @ x against a re-solve along x.
+    rng = np.random.default_rng(3)
+    n = 2000
+    v, K, d = np.sort(rng.uniform(0.5, 2.0, n))[::-1], rng.uniform(4.0, 12.0, n), 300.0
+    s = sensitivity(quadratic(v, K), d)
+    assert s.active.size > 100 and s.differentiable
+    x = rng.normal(size=n)
+    numeric = central_difference(lambda t: optimum(v + float(t) * x, K, d), 0.0)
+    assert_close(np.r_[s.capacity_d_importance @ x, s.multiplier_d_importance @ x,
+                       s.loss_d_importance @ x], numeric, "d/dv along x")
+    numeric = central_difference(lambda t: optimum(v, K + float(t) * x, d), 0.0)
+    assert_close(np.r_[s.capacity_d_kurtosis @ x, s.multiplier_d_kurtosis @ x,
+                       s.loss_d_kurtosis @ x], numeric, "d/dK along x")
+
+
+# ------------------------------------------------------------------ every family
+@st.composite
+def mixed_problems(draw, max_features=6):
+    """Quadratic families with convex (K > 3) and concave (K < 3) curves together."""
+    n = draw(st.integers(2, max_features))
+    v = np.array(draw(st.lists(st.floats(0.2, 5.0), min_size=n, max_size=n)))
+    K = np.array(draw(st.lists(st.one_of(st.floats(1.3, 2.7), st.floats(3.5, 30.0)),
+                               min_size=n, max_size=n)))
+    d = draw(st.floats(0.05, n + 0.5))
+    return v, K, d
+
+
+@given(mixed_problems())
+@example((np.array([3.0, 1.0, 2.0]), np.array([1.8, 6.0, 2.2]), 1.5))
+def test_concave_and_mixed_families_match_finite_differences(problem):
+    v, K, d = problem
+    curves = quadratic(v, K)
+    assume(away_from_kinks(curves, d))
+    s = sensitivity(curves, d)
+    # A tie between two vertices makes C jump: no derivative exists there.
+    assume(not s.undetermined.size)
+    check_all_derivatives(v, K, d)
+
+
+def test_tied_vertices_are_undetermined_per_feature():
+    # Two equal concave features and one dimension: either may own it, and any change of
+    # their importances decides which: C jumps, so no derivative, per feature.
+    s = sensitivity(quadratic([1.0, 1.0, 0.5], 2.0), 1.0)
+    assert s.undetermined.tolist() == [0, 1] and not s.differentiable
+    dense = s.capacity_d_importance.todense()
+    assert np.isnan(dense[:2]).all() and np.isnan(dense[:, :2]).all()
+    assert np.isnan(s.multiplier_d_importance[:2]).all()
+    # the feature outside the tie stays determined (ignored, with a clear margin)
+    assert dense[2, 2] == 0 and s.loss_d_importance[2] == pytest.approx(
+        central_difference(lambda x: optimum(np.array([1.0, 1.0, float(x)]), 2.0, 1.0)[-1], 0.5))
+
+
+def test_tie_of_the_fraction_is_undetermined():
+    # d = 1.5, two equal concave features after the first: the fraction can go to either.
+    s = sensitivity(quadratic([3.0, 1.0, 1.0], 2.0), 1.5)
+    assert s.undetermined.tolist() == [1, 2]
+
+
+def test_linear_autoencoder_pins_the_multiplier():
+    # Constant returns: the fractional feature absorbs the budget, lam = its importance.
+    v, d = np.array([3.0, 2.0, 1.0]), 1.5
+    s = sensitivity(linear_autoencoder(v), d)
+    assert s.differentiable and s.active.tolist() == [1]
+    def optimum_la(x, dd=d):
+        r = solve(linear_autoencoder(x), dd)
+        return np.concatenate([r.capacities, [r.multiplier, r.loss]])
+    for j in range(3):
+        numeric = central_difference(optimum_la, v, j)
+        analytic = np.r_[s.capacity_d_importance.todense()[:, j], s.multiplier_d_importance[j],
+                         s.loss_d_importance[j]]
+        assert_close(analytic, numeric, f"d/dI_{j}")
+    numeric = central_difference(lambda x: optimum_la(v, float(x)), d)
+    assert_close(np.r_[s.capacity_d_budget, s.multiplier_d_budget, s.loss_d_budget], numeric, "d/dd")
+
+
+def test_equal_linear_curves_are_undetermined():
+    s = sensitivity(linear_autoencoder([1.0, 1.0]), 1.0)
+    assert s.undetermined.tolist() == [0, 1] and not s.differentiable
+
+
+def test_table_values_match_finite_differences():
+    # Convex tables on a 5-point grid, pieces of marginals (6, 4, 2.5, 1.1), (3.2, 2.1, 1.3,
+    # 0.5), (1.5, 0.9, 0.45, 0.25): d = 1.3 fills five pieces and 0.05 of the sixth
+    # (feature 2's first, lam = 1.5); the others sit at knots clear of lam.
+    grid = np.linspace(0.0, 1.0, 5)
+    values = np.array([[4.0, 2.5, 1.5, 0.875, 0.6], [3.0, 2.2, 1.675, 1.35, 1.225],
+                       [2.0, 1.625, 1.4, 1.2875, 1.225]])
+    d = 1.3
+    curves = from_table(grid, values)
+    s = sensitivity(curves, d)
+    assert s.differentiable and s.active.size == 1 and s.capacity_d["values"].shape == (3, 15)
+    def optimum_table(x, dd=d):
+        r = solve(from_table(grid, x.reshape(values.shape)), dd)
+        return np.concatenate([r.capacities, [r.multiplier, r.loss]])
+    dense = s.capacity_d["values"].todense()
+    flat = values.ravel()
+    for j in range(flat.size):
+        numeric = central_difference(optimum_table, flat, j)
+        analytic = np.r_[dense[:, j], s.multiplier_d["values"].ravel()[j], s.loss_d["values"].ravel()[j]]
+        assert_close(analytic, numeric, f"d/dvalues_{j}")
+    numeric = central_difference(lambda x: optimum_table(flat, float(x)), d)
+    assert_close(np.r_[s.capacity_d_budget, s.multiplier_d_budget, s.loss_d_budget], numeric, "d/dd")
+
+
+def test_table_at_knots_is_a_kink_in_the_budget():
+    grid = np.linspace(0.0, 1.0, 5)
+    values = np.array([[4.0, 2.5, 1.5, 0.9, 0.6], [3.0, 2.2, 1.7, 1.4, 1.3]])
+    s = sensitivity(from_table(grid, values), 1.0)   # both at knots: lam between slopes
+    assert s.active.size == 0 and not s.differentiable
+    assert np.isnan(s.capacity_d_budget).all()
+
+
+def test_functions_are_differentiated_in_the_budget():
+    # l_i(C) = a_i / (1 + b_i C): convex, with marginal and curvature by finite differences.
+    a, b = np.array([3.0, 2.0, 1.0]), np.array([2.0, 3.0, 4.0])
+    def family(scale=1.0):
+        return from_functions([lambda C, ai=ai, bi=bi: scale * ai / (1 + bi * C) for ai, bi in zip(a, b)],
+                              shapes=["convex"] * 3)
+    d = 1.2
+    s = sensitivity(family(), d)
+    assert s.capacity_d == {} and s.differentiable
+    with pytest.raises(AttributeError, match="no parameter 'importance'"):
+        s.capacity_d_importance
+    def optimum_f(dd):
+        r = solve(family(), float(dd))
+        return np.concatenate([r.capacities, [r.multiplier, r.loss]])
+    numeric = central_difference(optimum_f, d)
+    # The curvatures come from finite differences of the callables (about 1e-7 of l).
+    analytic = np.r_[s.capacity_d_budget, s.multiplier_d_budget, s.loss_d_budget]
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-5)

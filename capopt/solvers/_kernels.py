@@ -77,6 +77,17 @@ __all__ = [
     "best_vertex",
     "certify_quadratic",
     "solve_grid",
+    "solve_grid_sensitivities",
+    "quadratic_partials",
+    "kkt_structure",
+    "KINK_RTOL",
+    "apply_border",
+    "PARTIAL_ROWS",
+    "ACTIVE",
+    "AT_ZERO",
+    "AT_ONE",
+    "AT_KNOT",
+    "TIGHT",
     "response_totals",
     "stationary_levels",
     "pair_assembly",
@@ -93,6 +104,13 @@ _full_multiplier = jit(F.quadratic_full_multiplier)
 _level_multiplier = jit(F.quadratic_level_multiplier)
 _multiplier_level = jit(F.quadratic_multiplier_level)
 _benefit = jit(F.quadratic_benefit)
+_curvature = jit(F.quadratic_curvature)
+_level_multiplier_slope = jit(F.quadratic_level_multiplier_slope)
+_full_level = jit(F.quadratic_full_level)
+_marginal_d_importance = jit(F.quadratic_marginal_d_importance)
+_marginal_d_kurtosis = jit(F.quadratic_marginal_d_kurtosis)
+_loss_d_importance = jit(F.quadratic_loss_d_importance)
+_loss_d_kurtosis = jit(F.quadratic_loss_d_kurtosis)
 
 #: Features from which the first bracket comes from a sample of N^(2/3) of them.
 SAMPLE_FROM = 1 << 15
@@ -983,6 +1001,111 @@ def _feature_marginal(C, v, K):
     return _marginal(C, v, K)
 
 
+#: The rows :func:`quadratic_partials` writes, in order.
+PARTIAL_ROWS = ("marginal", "curvature", "marginal_d_importance", "marginal_d_kurtosis",
+                "loss_d_importance", "loss_d_kurtosis")
+
+
+@jit
+def quadratic_partials(C, v, K, out):
+    r"""Each feature's marginal, curvature and partials in v and K at C, in one pass.
+
+    Writes ``out[r, i]`` for the rows of :data:`PARTIAL_ROWS`: :math:`m_i`,
+    :math:`\ell_i''`, :math:`\partial m_i / \partial v_i`, :math:`\partial m_i / \partial K_i`,
+    :math:`\partial \ell_i / \partial v_i`, :math:`\partial \ell_i / \partial K_i` (the
+    sensitivities' terms). ``K`` has one entry (shared) or N. A flat curve has zero
+    marginal and curvature; its loss partials are those of its constant
+    :math:`(K - 1) v^2`, which the formulas give at C = 0, where it sits.
+    """
+    shared = K.size == 1
+    for i in range(C.size):
+        c, x, k = C[i], v[i], K[0] if shared else K[i]
+        flat = _flat(x, k)
+        out[0, i] = _feature_marginal(c, x, k)
+        out[1, i] = 0.0 if flat else _curvature(c, x, k)
+        out[2, i] = _marginal_d_importance(c, x, k)
+        out[3, i] = _marginal_d_kurtosis(c, x, k)
+        out[4, i] = _loss_d_importance(c, x, k)
+        out[5, i] = _loss_d_kurtosis(c, x, k)
+
+
+# ----------------------------------------------------------------------------------------
+# Sensitivities: the local structure of the KKT system (capopt.perturbation.analysis)
+
+#: Where :func:`kkt_structure` places a feature; ``TIGHT`` is added for a kink.
+ACTIVE, AT_ZERO, AT_ONE, AT_KNOT, TIGHT = 0, 1, 2, 3, 4
+#: A feature at a bound (or knot) whose one-sided marginal is within this distance of lam,
+#: relative to the largest marginal, is at a kink: a small change may move it.
+KINK_RTOL = 1e-9
+
+
+@jit
+def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
+    r"""Place every feature in the KKT system at (C, lam) and invert the active curvatures.
+
+    Writes ``place[i]``: ``ACTIVE`` (inside a smooth piece, :math:`m_i = \lambda`),
+    ``AT_ZERO``, ``AT_ONE`` (within ``atol`` of a bound) or ``AT_KNOT`` (a knot of a
+    table: the one-sided marginals differ), plus ``TIGHT`` when a one-sided marginal on
+    the side where it can move is within ``kink_rtol`` of lam, relative to the largest
+    marginal (a kink; a marginal of 0 at lam = 0 never moves). Writes ``g[i]``
+    :math:`= 1 / \ell_i''` for an active feature whose piece is curved, else 0.
+
+    Returns
+    -------
+    S : float
+        :math:`\sum g_i`.
+    pins : int
+        Active features on a linear piece (``linear[i]`` or :math:`\ell_i'' = 0`).
+    first_pin : int
+        The first of them, or -1.
+    """
+    scale = abs(lam)
+    for i in range(C.size):
+        scale = max(scale, abs(right[i]), abs(left[i]))
+    tol = kink_rtol * scale
+    S = 0.0
+    pins = 0
+    first_pin = -1
+    for i in range(C.size):
+        g[i] = 0.0
+        gives = right[i] != 0.0 or lam != 0.0
+        near_right = gives and abs(right[i] - lam) <= tol
+        near_left = gives and abs(left[i] - lam) <= tol
+        if C[i] <= atol:
+            place[i] = AT_ZERO + TIGHT * near_right
+        elif C[i] >= 1.0 - atol:
+            place[i] = AT_ONE + TIGHT * near_left
+        elif right[i] != left[i]:
+            place[i] = AT_KNOT + TIGHT * (near_right or near_left)
+        else:
+            place[i] = ACTIVE
+            if linear[i] or h[i] == 0.0:
+                pins += 1
+                first_pin = i if first_pin < 0 else first_pin
+            else:
+                g[i] = 1.0 / h[i]
+                S += g[i]
+    return S, pins, first_pin
+
+
+@jit
+def apply_border(g, w, y, out):
+    r""":math:`Q^\top \operatorname{diag}(g) Q y` with :math:`Q = I - \mathbf 1 w^\top`, in O(N).
+
+    ``g`` and ``w`` are zero outside the active set, so the result is too: the change of
+    the capacities for a change ``y`` of the marginals (:mod:`capopt.perturbation.jacobian`).
+    """
+    wy = 0.0
+    for i in range(y.size):
+        wy += w[i] * y[i]
+    total = 0.0
+    for i in range(y.size):
+        out[i] = g[i] * (y[i] - wy)
+        total += out[i]
+    for i in range(y.size):
+        out[i] -= w[i] * total
+
+
 @jit
 def best_vertex(gain, part, order, k, f, C):
     r"""The best vertex of :math:`\{0 \le C_i \le 1, \sum_i C_i \le d\}` for concave curves.
@@ -1138,3 +1261,175 @@ def solve_grid(v, n, K, d, atol):
         m = n[p]
         lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
     return C, lam, loss, counts
+
+
+@jit
+def _margin(dist, theta):
+    """The relative change ``dist / |theta|`` of a parameter, 0 for no distance at all."""
+    return 0.0 if dist == 0.0 else dist / abs(theta)
+
+
+@jit
+def _to_bound(C, dC):
+    """Distance, along a parameter, at which a capacity moving at rate ``dC`` reaches 0 or 1."""
+    return np.inf if dC == 0.0 else min(C, 1.0 - C) / abs(dC)
+
+
+@jit
+def _budget_distance(C, v, K, place, lam, lam_dd, dC_dd, d):
+    r"""How far the budget may move before a feature of a convex family changes regime: exact.
+
+    With one kurtosis K > 3 each capacity inside (0, 1) is affine in :math:`u = 1/\mu`
+    (module docstring: :math:`C_i = (p_i u - 2)/\epsilon_i`), so :math:`\sum_i C_i = d`
+    makes u, and every active capacity, affine in d within a regime, :math:`du/dd =
+    -(d\lambda/dd) / (\lambda'(\mu) \mu^2)`. An active feature reaches a bound, and one
+    at a bound starts to move when u reaches :math:`1/z_i` (at 0) or :math:`1/v_i` (at 1),
+    both linearly in d. With a slack budget the first change is where it binds, at
+    :math:`d = \sum_i C_i`.
+    """
+    if lam == 0.0:
+        total = 0.0
+        for i in range(C.size):
+            total += C[i]
+        return d - total
+    mu = _multiplier_level(lam)
+    du = -(lam_dd / _level_multiplier_slope(mu)) / (mu * mu)
+    dist = np.inf
+    for i in range(C.size):
+        if place[i] >= TIGHT:
+            return 0.0
+        if place[i] == ACTIVE:
+            dist = min(dist, _to_bound(C[i], dC_dd[i]))
+        elif not _flat(v[i], K) and du != 0.0:
+            level = _ignore_level(v[i], K) if place[i] == AT_ZERO else _full_level(v[i], K)
+            dist = min(dist, abs(1.0 / mu - 1.0 / level) / abs(du))
+    return dist
+
+
+@jit
+def _regime_distance(C, v, K, m, place, w, lam, dC, dm):
+    r"""How far a parameter may move, to first order, before a feature changes regime.
+
+    An active feature reaches a bound after :math:`\min(C_i, 1 - C_i) / |\partial C_i|`; a
+    feature at a bound starts to move once :math:`\lambda - m_i` closes, after
+    :math:`|\lambda - m_i| / |\partial\lambda - \partial m_i|` with
+    :math:`\partial\lambda = w^\top \partial m`; a kink is at distance 0. ``dm`` holds
+    the partials of the marginals in the parameter, ``dC`` the capacities' derivatives.
+    """
+    dlam = 0.0
+    for i in range(C.size):
+        dlam += w[i] * dm[i]
+    dist = np.inf
+    for i in range(C.size):
+        if place[i] >= TIGHT:
+            return 0.0
+        if place[i] == ACTIVE:
+            dist = min(dist, _to_bound(C[i], dC[i]))
+        elif not _flat(v[i], K) and dlam != dm[i]:
+            dist = min(dist, abs(lam - m[i]) / abs(dlam - dm[i]))
+    return dist
+
+
+@jit
+def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins):
+    r"""Sensitivities of one sweep problem at its optimum (C, lam); returns dlam/dd.
+
+    The KKT structure of :func:`kkt_structure`, the border of
+    :mod:`capopt.perturbation.analysis`, and :func:`apply_border` for the shared kurtosis
+    K and the decay r of :math:`v_i = r^i` (:math:`\partial v_i / \partial r = i r^{i-1}`).
+    ``margins`` gets, for d, K and r, the smallest relative change that changes a
+    regime: exact for the budget (:func:`_budget_distance`), to first order for K and r
+    (:func:`_regime_distance`). At K <= 3 (the vertex rule) the margin in K is the distance to K = 3, a lower bound.
+    Where the optimum is not locally determined (a vertex at a
+    whole budget; equal concave features, r = 1) the budget's margin is 0 and the
+    derivatives that do not exist are NaN.
+    """
+    n = C.size
+    terms = np.empty((6, n))
+    quadratic_partials(C, v, K, terms)
+    m, h, dm_dv, dm_dK = terms[0], terms[1], terms[2], terms[3]
+    place = np.empty(n, dtype=np.int8)
+    g = np.empty(n)
+    linear = np.full(n, K[0] == 3.0)
+    S, pins, first_pin = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
+    active = 0
+    for i in range(n):
+        active += place[i] == ACTIVE
+    w = np.zeros(n)
+    lam_dd = 0.0
+    tied = K[0] <= 3.0 and r == 1.0 and 0.0 < d < n and n > 1
+    vertex = lam > 0.0 and active == 0
+    if lam > 0.0 and active > 0:
+        if pins == 1:
+            w[first_pin] = 1.0
+        elif pins > 1 or not (S != 0.0 and math.isfinite(S)):
+            tied = True
+        else:
+            for i in range(n):
+                w[i] = g[i] / S
+            lam_dd = -1.0 / S
+    if tied or vertex:
+        dC_dd[:] = np.nan
+        lam_dd = np.nan
+    else:
+        dC_dd[:] = w
+    y = np.empty(n)
+    for i in range(n):
+        y[i] = dm_dv[i] * (i * r ** (i - 1) if i > 0 else 0.0)
+    apply_border(g, w, dm_dK, dC_dK)
+    apply_border(g, w, y, dC_dr)
+    if K[0] <= 3.0:
+        # The vertex rule: whole features and one fraction, constant in K and r until the
+        # fraction reaches a bound; in K, the distance to K = 3, where the convex branch
+        # takes over (a lower bound of the margin).
+        f = d - math.floor(d)
+        margins[0] = _margin(d - n if d >= n else min(f, 1.0 - f), d)
+        margins[1] = _margin(3.0 - K[0], K[0])
+        margins[2] = np.inf
+    else:
+        margins[0] = _margin(_budget_distance(C, v, K[0], place, lam, lam_dd, dC_dd, d), d)
+        margins[1] = _margin(_regime_distance(C, v, K[0], m, place, w, lam, dC_dK, dm_dK), K[0])
+        margins[2] = _margin(_regime_distance(C, v, K[0], m, place, w, lam, dC_dr, y), r)
+    if tied:
+        margins[:] = 0.0
+        dC_dK[:] = np.nan
+        dC_dr[:] = np.nan
+    return lam_dd
+
+
+@jit(parallel=True)
+def solve_grid_sensitivities(v, n, K, r, d, atol):
+    r""":func:`solve_grid` with each optimum's sensitivities, in the same pass.
+
+    Parameters as :func:`solve_grid`, plus ``r`` (P,), the decay of each problem's
+    importances :math:`v_i = r^i`.
+
+    Returns
+    -------
+    C, lam, loss, counts
+        As :func:`solve_grid`.
+    lam_dd : ndarray, shape (P,)
+        :math:`\partial\lambda / \partial d`.
+    dC_dd, dC_dK, dC_dr : ndarray, shape (P, W)
+        :math:`\partial C_i / \partial d`, :math:`\partial C_i / \partial K` (the shared
+        kurtosis), :math:`\partial C_i / \partial r`; NaN beyond each n and where they do
+        not exist.
+    margins : ndarray, shape (P, 3)
+        The first-order relative margins of d, K and r (:func:`_differentiate_one`).
+    """
+    P, W = v.shape
+    C = np.full((P, W), np.nan)
+    lam = np.empty(P)
+    loss = np.empty(P)
+    counts = np.zeros((P, 3), dtype=np.int64)
+    lam_dd = np.empty(P)
+    dC_dd = np.full((P, W), np.nan)
+    dC_dK = np.full((P, W), np.nan)
+    dC_dr = np.full((P, W), np.nan)
+    margins = np.empty((P, 3))
+    for p in prange(P):
+        m = n[p]
+        lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
+        lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
+                                       dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p])
+    return C, lam, loss, counts, lam_dd, dC_dd, dC_dK, dC_dr, margins

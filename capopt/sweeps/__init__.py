@@ -1,20 +1,16 @@
-"""Fast parameter sweeps, phase diagrams and sensitivities of the quadratic model.
+"""Fast parameter sweeps and phase diagrams of the quadratic model.
 
 :func:`sweep` solves grids of problems with numba kernels (exact, in parallel, resumable
 from a checkpoint, on any :class:`concurrent.futures.Executor`) into an
-:class:`xarray.Dataset`; :func:`sensitivity` differentiates one optimum through its KKT
-system; :func:`two_feature_phase` and :func:`polysemantic_phase` compute phase diagrams,
-which :mod:`capopt.plotting` draws.
+:class:`xarray.Dataset`, with the sensitivities of every optimum if asked;
+:func:`two_feature_phase` and :func:`polysemantic_phase` compute phase diagrams, which
+:mod:`capopt.plotting` draws. One optimum is differentiated by :func:`capopt.sensitivity`.
 """
 
 
 import importlib
 
-# Light (numpy only), and named like its module: imported here, so that the attribute
-# ``sensitivity`` is the function, not the submodule a first import would bind.
-from .sensitivity import Sensitivity, sensitivity
-
-#: Each other public name and the submodule it lives in, imported on first use: the grid and
+#: Each public name and the submodule it lives in, imported on first use: the grid and
 #: the phase diagrams need xarray, which ``import capopt`` and ``capopt --help`` do not load.
 _HOMES = {
     "sweep": "grid",
@@ -29,8 +25,6 @@ __all__ = [
     "sweep",
     "save_sweep",
     "load_sweep",
-    "sensitivity",
-    "Sensitivity",
     "two_feature_phase",
     "polysemantic_phase",
     "polysemantic_fraction",

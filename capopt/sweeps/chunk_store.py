@@ -16,7 +16,7 @@ import numpy as np
 
 from .._atomic import atomic_write
 
-__all__ = ["ChunkStore", "manifest", "FIELDS"]
+__all__ = ["ChunkStore", "manifest", "FIELDS", "SENSITIVITY_FIELDS"]
 
 #: Version of the checkpoint layout; a directory of another version is refused.
 FORMAT = 1
@@ -24,12 +24,18 @@ MANIFEST = "manifest.json"
 
 #: What a chunk holds, in the order the chunk solver returns it.
 FIELDS = ("capacity", "multiplier", "loss", "counts")
+#: What a chunk of a sweep with sensitivities holds besides.
+SENSITIVITY_FIELDS = ("multiplier_d_budget", "capacity_d_budget", "capacity_d_kurtosis",
+                      "capacity_d_decay", "margins")
 
 
-def manifest(grid: dict, base: str, chunk_size: int, atol: float, width: int) -> dict:
+def manifest(grid: dict, base: str, chunk_size: int, atol: float, width: int,
+             sensitivities: bool = False) -> dict:
     """Everything that fixes the chunks' contents: a checkpoint must match it to be reused."""
     found = {"format": FORMAT, "chunk_size": chunk_size, "regime_atol": atol,
              "width": width, "grid": {k: x.tolist() for k, x in grid.items()}}
+    if sensitivities:
+        found["sensitivities"] = True
     if "density" in grid:
         found["base"] = base
     return found
@@ -43,6 +49,7 @@ class ChunkStore:
 
     def __init__(self, directory, manifest: dict):
         self.directory = None if directory is None else Path(directory)
+        self.fields = FIELDS + (SENSITIVITY_FIELDS if manifest.get("sensitivities") else ())
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -73,12 +80,12 @@ class ChunkStore:
 
     def load(self, index: int):
         with np.load(self._path(index)) as z:
-            return tuple(z[k] for k in FIELDS)
+            return tuple(z[k] for k in self.fields)
 
     def save(self, index: int, result) -> None:
         if self.directory is None:
             return
         buffer = io.BytesIO()
-        np.savez(buffer, **dict(zip(FIELDS, result)))
+        np.savez(buffer, **dict(zip(self.fields, result)))
         with atomic_write(self._path(index)) as f:
             f.write(buffer.getvalue())

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import _formulas as F
 from .._atomic import atomic_write
 
 __all__ = ["to_dataset", "save_sweep", "load_sweep", "DESCRIPTIONS"]
@@ -30,7 +31,23 @@ DESCRIPTIONS = {
     "kurtosis": "fourth moment K = E[x^4] of every unit-variance input",
     "density": "probability p that a feature is active (sparsity S = 1 - p); K = K_z / p",
     "feature": "feature index i, by decreasing importance",
+    "multiplier_d_budget": "d lambda / d d: how the value of a dimension changes with the budget "
+                           "(NaN at a whole budget of a vertex, where it does not exist)",
+    "capacity_d_budget": "d C_i / d d: the share of one more dimension feature i takes",
+    "capacity_d_kurtosis": "d C_i / d K, in the kurtosis shared by every input",
+    "capacity_d_density": "d C_i / d p, in the density, through K = K_z / p",
+    "capacity_d_decay": "d C_i / d r, in the decay of the importances v_i = r**i",
+    "regime_margin": "smallest relative change of a swept parameter (|delta x| / |x|) that "
+                     "changes some feature's regime, to first order in the derivatives "
+                     "(0 at a kink or tie)",
 }
+
+#: The column of the kernel's margins for each parameter a regime margin may be taken over.
+_MARGIN_COLUMNS = {"budget": 0, "kurtosis": 1, "density": 1, "importance_decay": 2}
+#: Units of the sensitivities: per unit of the parameter they differentiate in.
+_UNITS = {"multiplier_d_budget": "per dimension", "capacity_d_budget": "per dimension",
+          "capacity_d_kurtosis": "per unit of K", "capacity_d_density": "per unit of p",
+          "capacity_d_decay": "per unit of r", "regime_margin": "relative (dimensionless)"}
 
 
 def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: int, chunks) -> xr.Dataset:
@@ -40,7 +57,7 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
     kurtosis of each point of the density axis (used when ``grid`` sweeps ``density``),
     ``chunks`` the (capacities, multipliers, losses, counts) of every chunk in order.
     """
-    C, lam, loss, counts = (np.concatenate(parts) for parts in zip(*chunks))
+    C, lam, loss, counts, *derivatives = (np.concatenate(parts) for parts in zip(*chunks))
     dims = tuple(k for k, x in grid.items() if x.ndim == 1)
     shape = tuple(grid[k].size for k in dims)
     coords: dict[str, tuple[str | tuple[str, ...], np.ndarray, dict[str, str]]]
@@ -57,8 +74,11 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
     }
     for j, name in enumerate(("monosemantic", "polysemantic", "ignored")):
         data[name] = (dims, counts[:, j].reshape(shape))
+    if derivatives:
+        data |= _sensitivities(grid, base, dims, shape, width, *derivatives)
     ds = xr.Dataset(
-        {k: (dims_, x, {"description": DESCRIPTIONS[k]}) for k, (dims_, x) in data.items()},
+        {k: (dims_, x, {"description": DESCRIPTIONS[k]} | ({"units": _UNITS[k]} if k in _UNITS else {}))
+         for k, (dims_, x) in data.items()},
         coords=coords,
     )
     ds.attrs = {
@@ -68,6 +88,29 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
     if "density" in grid:
         ds.attrs["base"] = base
     return ds
+
+
+def _sensitivities(grid: dict, base: str, dims: tuple, shape: tuple, width: int,
+                   lam_dd, dC_dd, dC_dK, dC_dr, margins) -> dict:
+    """The sensitivity variables from the kernel's outputs (flattened over the grid)."""
+    per_feature = dims + ("feature",)
+    out = {
+        "multiplier_d_budget": (dims, lam_dd.reshape(shape)),
+        "capacity_d_budget": (per_feature, dC_dd.reshape(shape + (width,))),
+        "capacity_d_kurtosis": (per_feature, dC_dK.reshape(shape + (width,))),
+        "capacity_d_decay": (per_feature, dC_dr.reshape(shape + (width,))),
+    }
+    if "density" in grid:
+        p = grid["density"]
+        dK_dp = F.gated_kurtosis_d_density(p, F.BASE_FOURTH_MOMENT[base])
+        # Broadcast dK/dp along the density axis of the grid (or a scalar density).
+        along = [1] * len(shape)
+        if p.ndim:
+            along[dims.index("density")] = p.size
+        out["capacity_d_density"] = (per_feature, out["capacity_d_kurtosis"][1] * np.reshape(dK_dp, along + [1]))
+    swept = [_MARGIN_COLUMNS[k] for k in dims if k in _MARGIN_COLUMNS] or sorted(set(_MARGIN_COLUMNS.values()))
+    out["regime_margin"] = (dims, np.min(margins[:, swept], axis=1).reshape(shape))
+    return out
 
 
 def save_sweep(ds: xr.Dataset, path) -> None:

@@ -32,9 +32,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import _formulas as F
-from .._validation import as_axis_values, check_choice, check_executor, check_integer, check_scalar
+from .._validation import as_axis_values, check_choice, check_executor, check_flag, check_integer, check_scalar
 from ..regimes import DEFAULT_REGIME_ATOL
-from ..solvers._kernels import solve_grid
+from ..solvers._kernels import solve_grid, solve_grid_sensitivities
 from .chunk_store import ChunkStore, manifest
 from .dataset import load_sweep, save_sweep, to_dataset
 from .scheduling import DEFAULT_CHUNK_SIZE, run_chunks
@@ -58,6 +58,7 @@ def sweep(
     executor: concurrent.futures.Executor | None = None,
     progress: bool | None = None,
     regime_atol: float = DEFAULT_REGIME_ATOL,
+    sensitivities: bool = False,
 ) -> xr.Dataset:
     r"""Exact quadratic-model allocations over a grid of parameters.
 
@@ -103,13 +104,22 @@ def sweep(
     regime_atol : float
         :math:`C \ge 1 - \text{atol}` counts as monosemantic, :math:`C \le \text{atol}`
         as ignored (as :func:`capopt.classify`).
+    sensitivities : bool
+        Also differentiate every optimum, in the same kernel pass
+        (:func:`capopt.solvers._kernels.solve_grid_sensitivities`): adds the variables
+        ``multiplier_d_budget``, ``capacity_d_budget``, ``capacity_d_kurtosis`` (in the
+        shared kurtosis), ``capacity_d_density`` (with ``density``, through K = K_z / p),
+        ``capacity_d_decay`` (in r) and ``regime_margin`` (the smallest relative change
+        of the swept parameters that changes a regime, to first order); see
+        :data:`capopt.sweeps.dataset.DESCRIPTIONS`.
 
     Returns
     -------
     xarray.Dataset
         ``capacity`` (grid dims..., ``feature``) padded with NaN beyond each N;
         ``multiplier``, ``loss`` and the counts ``monosemantic``, ``polysemantic``,
-        ``ignored`` (int32) over the grid dims. Save it with :func:`save_sweep`.
+        ``ignored`` (int32) over the grid dims, and the sensitivities if asked. Save it
+        with :func:`save_sweep`.
 
     Raises
     ------
@@ -139,6 +149,7 @@ def sweep(
     grid = _grid(n_features, budget, importance_decay, kurtosis, density, base)
     chunk_size = check_integer(chunk_size, "chunk_size")
     regime_atol = check_scalar(regime_atol, "regime_atol", minimum=0.0)
+    sensitivities = check_flag(sensitivities, "sensitivities")
     executor = check_executor(executor)
     per_problem = _per_problem(grid, base)
     n_problems = per_problem["n_features"].size
@@ -154,9 +165,10 @@ def sweep(
             per_problem["kurtosis"][part],
             width,
             regime_atol,
+            sensitivities,
         )
 
-    store = ChunkStore(checkpoint, manifest(grid, base, chunk_size, regime_atol, width))
+    store = ChunkStore(checkpoint, manifest(grid, base, chunk_size, regime_atol, width, sensitivities))
     chunks = {index: store.load(index) for index in store.finished(len(starts))}
     pending = [index for index in range(len(starts)) if index not in chunks]
     done = sum(min(chunk_size, n_problems - starts[i]) for i in chunks)
@@ -173,16 +185,20 @@ def sweep(
                       [chunks[i] for i in range(len(starts))])
 
 
-def _solve_chunk(n, d, r, K, width, atol):
+def _solve_chunk(n, d, r, K, width, atol, sensitivities=False):
     """Solve one chunk: importances v_i = r**i for i < n, then the kernel.
 
     A module-level function of arrays and numbers only, so that any executor can ship it.
-    Returns (capacities (m, width), multipliers, losses, counts (m, 3)).
+    Returns (capacities (m, width), multipliers, losses, counts (m, 3)), and with
+    ``sensitivities`` the kernel's derivatives and margins after them.
     """
     with np.errstate(under="ignore"):
         v = np.power.outer(r, np.arange(width, dtype=np.float64))
-    C, lam, loss, counts = solve_grid(v, n.astype(np.int64), K, d, atol)
-    return C, lam, loss, counts.astype(np.int32)
+    if not sensitivities:
+        C, lam, loss, counts = solve_grid(v, n.astype(np.int64), K, d, atol)
+        return C, lam, loss, counts.astype(np.int32)
+    C, lam, loss, counts, *derivatives = solve_grid_sensitivities(v, n.astype(np.int64), K, r, d, atol)
+    return (C, lam, loss, counts.astype(np.int32), *derivatives)
 
 
 # The grid --------------------------------------------------------------------------------

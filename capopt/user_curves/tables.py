@@ -119,6 +119,32 @@ class TabulatedCurves(LossCurves):
         left = np.clip(np.searchsorted(self.grid, C, side="left") - 1, 0, self.grid.size - 2)
         return self._marginals[rows, _segments(self.grid, C)], self._marginals[rows, left]
 
+    def value_partials(self, C) -> tuple[np.ndarray, np.ndarray]:
+        r"""Partials of the marginal and the loss at C in the table's values, shape (N, M).
+
+        On the piece :math:`[x_k, x_{k+1}]` holding C (the right one at a knot), with
+        :math:`t = (C - x_k) / (x_{k+1} - x_k)`:
+
+        .. math::
+
+            rac{\partial m}{\partial \ell_k} = -rac{\partial m}{\partial \ell_{k+1}}
+            = rac{1}{x_{k+1} - x_k}, \qquad
+            rac{\partial \ell}{\partial \ell_k} = 1 - t, \quad
+            rac{\partial \ell}{\partial \ell_{k+1}} = t,
+
+        and 0 for every other value (the sensitivities' parameters of a table).
+        """
+        C = self._broadcast(C)
+        k = _segments(self.grid, C)
+        rows = np.arange(self.n_features)
+        width = self.grid[k + 1] - self.grid[k]
+        t = (C - self.grid[k]) / width
+        dm = np.zeros(self.values.shape)
+        dl = np.zeros(self.values.shape)
+        dm[rows, k], dm[rows, k + 1] = 1.0 / width, -1.0 / width
+        dl[rows, k], dl[rows, k + 1] = 1.0 - t, t
+        return dm, dl
+
     def _penalised(self, lam) -> np.ndarray:
         r""":math:`\ell_i(x_k) + \lambda x_k` at every knot, shape (..., N, M)."""
         lam = np.asarray(lam, dtype=np.float64)
