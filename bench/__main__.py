@@ -12,7 +12,8 @@
 Parts, in order: ``solvers`` (time against N), ``training`` (solve against gradient
 training), ``sweep`` (problems per second), ``memory`` (peak memory at the largest N),
 ``ties`` (identical concave features, certified), ``imports`` (``import capopt`` and
-``capopt --help`` against ``import numpy``).
+``capopt --help`` against ``import numpy``), ``capacity`` (dictionary-sized memmaps),
+``sensitivity`` (the sensitivities against the solve, and sweeps with them).
 ``crosscheck`` (the training cross-check tables, tens of minutes) runs only when named.
 Only a full run of the default parts updates the files in ``bench/``, so that every number
 there comes from one run.
@@ -31,6 +32,7 @@ from . import (
     bench_capacity,
     bench_import,
     bench_memory,
+    bench_sensitivity,
     bench_solvers,
     bench_sweep,
     bench_ties,
@@ -48,8 +50,9 @@ PARTS = {
     "imports": (bench_import, "6. Import time"),
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
     "capacity": (bench_capacity, "Capacity of dictionary-sized float32 memmaps"),
+    "sensitivity": (bench_sensitivity, "Sensitivities against the solve"),
 }
-DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity")
+DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity", "sensitivity")
 
 BENCH_DIR = ROOT / "bench"
 README = BENCH_DIR / "README.md"

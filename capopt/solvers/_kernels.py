@@ -1010,14 +1010,16 @@ PARTIAL_ROWS = ("marginal", "curvature", "marginal_d_importance", "marginal_d_ku
 def quadratic_partials(C, v, K, out):
     r"""Each feature's marginal, curvature and partials in v and K at C, in one pass.
 
-    Writes ``out[r, i]`` for the rows of :data:`PARTIAL_ROWS`: :math:`m_i`,
-    :math:`\ell_i''`, :math:`\partial m_i / \partial v_i`, :math:`\partial m_i / \partial K_i`,
-    :math:`\partial \ell_i / \partial v_i`, :math:`\partial \ell_i / \partial K_i` (the
-    sensitivities' terms). ``K`` has one entry (shared) or N. A flat curve has zero
+    Writes ``out[r, i]`` for the first ``out.shape[0]`` rows of :data:`PARTIAL_ROWS`:
+    :math:`m_i`, :math:`\ell_i''`, :math:`\partial m_i / \partial v_i`,
+    :math:`\partial m_i / \partial K_i`, :math:`\partial \ell_i / \partial v_i`,
+    :math:`\partial \ell_i / \partial K_i` (the sensitivities' terms; the sweeps need
+    only the first four). ``K`` has one entry (shared) or N. A flat curve has zero
     marginal and curvature; its loss partials are those of its constant
     :math:`(K - 1) v^2`, which the formulas give at C = 0, where it sits.
     """
     shared = K.size == 1
+    with_loss = out.shape[0] > 4
     for i in range(C.size):
         c, x, k = C[i], v[i], K[0] if shared else K[i]
         flat = _flat(x, k)
@@ -1025,8 +1027,9 @@ def quadratic_partials(C, v, K, out):
         out[1, i] = 0.0 if flat else _curvature(c, x, k)
         out[2, i] = _marginal_d_importance(c, x, k)
         out[3, i] = _marginal_d_kurtosis(c, x, k)
-        out[4, i] = _loss_d_importance(c, x, k)
-        out[5, i] = _loss_d_kurtosis(c, x, k)
+        if with_loss:
+            out[4, i] = _loss_d_importance(c, x, k)
+            out[5, i] = _loss_d_kurtosis(c, x, k)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1276,86 +1279,94 @@ def _to_bound(C, dC):
 
 
 @jit
-def _budget_distance(C, v, K, place, lam, lam_dd, dC_dd, d):
-    r"""How far the budget may move before a feature of a convex family changes regime: exact.
-
-    With one kurtosis K > 3 each capacity inside (0, 1) is affine in :math:`u = 1/\mu`
-    (module docstring: :math:`C_i = (p_i u - 2)/\epsilon_i`), so :math:`\sum_i C_i = d`
-    makes u, and every active capacity, affine in d within a regime, :math:`du/dd =
-    -(d\lambda/dd) / (\lambda'(\mu) \mu^2)`. An active feature reaches a bound, and one
-    at a bound starts to move when u reaches :math:`1/z_i` (at 0) or :math:`1/v_i` (at 1),
-    both linearly in d. With a slack budget the first change is where it binds, at
-    :math:`d = \sum_i C_i`.
-    """
-    if lam == 0.0:
-        total = 0.0
-        for i in range(C.size):
-            total += C[i]
-        return d - total
-    mu = _multiplier_level(lam)
-    du = -(lam_dd / _level_multiplier_slope(mu)) / (mu * mu)
-    dist = np.inf
-    for i in range(C.size):
-        if place[i] >= TIGHT:
-            return 0.0
-        if place[i] == ACTIVE:
-            dist = min(dist, _to_bound(C[i], dC_dd[i]))
-        elif not _flat(v[i], K) and du != 0.0:
-            level = _ignore_level(v[i], K) if place[i] == AT_ZERO else _full_level(v[i], K)
-            dist = min(dist, abs(1.0 / mu - 1.0 / level) / abs(du))
-    return dist
+def _to_bound(C, dC):
+    """Distance, along a parameter, at which a capacity moving at rate ``dC`` reaches 0 or 1."""
+    return np.inf if dC == 0.0 else min(C, 1.0 - C) / abs(dC)
 
 
 @jit
-def _regime_distance(C, v, K, m, place, w, lam, dC, dm):
-    r"""How far a parameter may move, to first order, before a feature changes regime.
+def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, out):
+    r"""How far d, K and r may each move before a feature of a convex family changes regime.
 
-    An active feature reaches a bound after :math:`\min(C_i, 1 - C_i) / |\partial C_i|`; a
-    feature at a bound starts to move once :math:`\lambda - m_i` closes, after
-    :math:`|\lambda - m_i| / |\partial\lambda - \partial m_i|` with
-    :math:`\partial\lambda = w^\top \partial m`; a kink is at distance 0. ``dm`` holds
-    the partials of the marginals in the parameter, ``dC`` the capacities' derivatives.
+    Writes the three distances (in the parameters' own units) into ``out``, in one pass.
+
+    * **Budget, exact.** With one kurtosis K > 3 each capacity inside (0, 1) is affine in
+      :math:`u = 1/\mu` (module docstring: :math:`C_i = (p_i u - 2)/\epsilon_i`), so
+      :math:`\sum_i C_i = d` makes u, and every active capacity, affine in d within a
+      regime, :math:`du/dd = -(d\lambda/dd) / (\lambda'(\mu) \mu^2)`. An active feature
+      reaches a bound after :math:`\min(C_i, 1 - C_i) / |\partial C_i|`; one at a bound
+      starts to move when u reaches :math:`1/z_i` (at 0) or :math:`1/v_i` (at 1), both
+      linearly in d. With a slack budget the first change is where it binds,
+      :math:`d = \sum_i C_i`.
+    * **K and r, to first order.** An active feature as above; a feature at a bound starts
+      to move once :math:`\lambda - m_i` closes, after :math:`|\lambda - m_i| /
+      |\partial\lambda - \partial m_i|` with :math:`\partial\lambda = w^\top \partial m`.
+
+    A kink is at distance 0 in every parameter.
     """
-    dlam = 0.0
+    dlam_dK = 0.0
+    dlam_dr = 0.0
+    total = 0.0
     for i in range(C.size):
-        dlam += w[i] * dm[i]
-    dist = np.inf
+        dlam_dK += w[i] * dm_dK[i]
+        dlam_dr += w[i] * dm_dr[i]
+        total += C[i]
+    du = 0.0
+    u = 0.0
+    if lam > 0.0:
+        mu = _multiplier_level(lam)
+        u = 1.0 / mu
+        du = -(lam_dd / _level_multiplier_slope(mu)) / (mu * mu)
+    out[0] = d - total if lam == 0.0 else np.inf
+    out[1] = np.inf
+    out[2] = np.inf
     for i in range(C.size):
         if place[i] >= TIGHT:
-            return 0.0
+            out[:] = 0.0
+            return
         if place[i] == ACTIVE:
-            dist = min(dist, _to_bound(C[i], dC[i]))
-        elif not _flat(v[i], K) and dlam != dm[i]:
-            dist = min(dist, abs(lam - m[i]) / abs(dlam - dm[i]))
-    return dist
+            if lam > 0.0:
+                out[0] = min(out[0], _to_bound(C[i], dC_dd[i]))
+            out[1] = min(out[1], _to_bound(C[i], dC_dK[i]))
+            out[2] = min(out[2], _to_bound(C[i], dC_dr[i]))
+        elif not _flat(v[i], K):
+            if du != 0.0:
+                level = _ignore_level(v[i], K) if place[i] == AT_ZERO else _full_level(v[i], K)
+                out[0] = min(out[0], abs(u - 1.0 / level) / abs(du))
+            gap = abs(lam - m[i])
+            if dlam_dK != dm_dK[i]:
+                out[1] = min(out[1], gap / abs(dlam_dK - dm_dK[i]))
+            if dlam_dr != dm_dr[i]:
+                out[2] = min(out[2], gap / abs(dlam_dr - dm_dr[i]))
 
 
 @jit
-def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins):
+def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, scratch, place, linear):
     r"""Sensitivities of one sweep problem at its optimum (C, lam); returns dlam/dd.
 
-    The KKT structure of :func:`kkt_structure`, the border of
+    ``scratch`` (7, >= N) and ``place``, ``linear`` (>= N) are work space. The KKT
+    structure of :func:`kkt_structure`, the border of
     :mod:`capopt.perturbation.analysis`, and :func:`apply_border` for the shared kurtosis
     K and the decay r of :math:`v_i = r^i` (:math:`\partial v_i / \partial r = i r^{i-1}`).
     ``margins`` gets, for d, K and r, the smallest relative change that changes a
-    regime: exact for the budget (:func:`_budget_distance`), to first order for K and r
-    (:func:`_regime_distance`). At K <= 3 (the vertex rule) the margin in K is the distance to K = 3, a lower bound.
-    Where the optimum is not locally determined (a vertex at a
-    whole budget; equal concave features, r = 1) the budget's margin is 0 and the
-    derivatives that do not exist are NaN.
+    regime: exact for the budget, to first order for K and r (:func:`_regime_distances`).
+    At K <= 3 (the vertex rule) the margin in K is the distance to K = 3, a lower bound.
+    Where the optimum is not locally determined (a vertex at a whole budget; equal concave
+    features, r = 1) the budget's margin is 0 and the derivatives that do not exist are
+    NaN.
     """
     n = C.size
-    terms = np.empty((6, n))
+    terms = scratch[:4, :n]
     quadratic_partials(C, v, K, terms)
     m, h, dm_dv, dm_dK = terms[0], terms[1], terms[2], terms[3]
-    place = np.empty(n, dtype=np.int8)
-    g = np.empty(n)
-    linear = np.full(n, K[0] == 3.0)
+    g, w, y = scratch[4, :n], scratch[5, :n], scratch[6, :n]
+    place, linear = place[:n], linear[:n]
+    linear[:] = K[0] == 3.0
     S, pins, first_pin = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
     active = 0
     for i in range(n):
         active += place[i] == ACTIVE
-    w = np.zeros(n)
+    w[:] = 0.0
     lam_dd = 0.0
     tied = K[0] <= 3.0 and r == 1.0 and 0.0 < d < n and n > 1
     vertex = lam > 0.0 and active == 0
@@ -1373,9 +1384,9 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins):
         lam_dd = np.nan
     else:
         dC_dd[:] = w
-    y = np.empty(n)
-    for i in range(n):
-        y[i] = dm_dv[i] * (i * r ** (i - 1) if i > 0 else 0.0)
+    y[0] = 0.0
+    for i in range(1, n):
+        y[i] = dm_dv[i] * i * v[i - 1]  # dv_i/dr = i r^(i-1) = i v_(i-1)
     apply_border(g, w, dm_dK, dC_dK)
     apply_border(g, w, y, dC_dr)
     if K[0] <= 3.0:
@@ -1387,14 +1398,19 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins):
         margins[1] = _margin(3.0 - K[0], K[0])
         margins[2] = np.inf
     else:
-        margins[0] = _margin(_budget_distance(C, v, K[0], place, lam, lam_dd, dC_dd, d), d)
-        margins[1] = _margin(_regime_distance(C, v, K[0], m, place, w, lam, dC_dK, dm_dK), K[0])
-        margins[2] = _margin(_regime_distance(C, v, K[0], m, place, w, lam, dC_dr, y), r)
+        _regime_distances(C, v, K[0], d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, y, margins)
+        margins[0] = _margin(margins[0], d)
+        margins[1] = _margin(margins[1], K[0])
+        margins[2] = _margin(margins[2], r)
     if tied:
         margins[:] = 0.0
         dC_dK[:] = np.nan
         dC_dr[:] = np.nan
     return lam_dd
+
+
+#: Problems of a sweep that share one scratch space in :func:`solve_grid_sensitivities`.
+GRID_BLOCK = 256
 
 
 @jit(parallel=True)
@@ -1423,13 +1439,23 @@ def solve_grid_sensitivities(v, n, K, r, d, atol):
     loss = np.empty(P)
     counts = np.zeros((P, 3), dtype=np.int64)
     lam_dd = np.empty(P)
-    dC_dd = np.full((P, W), np.nan)
-    dC_dK = np.full((P, W), np.nan)
-    dC_dr = np.full((P, W), np.nan)
+    dC_dd = np.empty((P, W))
+    dC_dK = np.empty((P, W))
+    dC_dr = np.empty((P, W))
     margins = np.empty((P, 3))
-    for p in prange(P):
-        m = n[p]
-        lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
-        lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
-                                       dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p])
+    # Blocks of problems share one scratch space (allocating it per problem costs as much
+    # as the differentiation of a small one).
+    blocks = (P + GRID_BLOCK - 1) // GRID_BLOCK
+    for b in prange(blocks):
+        scratch = np.empty((7, W))
+        place = np.empty(W, dtype=np.int8)
+        linear = np.empty(W, dtype=np.bool_)
+        for p in range(b * GRID_BLOCK, min(P, (b + 1) * GRID_BLOCK)):
+            m = n[p]
+            lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
+            lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
+                                           dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p],
+                                           scratch, place, linear)
+            for out in (dC_dd, dC_dK, dC_dr):
+                out[p, m:] = np.nan
     return C, lam, loss, counts, lam_dd, dC_dd, dC_dK, dC_dr, margins
