@@ -1456,6 +1456,7 @@ def solve_grid_sensitivities(v, n, K, r, d, atol):
             lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
                                            dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p],
                                            scratch, place, linear)
-            for out in (dC_dd, dC_dK, dC_dr):
-                out[p, m:] = np.nan
+            dC_dd[p, m:] = np.nan
+            dC_dK[p, m:] = np.nan
+            dC_dr[p, m:] = np.nan
     return C, lam, loss, counts, lam_dd, dC_dd, dC_dK, dC_dr, margins
