@@ -23,6 +23,7 @@ __all__ = [
     "check_integer",
     "check_whole",
     "check_choice",
+    "check_instance",
     "check_executor",
 ]
 
@@ -157,6 +158,20 @@ def check_choice(value, name: str, choices):
     """Return ``value`` if it is one of ``choices``; the message lists ``choices`` as given."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_instance(value, name: str, kind: type, expected: str):
+    """Return ``value`` if it is an instance of ``kind``.
+
+    Raises
+    ------
+    TypeError
+        Otherwise, with "<name> must be <expected>, got <type name>"; ``expected`` says how
+        to build the right kind (e.g. "QuadraticCurves (capopt.quadratic(...))").
+    """
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
     return value
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array
+from .._validation import as_float_array, check_instance
 from ..curves import QuadraticCurves
 from ..models import quadratic_model_bias, quadratic_model_loss
 from ..solvers.result import AllocationResult
@@ -115,10 +115,7 @@ def optimal_quadratic_model(
     >>> round(model.loss, 12)
     5.25
     """
-    if not isinstance(curves, QuadraticCurves):
-        raise TypeError(
-            f"curves must be QuadraticCurves (capopt.quadratic(...)), got {type(curves).__name__}"
-        )
+    check_instance(curves, "curves", QuadraticCurves, "QuadraticCurves (capopt.quadratic(...))")
     if isinstance(allocation, AllocationResult):
         C = allocation.capacities
         default_dim = np.floor(allocation.budget + tol)

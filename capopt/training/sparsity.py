@@ -6,7 +6,7 @@ capacities, the regime fractions and the block sizes against sparsity
 (:class:`SparsitySweep`), with the feature dimensionalities Toy Models of Superposition
 reports (:data:`PUBLISHED_DIMENSIONALITIES`) to compare with.
 
-Glossary: ``C`` capacity, ``d`` embedding dimension, ``v`` / ``I`` importance, ``p``
+Glossary: ``C`` capacity, ``d`` the budget (hidden width), ``v`` / ``I`` importance, ``p``
 density, ``S = 1 - p`` sparsity.
 """
 
@@ -42,18 +42,19 @@ PUBLISHED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 0.0)
 class Architecture(NamedTuple):
     """How to build a batched model of one architecture without closed-form curves."""
 
-    build: Callable  # (importance (R, N), d, density (R,), base, dtype) -> batched model
+    build: Callable  # (importance (R, N), budget, density (R,), base, dtype) -> batched model
     base: str
     summary: str
 
 
 def _autoencoder(activation):
-    return lambda I, d, p, base, dtype: autoencoder_model(I, d, activation=activation, density=p,
-                                                          base=base, dtype=dtype)
+    return lambda I, budget, p, base, dtype: autoencoder_model(
+        I, budget, activation=activation, density=p, base=base, dtype=dtype)
 
 
 def _two_layer(activation):
-    return lambda v, d, p, base, dtype: two_layer_model(v, d, activation, p, base, None, dtype=dtype)
+    return lambda v, budget, p, base, dtype: two_layer_model(v, budget, activation, p, base, None,
+                                                             dtype=dtype)
 
 
 #: Architectures :func:`sparsity_sweep` trains, with their default input distribution.
