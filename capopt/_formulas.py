@@ -13,7 +13,8 @@
 #     linear_autoencoder_curvature, linear_autoencoder_optimal_norm, linear_autoencoder_gram_loss,
 #     linear_autoencoder_gram_loss_d_norm, linear_autoencoder_gram_loss_d_entry
 # derivations.kurtosis: gated_kurtosis, BASE_FOURTH_MOMENT
-# derivations.activations: gelu, gelu_slope
+# derivations.activations: square, square_slope, relu, relu_slope, absolute, absolute_slope, gelu,
+#     gelu_slope
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
 partials and inverses, and the exact loss of an explicit embedding with its gradient.
 
@@ -71,6 +72,12 @@ __all__ = [
     "linear_autoencoder_gram_loss_d_norm",
     "linear_autoencoder_gram_loss_d_entry",
     "gated_kurtosis",
+    "square",
+    "square_slope",
+    "relu",
+    "relu_slope",
+    "absolute",
+    "absolute_slope",
     "gelu",
     "gelu_slope",
 ]
@@ -416,6 +423,54 @@ def gated_kurtosis(p, K_z):
     K = K_z / p
     """
     return K_z/p
+
+
+def square(z):
+    """Square nonlinearity z^2.
+
+    phi(z) = z^2
+    """
+    return z**2
+
+
+def square_slope(z):
+    """Derivative of the square.
+
+    phi'(z) = 2 z
+    """
+    return 2*z
+
+
+def relu(z):
+    """ReLU max(z, 0).
+
+    ReLU(z) = max(z, 0)
+    """
+    return numpy.maximum(z, 0)
+
+
+def relu_slope(z):
+    """Derivative of ReLU, 0 at the kink z = 0.
+
+    ReLU'(z) = [z > 0], evaluated as sign(max(z, 0))
+    """
+    return numpy.sign(numpy.maximum(z, 0))
+
+
+def absolute(z):
+    """Absolute value |z|.
+
+    phi(z) = |z|
+    """
+    return numpy.abs(z)
+
+
+def absolute_slope(z):
+    """Derivative of |z|, 0 at the kink z = 0.
+
+    phi'(z) = sign(z)
+    """
+    return numpy.sign(z)
 
 
 def gelu(z, cdf):

@@ -24,6 +24,7 @@ from .results import SampledFit
 
 __all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
 
+
 def _gelu(z):
     return F.gelu(z, ndtr(z))
 
@@ -32,14 +33,15 @@ def _gelu_prime(z):
     return F.gelu_slope(z, ndtr(z))
 
 
-#: Nonlinearities as (phi, phi') pairs. GeLU is the exact :math:`z\,\Phi(z)`, not the tanh
-#: approximation. The derivative of relu and abs at 0 is taken as 0 (a subgradient).
+#: Nonlinearities as (phi, phi') pairs, derived in ``derivations/activations.py``. GeLU is the
+#: exact :math:`z\,\Phi(z)`, not the tanh approximation. The derivative of relu and abs at 0
+#: is taken as 0 (a subgradient).
 ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
     "linear": (lambda z: z, lambda z: np.ones_like(z)),
-    "square": (lambda z: z * z, lambda z: 2.0 * z),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
+    "square": (F.square, F.square_slope),
+    "relu": (F.relu, F.relu_slope),
     "gelu": (_gelu, _gelu_prime),
-    "abs": (np.abs, np.sign),
+    "abs": (F.absolute, F.absolute_slope),
 }
 
 
