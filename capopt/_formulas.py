@@ -8,7 +8,8 @@
 #     quadratic_denominator_slope, quadratic_level, quadratic_response, quadratic_response_loss,
 #     quadratic_level_multiplier, quadratic_multiplier_level, quadratic_full_level,
 #     quadratic_ignore_level, quadratic_full_multiplier, quadratic_ignore_multiplier,
-#     two_feature_capacity, two_feature_polysemantic_kurtosis
+#     quadratic_log2_ignore_multiplier, quadratic_log2_full_multiplier, two_feature_capacity,
+#     two_feature_polysemantic_kurtosis
 # derivations.linear_autoencoder: linear_autoencoder_loss, linear_autoencoder_marginal,
 #     linear_autoencoder_curvature, linear_autoencoder_optimal_norm, linear_autoencoder_gram_loss,
 #     linear_autoencoder_gram_loss_d_norm, linear_autoencoder_gram_loss_d_entry
@@ -62,6 +63,8 @@ __all__ = [
     "quadratic_ignore_level",
     "quadratic_full_multiplier",
     "quadratic_ignore_multiplier",
+    "quadratic_log2_ignore_multiplier",
+    "quadratic_log2_full_multiplier",
     "two_feature_capacity",
     "two_feature_polysemantic_kurtosis",
     "linear_autoencoder_loss",
@@ -342,6 +345,23 @@ def quadratic_ignore_multiplier(v, K):
     """
     w = v*((1/2)*K - 1/2)
     return w*(2*w)
+
+
+def quadratic_log2_ignore_multiplier(v, K):
+    """log2 of the marginal at C = 0, its largest value if K > 3 and smallest if K < 3.
+
+    log2 m(0) = 2 log2 v + 2 log2 (K - 1) - 1
+    """
+    w = 2*numpy.log2(K - 1) - 1
+    return w + 2*numpy.log2(v)
+
+
+def quadratic_log2_full_multiplier(v, K):
+    """log2 of the marginal at C = 1, the other end of its range over [0, 1].
+
+    log2 m(1) = 2 log2 v + 1
+    """
+    return 2*numpy.log2(v) + 1 + 0*K
 
 
 def two_feature_capacity(a, b, K):

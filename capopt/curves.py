@@ -434,13 +434,11 @@ class QuadraticCurves(LossCurves):
         return gain if self._flat is None else np.where(self._flat, 0.0, gain)
 
     def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray]:
-        # m(0) = (K - 1)^2 v^2 / 2 and m(1) = 2 v^2 bound a monotone marginal.
+        # The marginal is monotone: its ends m(0) and m(1) are its extremes over [0, 1].
         v, K = self.importance, self.kurtosis
         with np.errstate(divide="ignore", invalid="ignore"):
-            base = 2.0 * np.log2(v)
-            at_zero = 2.0 * np.log2(np.abs(K - 1.0)) - 1.0
-        lo = base + np.minimum(at_zero, 1.0)
-        hi = base + np.maximum(at_zero, 1.0)
+            ends = F.quadratic_log2_ignore_multiplier(v, K), F.quadratic_log2_full_multiplier(v, K)
+        lo, hi = np.minimum(*ends), np.maximum(*ends)
         if self._flat is not None:
             lo, hi = np.where(self._flat, -np.inf, lo), np.where(self._flat, -np.inf, hi)
         return lo, hi
@@ -449,9 +447,11 @@ class QuadraticCurves(LossCurves):
         bottom, top, k_lo, k_hi = self._extremes
         if top == 0.0:
             return 0.0
-        # Over [0, 1] a marginal lies between v^2 min(2, (K-1)^2/2) and v^2 max(...), in
-        # log2 (the squares of kurtoses beyond 1e154 overflow).
-        factors = [1.0, 2.0 * np.log2(k_lo - 1.0) - 1.0, 2.0 * np.log2(k_hi - 1.0) - 1.0]
+        # Over [0, 1] a marginal lies between its ends m(0) and m(1), v^2 times a factor of K
+        # alone: the ends at v = 1, in log2 (the squares of kurtoses beyond 1e154 overflow).
+        factors = [F.quadratic_log2_full_multiplier(1.0, k_lo),
+                   F.quadratic_log2_ignore_multiplier(1.0, k_lo),
+                   F.quadratic_log2_ignore_multiplier(1.0, k_hi)]
         return float(2.0 * (np.log2(top) - np.log2(bottom)) + max(factors) - min(factors))
 
     def _unit_log2(self) -> tuple[float, float]:
