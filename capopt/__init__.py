@@ -42,7 +42,7 @@ _LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep",
 _LAZY["crosscheck"] = "capopt.training"
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

@@ -17,6 +17,7 @@ from ..curves import QuadraticCurves
 from ..models import quadratic_model_bias, quadratic_model_loss
 from ..solvers.result import AllocationResult
 from .embedding import DEFAULT_REALIZE_TOL, realize_blocks
+from .._typing import ArrayLike, RandomSeed
 
 __all__ = ["QuadraticModel", "optimal_quadratic_model"]
 
@@ -46,11 +47,11 @@ class QuadraticModel:
 
 def optimal_quadratic_model(
     curves: QuadraticCurves,
-    allocation,
+    allocation: AllocationResult | ArrayLike,
     *,
-    dim=None,
+    dim: int | None = None,
     method: str = "dense",
-    seed=None,
+    seed: RandomSeed = None,
     tol: float = DEFAULT_REALIZE_TOL,
 ) -> QuadraticModel:
     r"""The quadratic model that attains an allocation's loss: W, bias and exact loss.

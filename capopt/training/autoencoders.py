@@ -13,16 +13,20 @@ Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``d`` the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .._validation import check_count, check_instance
 from ..curves import LinearAutoencoderCurves
 from ..models import linear_autoencoder_model_loss_and_gradient
-from .inputs import BASES, SparseInputs
+from .inputs import BASES, FixedSample, SparseInputs
 from .optim import fit, fit_exact
 from .results import ExactFit, SampledFit
 from ._kernels import ACTIVATION_CODES, autoencoder_residual
 from .two_layer import check_activation, instance_grid, xavier_normal
+from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = [
     "AUTOENCODER_ACTIVATIONS",
@@ -40,8 +44,15 @@ AUTOENCODER_ACTIVATIONS = tuple(ACTIVATION_CODES)
 linear_autoencoder_loss_and_gradient = linear_autoencoder_model_loss_and_gradient
 
 
-def train_linear_autoencoder(curves: LinearAutoencoderCurves, budget: int, *, starts: int = 4,
-                             seed=None, gtol: float = 1e-11, maxiter: int = 20_000) -> ExactFit:
+def train_linear_autoencoder(
+    curves: LinearAutoencoderCurves,
+    budget: int,
+    *,
+    starts: int = 4,
+    seed: Seed = None,
+    gtol: float = 1e-11,
+    maxiter: int = 20_000,
+) -> ExactFit:
     r"""Train the linear autoencoder :math:`\hat x = W^\top W x` on its exact loss.
 
     Minimises, over embeddings W of shape (d, N), the loss on unit-variance inputs
@@ -109,19 +120,24 @@ class AutoencoderModel:
     inputs : SparseInputs or FixedSample
     """
 
-    def __init__(self, importance: np.ndarray, budget: int, activation: str, inputs):
+    def __init__(self, importance: np.ndarray, budget: int, activation: str,
+                 inputs: SparseInputs | FixedSample) -> None:
         self.inputs = inputs
         self.I = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
         self.budget = budget
         self.activation = check_activation(activation, AUTOENCODER_ACTIVATIONS)
 
-    def init(self, rngs) -> dict:
+    def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
         return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros((self.n_instances, self.n_features), dtype=dtype)}
 
-    def loss_and_grad(self, params: dict, x: np.ndarray):
+    def loss_and_grad(
+        self,
+        params: dict[str, np.ndarray],
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         r"""Minibatch loss (R,) and its gradient.
 
         With :math:`h = W x`, :math:`z = W^\top h + b`, :math:`\delta = \frac2B I \odot
@@ -145,9 +161,9 @@ class AutoencoderModel:
                 "importance": self.I.tolist(), "inputs": self.inputs.describe()}
 
 
-def autoencoder_model(importance, budget: int, *, activation: str = "relu", density=1.0,
-                      base: str = "tms", n_instances: int | None = None,
-                      dtype=np.float64) -> AutoencoderModel:
+def autoencoder_model(importance: ArrayLike, budget: int, *, activation: str = "relu",
+                      density: ArrayLike = 1.0, base: str = "tms", n_instances: int | None = None,
+                      dtype: DTypeLike = np.float64) -> AutoencoderModel:
     """Build a batched :class:`AutoencoderModel` from user-facing arrays and a checked
     ``budget``."""
     I, p = instance_grid(importance, density, n_instances)
@@ -159,20 +175,20 @@ def autoencoder_model(importance, budget: int, *, activation: str = "relu", dens
 
 
 def train_autoencoder(
-    importance,
+    importance: ArrayLike,
     budget: int,
     *,
     activation: str = "relu",
-    density=1.0,
+    density: ArrayLike = 1.0,
     base: str = "tms",
     n_instances: int | None = None,
     steps: int = 10_000,
     batch_size: int = 1024,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=None,
-    dtype=np.float64,
-    **fit_options,
+    seed: Seed = None,
+    dtype: DTypeLike = np.float64,
+    **fit_options: Any,
 ) -> SampledFit:
     r"""Train autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with Adam, many instances at once.
 

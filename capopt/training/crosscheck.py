@@ -14,6 +14,7 @@ Glossary: ``C`` capacity, ``d`` the budget (embedding dimension), ``v`` / ``I`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable, TypedDict, cast
 
@@ -27,16 +28,19 @@ from ..solvers import AllocationResult, solve
 from .autoencoders import train_autoencoder, train_linear_autoencoder
 from .quadratic import train_quadratic_exact, train_quadratic_sampled
 from .results import TRAINED_BLOCK_TOL, TRAINED_ZERO_TOL, ExactFit, SampledFit
+from .._typing import Seed
 
 __all__ = ["crosscheck", "CrosscheckReport", "crosscheck_table", "ROUTES"]
 
 
-def _train_quadratic(curves: QuadraticCurves, budget: int, route: str, options: dict):
+def _train_quadratic(curves: QuadraticCurves, budget: int, route: str,
+                     options: dict) -> ExactFit | SampledFit:
     train = train_quadratic_exact if route == "exact" else train_quadratic_sampled
     return train(curves, budget, **options)
 
 
-def _train_linear(curves: LinearAutoencoderCurves, budget: int, route: str, options: dict):
+def _train_linear(curves: LinearAutoencoderCurves, budget: int, route: str,
+                  options: dict) -> ExactFit | SampledFit:
     if route == "exact":
         return train_linear_autoencoder(curves, budget, **options)
     # Unit-variance Gaussian inputs, the distribution the closed-form loss assumes.
@@ -165,8 +169,8 @@ class CrosscheckReport:
         return "\n".join(lines)
 
 
-def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
-               **train_options) -> CrosscheckReport:
+def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: Seed = 0,
+               **train_options: Any) -> CrosscheckReport:
     r"""Solve a closed-form problem and train its model; compare capacities and losses.
 
     Parameters
@@ -230,7 +234,7 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
                             comparison=comparison)
 
 
-def crosscheck_table(reports, labels) -> str:
+def crosscheck_table(reports: Iterable[CrosscheckReport], labels: Iterable[str]) -> str:
     """One line per report: problem, N, d, solver method, max |dC|, loss gap, blocks.
 
     ``at best`` counts the L-BFGS starts that ended at the best loss (exact route): fewer

@@ -14,6 +14,8 @@ Glossary: ``W`` (d, N) embedding, ``d`` the budget (a number of neurons), ``v`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _formulas as F
@@ -23,6 +25,7 @@ from ..models import quadratic_model_loss_and_gradient
 from .optim import fit, fit_exact
 from .results import ExactFit, SampledFit
 from .two_layer import TwoLayerModel, sampled_inputs
+from .._typing import Seed
 
 __all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
 
@@ -38,8 +41,15 @@ def _check_problem(curves: QuadraticCurves, budget: int) -> tuple[QuadraticCurve
 quadratic_loss_and_gradient = quadratic_model_loss_and_gradient
 
 
-def train_quadratic_exact(curves: QuadraticCurves, budget: int, *, starts: int = 8, seed=None,
-                          gtol: float = 1e-11, maxiter: int = 20_000) -> ExactFit:
+def train_quadratic_exact(
+    curves: QuadraticCurves,
+    budget: int,
+    *,
+    starts: int = 8,
+    seed: Seed = None,
+    gtol: float = 1e-11,
+    maxiter: int = 20_000,
+) -> ExactFit:
     r"""Train the quadratic model on its exact expected loss with multi-start L-BFGS.
 
     Minimises, over embeddings W of shape (d, N),
@@ -132,8 +142,8 @@ def train_quadratic_sampled(
     batch_size: int = 1024,
     lr: float = 1e-2,
     schedule: str = "cosine",
-    seed=None,
-    **fit_options,
+    seed: Seed = None,
+    **fit_options: Any,
 ) -> SampledFit:
     r"""Train the quadratic model with Adam on sampled minibatches.
 

@@ -11,7 +11,8 @@ nonlinearities have no closed-form loss curves and are measured by training (the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -21,15 +22,16 @@ from .._validation import as_float_array, check_count
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
 from .results import SampledFit
+from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
 
 
-def _gelu(z):
+def _gelu(z: np.ndarray) -> np.ndarray:
     return F.gelu(z, ndtr(z))
 
 
-def _gelu_prime(z):
+def _gelu_prime(z: np.ndarray) -> np.ndarray:
     return F.gelu_slope(z, ndtr(z))
 
 
@@ -45,19 +47,26 @@ ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nd
 }
 
 
-def check_activation(name: str, allowed) -> str:
+def check_activation(name: str, allowed: Collection[str]) -> str:
     if name not in allowed:
         raise ValueError(f"activation must be one of {sorted(allowed)}, got {name!r}")
     return name
 
 
-def xavier_normal(rngs, budget: int, n: int) -> np.ndarray:
+def xavier_normal(rngs: Sequence[np.random.Generator], budget: int, n: int) -> np.ndarray:
     """Glorot-normal weights of shape (R, d, N), std sqrt(2 / (d + N)), one instance per generator."""
     std = np.sqrt(2.0 / (budget + n))
     return np.stack([rng.normal(scale=std, size=(budget, n)) for rng in rngs])
 
 
-def per_instance_features(values, name: str, R: int, N: int, *, positive: bool) -> np.ndarray:
+def per_instance_features(
+    values: ArrayLike,
+    name: str,
+    R: int,
+    N: int,
+    *,
+    positive: bool,
+) -> np.ndarray:
     """Broadcast a scalar, (N,) or (R, N) array to (R, N), checking its values."""
     arr = as_float_array(values, name)
     if arr.shape not in ((), (N,), (R, N)):
@@ -83,7 +92,8 @@ class TwoLayerModel:
         Input distribution of every instance.
     """
 
-    def __init__(self, importance: np.ndarray, budget: int, activation: str, inputs):
+    def __init__(self, importance: np.ndarray, budget: int, activation: str,
+                 inputs: SparseInputs | FixedSample) -> None:
         self.v = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
         self.budget = budget
@@ -91,12 +101,16 @@ class TwoLayerModel:
         self.phi, self.dphi = ACTIVATIONS[activation]
         self.inputs = inputs
 
-    def init(self, rngs) -> dict:
+    def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
         return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros(self.n_instances, dtype=dtype)}
 
-    def loss_and_grad(self, params: dict, x: np.ndarray):
+    def loss_and_grad(
+        self,
+        params: dict[str, np.ndarray],
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         r"""Minibatch loss (R,) and its gradient.
 
         With :math:`h = W x`, :math:`r = \hat y - y`:
@@ -118,20 +132,20 @@ class TwoLayerModel:
 
 
 def train_two_layer(
-    importance,
+    importance: ArrayLike,
     budget: int,
     *,
     activation: str = "relu",
-    density=1.0,
+    density: ArrayLike = 1.0,
     base: str = "uniform",
     n_instances: int | None = None,
     steps: int = 10_000,
     batch_size: int = 1024,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=None,
-    dtype=np.float64,
-    **fit_options,
+    seed: Seed = None,
+    dtype: DTypeLike = np.float64,
+    **fit_options: Any,
 ) -> SampledFit:
     r"""Train two-layer models :math:`\hat y = \sum_k \phi((Wx)_k) + b` on :math:`y = \sum_i v_i x_i^2`.
 
@@ -171,7 +185,8 @@ def train_two_layer(
                **fit_options)
 
 
-def instance_grid(importance, density, n_instances=None):
+def instance_grid(importance: ArrayLike, density: ArrayLike, n_instances: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the (R, N) importance and density arrays of a batched run.
 
     ``importance`` is (N,) or (R, N); ``density`` is a scalar, (R,) (one per instance: a
@@ -197,15 +212,17 @@ def instance_grid(importance, density, n_instances=None):
             per_instance_features(p, "density", R, N, positive=True))
 
 
-def sampled_inputs(density: np.ndarray, base: str, dtype, dataset_size: int | None = None):
+def sampled_inputs(density: np.ndarray, base: str, dtype: DTypeLike,
+                   dataset_size: int | None = None) -> SparseInputs | FixedSample:
     """:class:`SparseInputs` of ``density`` (R, N), or a :class:`FixedSample` of
     ``dataset_size`` examples per instance drawn from them."""
     sparse = SparseInputs(density, base, dtype=dtype)
     return sparse if dataset_size is None else FixedSample(sparse, dataset_size)
 
 
-def two_layer_model(importance, budget: int, activation: str, density, base: str, n_instances,
-                    dataset_size=None, dtype=np.float64) -> TwoLayerModel:
+def two_layer_model(importance: ArrayLike, budget: int, activation: str, density: ArrayLike,
+                    base: str, n_instances: int | None, dataset_size: int | None = None,
+                    dtype: DTypeLike = np.float64) -> TwoLayerModel:
     """Build a batched :class:`TwoLayerModel` from user-facing arrays and a checked ``budget``
     (on a :class:`FixedSample` of ``dataset_size`` examples per instance if given)."""
     v, p = instance_grid(importance, density, n_instances)
