@@ -133,7 +133,7 @@ def _observed_run(train, patch_target, wrap, observer: _Observer) -> dict:
                 best_dC=observer.best, best_at=observer.best_at, total=total)
 
 
-def lbfgs_to_tolerance(v, K, d, target, seed) -> dict:
+def lbfgs_to_tolerance(curves, budget, target, seed) -> dict:
     """train_quadratic_exact, stopped at the first evaluation within TOL of ``target``."""
     observer = _Observer(target, TOL, every=1)
 
@@ -145,11 +145,11 @@ def lbfgs_to_tolerance(v, K, d, target, seed) -> dict:
             return fit_exact(watched, shape, **options)
         return observed
 
-    return _observed_run(lambda: trainers.train_quadratic_exact(v, K, d, seed=seed),
+    return _observed_run(lambda: trainers.train_quadratic_exact(curves, budget, seed=seed),
                          "fit_exact", wrap, observer)
 
 
-def adam_to_tolerance(v, K, d, target, steps, seed=0) -> dict:
+def adam_to_tolerance(curves, budget, target, steps, seed=0) -> dict:
     """train_quadratic_sampled (ADAM settings), stopped once within TOL of ``target``."""
     observer = _Observer(target, TOL, every=ADAM_CHECK_EVERY)
 
@@ -157,7 +157,7 @@ def adam_to_tolerance(v, K, d, target, steps, seed=0) -> dict:
         return lambda model, **options: fit(_ObservedModel(model, observer), **options)
 
     options = {**ADAM, "steps": steps}
-    out = _observed_run(lambda: trainers.train_quadratic_sampled(v, K, d, seed=seed, **options),
+    out = _observed_run(lambda: trainers.train_quadratic_sampled(curves, budget, seed=seed, **options),
                         "fit", wrap, observer)
     out["steps"] = steps
     return out
@@ -178,14 +178,14 @@ def run(quick: bool = False) -> dict:
         timing, result = timed(lambda: solve(curves, p.d))
         target = result.capacities
 
-        lbfgs = [lbfgs_to_tolerance(v, K, p.d, target, s) for s in seeds]
+        lbfgs = [lbfgs_to_tolerance(curves, p.d, target, s) for s in seeds]
         converged = []
         for s in seeds:
             start = time.perf_counter()
-            fit = trainers.train_quadratic_exact(v, K, p.d, seed=s)
+            fit = trainers.train_quadratic_exact(curves, p.d, seed=s)
             converged.append(dict(seconds=time.perf_counter() - start,
                                   dC=float(np.max(np.abs(fit.capacities - target)))))
-        adam = adam_to_tolerance(v, K, p.d, target, ADAM_QUICK_STEPS if quick else ADAM["steps"])
+        adam = adam_to_tolerance(curves, p.d, target, ADAM_QUICK_STEPS if quick else ADAM["steps"])
         out.append(dict(
             problem=p.label, n=p.n, d=p.d, method=result.method, solve=timing.as_dict(),
             lbfgs=dict(runs=lbfgs, reached=sum(r["reached"] for r in lbfgs),

@@ -44,7 +44,7 @@ _LAZY |= {name: "capopt.perturbation" for name in ("sensitivity", "Sensitivity")
 _LAZY["crosscheck"] = "capopt.training"
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

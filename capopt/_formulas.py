@@ -8,14 +8,16 @@
 #     quadratic_denominator_slope, quadratic_level, quadratic_response, quadratic_response_loss,
 #     quadratic_level_multiplier, quadratic_level_multiplier_slope, quadratic_multiplier_level,
 #     quadratic_full_level, quadratic_ignore_level, quadratic_full_multiplier,
-#     quadratic_ignore_multiplier, two_feature_capacity, two_feature_polysemantic_kurtosis
+#     quadratic_ignore_multiplier, quadratic_log2_ignore_multiplier,
+#     quadratic_log2_full_multiplier, two_feature_capacity, two_feature_polysemantic_kurtosis
 # derivations.linear_autoencoder: linear_autoencoder_loss, linear_autoencoder_marginal,
 #     linear_autoencoder_curvature, linear_autoencoder_marginal_d_importance,
 #     linear_autoencoder_loss_d_importance, linear_autoencoder_optimal_norm,
 #     linear_autoencoder_gram_loss, linear_autoencoder_gram_loss_d_norm,
 #     linear_autoencoder_gram_loss_d_entry
 # derivations.kurtosis: gated_kurtosis, gated_kurtosis_d_density, BASE_FOURTH_MOMENT
-# derivations.activations: gelu, gelu_slope
+# derivations.activations: square, square_slope, relu, relu_slope, absolute, absolute_slope, gelu,
+#     gelu_slope
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
 partials and inverses, and the exact loss of an explicit embedding with its gradient.
 
@@ -64,6 +66,8 @@ __all__ = [
     "quadratic_ignore_level",
     "quadratic_full_multiplier",
     "quadratic_ignore_multiplier",
+    "quadratic_log2_ignore_multiplier",
+    "quadratic_log2_full_multiplier",
     "two_feature_capacity",
     "two_feature_polysemantic_kurtosis",
     "linear_autoencoder_loss",
@@ -77,6 +81,12 @@ __all__ = [
     "linear_autoencoder_gram_loss_d_entry",
     "gated_kurtosis",
     "gated_kurtosis_d_density",
+    "square",
+    "square_slope",
+    "relu",
+    "relu_slope",
+    "absolute",
+    "absolute_slope",
     "gelu",
     "gelu_slope",
 ]
@@ -351,6 +361,23 @@ def quadratic_ignore_multiplier(v, K):
     return w*(2*w)
 
 
+def quadratic_log2_ignore_multiplier(v, K):
+    """log2 of the marginal at C = 0, its largest value if K > 3 and smallest if K < 3.
+
+    log2 m(0) = 2 log2 v + 2 log2 (K - 1) - 1
+    """
+    w = 2*numpy.log2(K - 1) - 1
+    return w + 2*numpy.log2(v)
+
+
+def quadratic_log2_full_multiplier(v, K):
+    """log2 of the marginal at C = 1, the other end of its range over [0, 1].
+
+    log2 m(1) = 2 log2 v + 1
+    """
+    return 2*numpy.log2(v) + 1 + 0*K
+
+
 def two_feature_capacity(a, b, K):
     """Capacity of the larger of two features (a >= b) sharing one neuron.
 
@@ -454,6 +481,54 @@ def gated_kurtosis_d_density(p, K_z):
     dK/dp = -K_z / p^2
     """
     return -K_z/p**2
+
+
+def square(z):
+    """Square nonlinearity z^2.
+
+    phi(z) = z^2
+    """
+    return z**2
+
+
+def square_slope(z):
+    """Derivative of the square.
+
+    phi'(z) = 2 z
+    """
+    return 2*z
+
+
+def relu(z):
+    """ReLU max(z, 0).
+
+    ReLU(z) = max(z, 0)
+    """
+    return numpy.maximum(z, 0)
+
+
+def relu_slope(z):
+    """Derivative of ReLU, 0 at the kink z = 0.
+
+    ReLU'(z) = [z > 0], evaluated as sign(max(z, 0))
+    """
+    return numpy.sign(numpy.maximum(z, 0))
+
+
+def absolute(z):
+    """Absolute value |z|.
+
+    phi(z) = |z|
+    """
+    return numpy.abs(z)
+
+
+def absolute_slope(z):
+    """Derivative of |z|, 0 at the kink z = 0.
+
+    phi'(z) = sign(z)
+    """
+    return numpy.sign(z)
 
 
 def gelu(z, cdf):

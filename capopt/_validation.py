@@ -10,6 +10,8 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import numbers
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,11 +25,14 @@ __all__ = [
     "check_integer",
     "check_whole",
     "check_choice",
+    "check_instance",
     "check_executor",
 ]
 
+T = TypeVar("T")
 
-def _describe(value) -> str:
+
+def _describe(value: object) -> str:
     """Short description of a received value for an error message."""
     arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
     if arr.ndim == 0:
@@ -35,7 +40,8 @@ def _describe(value) -> str:
     return f"an array of shape {arr.shape}"
 
 
-def as_float_array(value, name: str, *, min_ndim: int = 0, allow_empty: bool = True) -> np.ndarray:
+def as_float_array(value: object, name: str, *, min_ndim: int = 0,
+                   allow_empty: bool = True) -> np.ndarray:
     """Convert ``value`` to a finite float64 array without mutating it.
 
     Anything exposing ``__array__`` (numpy arrays, lists, torch tensors on the CPU) is
@@ -75,7 +81,7 @@ def as_float_array(value, name: str, *, min_ndim: int = 0, allow_empty: bool = T
     return arr
 
 
-def check_scalar(value, name: str, *, minimum: float | None = None) -> float:
+def check_scalar(value: object, name: str, *, minimum: float | None = None) -> float:
     """Return ``value`` as a finite Python float, optionally checking ``value >= minimum``.
 
     Raises
@@ -97,7 +103,7 @@ def check_scalar(value, name: str, *, minimum: float | None = None) -> float:
     return x
 
 
-def check_count(value, name: str, *, maximum: int | None = None) -> int:
+def check_count(value: object, name: str, *, maximum: int | None = None) -> int:
     """Return ``value`` as a Python int, checking it is an integer >= 1 (and <= ``maximum``).
 
     Raises
@@ -116,7 +122,7 @@ def check_count(value, name: str, *, maximum: int | None = None) -> int:
     return count
 
 
-def check_flag(value, name: str) -> bool:
+def check_flag(value: object, name: str) -> bool:
     """Return ``value`` as a bool, accepting only True and False (numpy's included).
 
     Raises
@@ -129,7 +135,7 @@ def check_flag(value, name: str) -> bool:
     return bool(value)
 
 
-def check_integer(value, name: str, *, minimum: int = 1) -> int:
+def check_integer(value: Any, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as a Python int, checking it is an integer >= ``minimum``.
 
     Unlike :func:`check_count`, every failure (a float, a boolean, too small) is one
@@ -140,7 +146,7 @@ def check_integer(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_whole(value, name: str, *, minimum: int, unit: str) -> int:
+def check_whole(value: Any, name: str, *, minimum: int, unit: str) -> int:
     """Return a whole number of ``unit`` (given as an int or an integral float) as an int.
 
     Raises
@@ -153,14 +159,28 @@ def check_whole(value, name: str, *, minimum: int, unit: str) -> int:
     return int(value)
 
 
-def check_choice(value, name: str, choices):
+def check_choice(value: T, name: str, choices: Collection[T]) -> T:
     """Return ``value`` if it is one of ``choices``; the message lists ``choices`` as given."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
 
-def check_executor(executor):
+def check_instance(value: object, name: str, kind: type[T], expected: str) -> T:
+    """Return ``value`` if it is an instance of ``kind``.
+
+    Raises
+    ------
+    TypeError
+        Otherwise, with "<name> must be <expected>, got <type name>"; ``expected`` says how
+        to build the right kind (e.g. "QuadraticCurves (capopt.quadratic(...))").
+    """
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def check_executor(executor: object) -> concurrent.futures.Executor | None:
     """Return ``executor`` if it is None or a :class:`concurrent.futures.Executor`."""
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         raise TypeError(
@@ -170,7 +190,7 @@ def check_executor(executor):
     return executor
 
 
-def as_float_vector(value, name: str) -> np.ndarray:
+def as_float_vector(value: object, name: str) -> np.ndarray:
     """:func:`as_float_array`, checked to be a non-empty 1-d array."""
     arr = as_float_array(value, name)
     if arr.ndim != 1 or arr.size == 0:
@@ -178,7 +198,8 @@ def as_float_vector(value, name: str) -> np.ndarray:
     return arr
 
 
-def as_axis_values(value, name: str, check) -> np.ndarray:
+def as_axis_values(value: object, name: str,
+                   check: Callable[[np.ndarray], str | None]) -> np.ndarray:
     """Values of a parameter that labels an axis: a scalar, or a 1-d array of distinct values.
 
     ``check(arr)`` returns None for acceptable values, or the requirement they miss, which

@@ -16,12 +16,14 @@ from __future__ import annotations
 import abc
 import enum
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _formulas as F
 from ._validation import as_float_array
+from ._typing import ArrayLike
 
 __all__ = [
     "Shape",
@@ -50,7 +52,7 @@ class Shape(str, enum.Enum):
     IRREGULAR = "irregular"
 
 
-def combined_shape(shapes) -> Shape:
+def combined_shape(shapes: Iterable[Shape]) -> Shape:
     """Shape of a family from the shapes of its curves (linear curves combine with either)."""
     kinds = set(shapes) - {Shape.LINEAR}
     if Shape.IRREGULAR in kinds:
@@ -69,7 +71,7 @@ SHAPE_CODES = {shape: code for code, shape in enumerate(Shape)}
 _SHAPE_BY_CODE = np.array(list(Shape), dtype=object)
 
 
-def _readonly(a) -> np.ndarray:
+def _readonly(a: ArrayLike) -> np.ndarray:
     out = np.array(a, dtype=np.float64, copy=True)
     out.setflags(write=False)
     return out
@@ -99,15 +101,15 @@ class LossCurves(abc.ABC):
         """Number of features N."""
 
     @abc.abstractmethod
-    def loss(self, C) -> np.ndarray:
+    def loss(self, C: ArrayLike) -> np.ndarray:
         r""":math:`\ell_i(C_i)` per feature."""
 
     @abc.abstractmethod
-    def marginal(self, C) -> np.ndarray:
+    def marginal(self, C: ArrayLike) -> np.ndarray:
         r"""Marginal benefit :math:`-\ell_i'(C_i)` per feature."""
 
     @abc.abstractmethod
-    def curvature(self, C) -> np.ndarray:
+    def curvature(self, C: ArrayLike) -> np.ndarray:
         r""":math:`\ell_i''(C_i)` per feature."""
 
     @property
@@ -138,7 +140,7 @@ class LossCurves(abc.ABC):
         """
         return not self.assumptions
 
-    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+    def one_sided_marginals(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r"""Right and left marginals :math:`-\ell_i'(C^+)`, :math:`-\ell_i'(C^-)`.
 
         They differ only at a kink of a curve; at such a point the KKT condition asks the
@@ -147,7 +149,7 @@ class LossCurves(abc.ABC):
         m = self.marginal(C)
         return m, m
 
-    def capacity_at(self, lam) -> np.ndarray:
+    def capacity_at(self, lam: ArrayLike) -> np.ndarray:
         r"""Smallest minimiser of :math:`\ell_i(C) + \lambda C` over [0, 1], per feature.
 
         For a convex curve this is the feature's allocation at multiplier ``lam`` (the
@@ -198,7 +200,7 @@ class LossCurves(abc.ABC):
             out = np.where(convex, self.loss(c) + lam * c, out)
         return np.where(self.shape_mask(Shape.IRREGULAR), -np.inf, out)
 
-    def benefit(self, C) -> np.ndarray:
+    def benefit(self, C: ArrayLike) -> np.ndarray:
         r"""Loss removed by capacity C, :math:`\ell_i(0) - \ell_i(C)`.
 
         The default subtracts; families with a closed form override it so that small
@@ -228,7 +230,7 @@ class LossCurves(abc.ABC):
         ends = self.loss(np.stack([np.zeros(n), np.ones(n)]))
         return np.abs(ends[0] - ends[1])
 
-    def total_loss(self, C) -> np.ndarray:
+    def total_loss(self, C: ArrayLike) -> np.ndarray:
         r""":math:`\sum_i \ell_i(C_i)` over the last axis."""
         return np.sum(self.loss(C), axis=-1)
 
@@ -267,7 +269,7 @@ class LossCurves(abc.ABC):
         finite = np.isfinite(ranges[1])
         return float(np.max(ranges[1][finite]) - np.min(ranges[0][finite]))
 
-    def _capacities(self, C) -> np.ndarray:
+    def _capacities(self, C: ArrayLike) -> np.ndarray:
         """Validate capacities ``C`` against the family's feature count."""
         arr = as_float_array(C, "C")
         if arr.ndim and arr.shape[-1] not in (1, self.n_features):
@@ -278,7 +280,7 @@ class LossCurves(abc.ABC):
         return arr
 
 
-def _importance(importance, name: str) -> np.ndarray:
+def _importance(importance: ArrayLike, name: str) -> np.ndarray:
     v = as_float_array(importance, name, allow_empty=False)
     if v.ndim != 1:
         raise ValueError(f"{name} must be a 1-d array with one entry per feature, got shape {v.shape}")
@@ -327,12 +329,12 @@ class QuadraticCurves(LossCurves):
     _flat: np.ndarray | None = field(init=False, repr=False)
     _extremes: tuple[float, float, float, float] = field(init=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         v, K = self.importance, self._K
         flat = (v <= 0) | (K == 1)
         object.__setattr__(self, "_flat", _frozen(flat) if flat.any() else None)
         useful_v = v if self._flat is None else v[~flat]
-        useful_K = K if np.ndim(K) == 0 or self._flat is None else K[~flat]
+        useful_K = K if np.ndim(K) == 0 or self._flat is None else np.asarray(K)[~flat]
         extremes = (0.0, 0.0, 3.0, 3.0)
         if useful_v.size:
             extremes = (
@@ -364,7 +366,7 @@ class QuadraticCurves(LossCurves):
     def n_features(self) -> int:
         return self.importance.shape[0]
 
-    def _evaluate(self, formula, C) -> np.ndarray:
+    def _evaluate(self, formula: Callable[..., np.ndarray], C: ArrayLike) -> np.ndarray:
         """``formula(C, v, K)`` with flat curves evaluated as zero-benefit ones."""
         C = self._capacities(C)
         if self._flat is None:
@@ -374,31 +376,31 @@ class QuadraticCurves(LossCurves):
         K = np.where(self._flat, 3.0, self._K)
         return formula(C, v, K)
 
-    def loss(self, C) -> np.ndarray:
+    def loss(self, C: ArrayLike) -> np.ndarray:
         out = self._evaluate(F.quadratic_loss, C)
         if self._flat is not None:
             # A flat feature keeps the loss of an unrepresented one, (K - 1) v^2, at any C.
             out = out + np.where(self._flat, F.quadratic_gain(self.importance, self._K), 0.0)
         return out
 
-    def marginal(self, C) -> np.ndarray:
+    def marginal(self, C: ArrayLike) -> np.ndarray:
         return self._evaluate(F.quadratic_marginal, C)
 
-    def curvature(self, C) -> np.ndarray:
+    def curvature(self, C: ArrayLike) -> np.ndarray:
         return self._evaluate(F.quadratic_curvature, C)
 
-    def benefit(self, C) -> np.ndarray:
+    def benefit(self, C: ArrayLike) -> np.ndarray:
         r"""Loss removed by capacity C, :math:`\ell_i(0) - \ell_i(C)`, without cancellation."""
         return self._evaluate(F.quadratic_benefit, C)
 
-    def optimal_norm(self, C) -> np.ndarray:
+    def optimal_norm(self, C: ArrayLike) -> np.ndarray:
         r"""Loss-optimal squared norm :math:`a_i^*(C) = \|W_i\|^2` at capacity C.
 
         .. math:: a_i^*(C) = \frac{(K_i - 1) v_i C}{2 + (K_i - 3) C}
         """
         return self._evaluate(F.quadratic_optimal_norm, C)
 
-    def capacity_at(self, lam) -> np.ndarray:
+    def capacity_at(self, lam: ArrayLike) -> np.ndarray:
         r"""Closed-form :meth:`LossCurves.capacity_at`.
 
         Convex curves answer the clipped response :math:`C_i(\mu)` at the level
@@ -434,13 +436,11 @@ class QuadraticCurves(LossCurves):
         return gain if self._flat is None else np.where(self._flat, 0.0, gain)
 
     def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray]:
-        # m(0) = (K - 1)^2 v^2 / 2 and m(1) = 2 v^2 bound a monotone marginal.
+        # The marginal is monotone: its ends m(0) and m(1) are its extremes over [0, 1].
         v, K = self.importance, self.kurtosis
         with np.errstate(divide="ignore", invalid="ignore"):
-            base = 2.0 * np.log2(v)
-            at_zero = 2.0 * np.log2(np.abs(K - 1.0)) - 1.0
-        lo = base + np.minimum(at_zero, 1.0)
-        hi = base + np.maximum(at_zero, 1.0)
+            ends = F.quadratic_log2_ignore_multiplier(v, K), F.quadratic_log2_full_multiplier(v, K)
+        lo, hi = np.minimum(*ends), np.maximum(*ends)
         if self._flat is not None:
             lo, hi = np.where(self._flat, -np.inf, lo), np.where(self._flat, -np.inf, hi)
         return lo, hi
@@ -449,9 +449,11 @@ class QuadraticCurves(LossCurves):
         bottom, top, k_lo, k_hi = self._extremes
         if top == 0.0:
             return 0.0
-        # Over [0, 1] a marginal lies between v^2 min(2, (K-1)^2/2) and v^2 max(...), in
-        # log2 (the squares of kurtoses beyond 1e154 overflow).
-        factors = [1.0, 2.0 * np.log2(k_lo - 1.0) - 1.0, 2.0 * np.log2(k_hi - 1.0) - 1.0]
+        # Over [0, 1] a marginal lies between its ends m(0) and m(1), v^2 times a factor of K
+        # alone: the ends at v = 1, in log2 (the squares of kurtoses beyond 1e154 overflow).
+        factors = [F.quadratic_log2_full_multiplier(1.0, k_lo),
+                   F.quadratic_log2_ignore_multiplier(1.0, k_lo),
+                   F.quadratic_log2_ignore_multiplier(1.0, k_hi)]
         return float(2.0 * (np.log2(top) - np.log2(bottom)) + max(factors) - min(factors))
 
     def _unit_log2(self) -> tuple[float, float]:
@@ -523,16 +525,16 @@ class LinearAutoencoderCurves(LossCurves):
     def n_features(self) -> int:
         return self.importance.shape[0]
 
-    def loss(self, C) -> np.ndarray:
+    def loss(self, C: ArrayLike) -> np.ndarray:
         return F.linear_autoencoder_loss(self._capacities(C), self.importance)
 
-    def marginal(self, C) -> np.ndarray:
+    def marginal(self, C: ArrayLike) -> np.ndarray:
         return F.linear_autoencoder_marginal(self._capacities(C), self.importance)
 
-    def curvature(self, C) -> np.ndarray:
+    def curvature(self, C: ArrayLike) -> np.ndarray:
         return F.linear_autoencoder_curvature(self._capacities(C), self.importance)
 
-    def capacity_at(self, lam) -> np.ndarray:
+    def capacity_at(self, lam: ArrayLike) -> np.ndarray:
         """The step of a linear curve: 1 where the importance exceeds ``lam``, else 0."""
         return (self.importance > np.asarray(lam, dtype=np.float64)).astype(np.float64)
 
@@ -567,7 +569,7 @@ class LinearAutoencoderCurves(LossCurves):
         return f"LinearAutoencoderCurves(n_features={self.n_features})"
 
 
-def quadratic(importance, kurtosis) -> QuadraticCurves:
+def quadratic(importance: ArrayLike, kurtosis: ArrayLike) -> QuadraticCurves:
     r"""Loss curves of the quadratic toy model, one per feature.
 
     Parameters
@@ -615,7 +617,7 @@ def quadratic(importance, kurtosis) -> QuadraticCurves:
     return QuadraticCurves(_readonly(v), float(K) if K.ndim == 0 else _readonly(K))
 
 
-def linear_autoencoder(importance) -> LinearAutoencoderCurves:
+def linear_autoencoder(importance: ArrayLike) -> LinearAutoencoderCurves:
     r"""Loss curves of the linear autoencoder with importance-weighted MSE.
 
     Parameters
@@ -642,7 +644,7 @@ def linear_autoencoder(importance) -> LinearAutoencoderCurves:
     return LinearAutoencoderCurves(_readonly(I))
 
 
-def gated_kurtosis(density, base: str = "gaussian") -> np.ndarray | float:
+def gated_kurtosis(density: ArrayLike, base: str = "gaussian") -> np.ndarray | float:
     r"""Kurtosis of a sparse input :math:`x = B z / \sqrt{p}`, :math:`B \sim \mathrm{Bernoulli}(p)`.
 
     .. math:: K = E[x^4] = K_z / p, \qquad E[x^2] = 1,

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._validation import check_scalar
 from .capacity import _features_last, _normalised, capacity
+from ._typing import ArrayLike
 
 __all__ = [
     "Block",
@@ -150,7 +151,7 @@ class BlockStructure:
         return "\n".join(lines)
 
 
-def _single_embedding(W, feature_axis: int) -> np.ndarray:
+def _single_embedding(W: ArrayLike, feature_axis: int) -> np.ndarray:
     X = _features_last(W, feature_axis)
     if X.ndim != 2:
         raise ValueError(
@@ -161,7 +162,11 @@ def _single_embedding(W, feature_axis: int) -> np.ndarray:
 
 
 def blocks(
-    W, *, feature_axis: int = -1, tol: float = DEFAULT_BLOCK_TOL, zero_tol: float = DEFAULT_ZERO_TOL
+    W: ArrayLike,
+    *,
+    feature_axis: int = -1,
+    tol: float = DEFAULT_BLOCK_TOL,
+    zero_tol: float = DEFAULT_ZERO_TOL,
 ) -> BlockStructure:
     r"""Partition the nonzero features of an embedding into blocks of orthogonal subspaces.
 
@@ -298,7 +303,7 @@ def blocks(
     return BlockStructure(tuple(found), ignored, residual, eigen_residual, overlap, tol, d)
 
 
-def features_per_neuron(W, *, feature_axis: int = -1) -> np.ndarray:
+def features_per_neuron(W: ArrayLike, *, feature_axis: int = -1) -> np.ndarray:
     r"""Effective number of features each neuron (embedding coordinate) carries.
 
     The participation ratio of neuron k's row of weights,

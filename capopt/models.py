@@ -18,11 +18,14 @@ partials); the optimal realisation of an allocation by the quadratic model is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import _formulas as F
 from ._validation import as_float_array
 from .capacity import _features_last
+from ._typing import ArrayLike
 
 __all__ = [
     "quadratic_model_loss",
@@ -33,7 +36,7 @@ __all__ = [
 ]
 
 
-def _per_feature(values, name: str, n: int, *, scalar_ok: bool) -> np.ndarray:
+def _per_feature(values: ArrayLike, name: str, n: int, *, scalar_ok: bool) -> np.ndarray:
     arr = as_float_array(values, name)
     if arr.shape != (n,) and not (scalar_ok and arr.shape == ()):
         want = "a scalar or shape" if scalar_ok else "shape"
@@ -41,7 +44,7 @@ def _per_feature(values, name: str, n: int, *, scalar_ok: bool) -> np.ndarray:
     return np.broadcast_to(arr, (n,))
 
 
-def _gram(W, feature_axis: int) -> tuple[np.ndarray, np.ndarray]:
+def _gram(W: ArrayLike, feature_axis: int) -> tuple[np.ndarray, np.ndarray]:
     """W with features last, and its Gram matrix."""
     X = _features_last(W, feature_axis)
     return X, np.swapaxes(X, -1, -2) @ X
@@ -59,13 +62,23 @@ def _interference(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.diagonal(G, axis1=-2, axis2=-1), np.sum(squares, axis=-1)
 
 
-def _separable_loss(G: np.ndarray, feature_loss, *params) -> np.ndarray:
+def _separable_loss(
+    G: np.ndarray,
+    feature_loss: Callable[..., np.ndarray],
+    *params: np.ndarray,
+) -> np.ndarray:
     r""":math:`\sum_i \ell(a_i, S_i; \text{params}_i)` of a batch of Gram matrices (..., N, N)."""
     a, S = _interference(G)
     return np.sum(feature_loss(a, S, *params), axis=-1)
 
 
-def _separable_gradient(W: np.ndarray, G: np.ndarray, d_norm, d_entry, *params) -> np.ndarray:
+def _separable_gradient(
+    W: np.ndarray,
+    G: np.ndarray,
+    d_norm: Callable[..., np.ndarray],
+    d_entry: Callable[..., np.ndarray],
+    *params: np.ndarray,
+) -> np.ndarray:
     r""":math:`\partial L / \partial W = W (P + P^\top)` of a loss :math:`\sum_i \ell_i(a_i, S_i)`.
 
     :math:`P_{ii} = \partial \ell_i / \partial a`, :math:`P_{ij} = \partial \ell_i / \partial
@@ -79,7 +92,12 @@ def _separable_gradient(W: np.ndarray, G: np.ndarray, d_norm, d_entry, *params) 
     return W @ (P + P.T)
 
 
-def quadratic_model_bias(W, importance, *, feature_axis: int = -1) -> np.ndarray:
+def quadratic_model_bias(
+    W: ArrayLike,
+    importance: ArrayLike,
+    *,
+    feature_axis: int = -1,
+) -> np.ndarray:
     r"""Loss-optimal bias of the quadratic model, :math:`b^* = \sum_i (v_i - G_{ii})`.
 
     Parameters
@@ -94,7 +112,12 @@ def quadratic_model_bias(W, importance, *, feature_axis: int = -1) -> np.ndarray
 
 
 def quadratic_model_loss(
-    W, importance, kurtosis, *, bias=None, feature_axis: int = -1
+    W: ArrayLike,
+    importance: ArrayLike,
+    kurtosis: ArrayLike,
+    *,
+    bias: ArrayLike | None = None,
+    feature_axis: int = -1,
 ) -> np.ndarray:
     r"""Exact expected loss :math:`E[(y - \hat y)^2]` of the quadratic model.
 
@@ -143,7 +166,11 @@ def quadratic_model_loss(
     return loss
 
 
-def quadratic_model_loss_and_gradient(W, importance, kurtosis) -> tuple[float, np.ndarray]:
+def quadratic_model_loss_and_gradient(
+    W: ArrayLike,
+    importance: ArrayLike,
+    kurtosis: ArrayLike,
+) -> tuple[float, np.ndarray]:
     r"""Exact expected loss of the quadratic model and its gradient in W.
 
     .. math::
@@ -188,7 +215,12 @@ def quadratic_model_loss_and_gradient(W, importance, kurtosis) -> tuple[float, n
     return loss, grad
 
 
-def linear_autoencoder_model_loss(W, importance, *, feature_axis: int = -1) -> np.ndarray:
+def linear_autoencoder_model_loss(
+    W: ArrayLike,
+    importance: ArrayLike,
+    *,
+    feature_axis: int = -1,
+) -> np.ndarray:
     r"""Exact expected loss of the linear autoencoder :math:`\hat x = W^\top W x`.
 
     For independent unit-variance inputs (derived in ``derivations/linear_autoencoder.py``):
@@ -208,7 +240,10 @@ def linear_autoencoder_model_loss(W, importance, *, feature_axis: int = -1) -> n
     return _separable_loss(G, F.linear_autoencoder_gram_loss, I)
 
 
-def linear_autoencoder_model_loss_and_gradient(W, importance) -> tuple[float, np.ndarray]:
+def linear_autoencoder_model_loss_and_gradient(
+    W: ArrayLike,
+    importance: ArrayLike,
+) -> tuple[float, np.ndarray]:
     r"""Exact loss of the linear autoencoder on unit-variance inputs, and its gradient.
 
     .. math::

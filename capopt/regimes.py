@@ -11,6 +11,8 @@ import enum
 
 import numpy as np
 
+from ._typing import ArrayLike
+
 __all__ = ["Regime", "classify", "DEFAULT_REGIME_ATOL"]
 
 #: Capacities within this distance of 0 or 1 count as exactly 0 or 1. Exact solvers return
@@ -26,7 +28,7 @@ class Regime(str, enum.Enum):
     IGNORED = "ignored"
 
 
-def classify(capacities, *, atol: float = DEFAULT_REGIME_ATOL) -> tuple[Regime, ...]:
+def classify(capacities: ArrayLike, *, atol: float = DEFAULT_REGIME_ATOL) -> tuple[Regime, ...]:
     """Regime of each feature of a 1-d array of capacities.
 
     Parameters

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ._typing import PathLike
 
 __all__ = ["load_weights"]
 
@@ -30,7 +34,7 @@ _MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK\x03\x04"}
 Listing = dict[str, tuple[tuple[int, ...], str]]
 
 
-def load_weights(path, key: str | None = None, *, mmap: bool = True) -> np.ndarray:
+def load_weights(path: PathLike, key: str | None = None, *, mmap: bool = True) -> np.ndarray:
     """Read an embedding matrix from a ``.npy``, ``.npz`` or ``.safetensors`` file.
 
     The array comes back in its stored dtype (float32 stays float32; nothing is converted to
@@ -133,7 +137,7 @@ def load_weights(path, key: str | None = None, *, mmap: bool = True) -> np.ndarr
 
 
 @contextlib.contextmanager
-def _reading(p: Path, suffix: str):
+def _reading(p: Path, suffix: str) -> Iterator[None]:
     """Report a reader's failure on a damaged file as a ValueError that names the file."""
     import zipfile  # here, as json and struct below: `import capopt` need not load them
 
@@ -170,7 +174,7 @@ def _read_npy(p: Path, key: str | None, mmap: bool) -> np.ndarray:
         return np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
-def _npz_listing(archive) -> Listing:
+def _npz_listing(archive: Any) -> Listing:
     """Shape and dtype of every member, from the members' headers (no data is read)."""
     listing: Listing = {}
     names = set(archive.zip.namelist())

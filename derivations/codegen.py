@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import sympy
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
 
@@ -49,17 +50,34 @@ in the autoencoder loss, ``p`` feature density, ``K_z`` fourth moment of the ung
 
 
 class _Printer(NumPyPrinter):
-    """numpy printer that writes reciprocals as divisions.
+    """numpy printer whose output also compiles under numba, and reads as the formula does.
 
     sympy's numpy printer turns ``x**-1`` into ``x**(-1.0)`` so that integer arrays do not hit
-    numpy's error for negative integer powers; ``1/x`` avoids that error as well, and reads as
-    the formula does.
+    numpy's error for negative integer powers; ``1/x`` avoids that error as well. Absolute
+    values, maxima and the Heaviside step are printed as numpy calls numba knows.
     """
 
     def _print_Pow(self, expr, rational=False):
         if expr.exp == -1:
             return f"1/{self.parenthesize(expr.base, precedence(expr))}"
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_Abs(self, expr):
+        # The builtin abs (sympy's choice) does not compile under numba for arrays.
+        return f"numpy.abs({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        # One elementwise maximum, not functools.reduce; the variable first, as max(z, 0) is
+        # written.
+        first, second = sorted(expr.args, key=lambda arg: arg.is_number)
+        return f"numpy.maximum({self._print(first)}, {self._print(second)})"
+
+    def _print_Heaviside(self, expr):
+        # H(z) with H(0) = 0, as sign(max(z, 0)): in the argument's precision and compiled by
+        # numba, unlike numpy.heaviside; a comparison would give booleans.
+        if len(expr.args) != 2 or expr.args[1] != 0:
+            raise ValueError(f"only the convention H(0) = 0 is emitted, got {expr}")
+        return f"numpy.sign({self._print(sympy.Max(expr.args[0], 0))})"
 
 
 def _function(name, formula, printer):

@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 
 import sympy
+from sympy.codegen.cfunctions import log2
 
 from . import (
     Formula,
@@ -274,6 +275,23 @@ def formulas() -> dict[str, Formula]:
     full_multiplier = sympy.factor(marginal.subs(C, 1))
     for multiplier, at_level in ((ignore_multiplier, ignore_level), (full_multiplier, full_level)):
         assert sympy.simplify(multiplier - 2 * at_level**2) == 0
+
+    # A monotone marginal: dm/dC has the sign of 3 - K at every C, so over [0, 1] its extremes
+    # are m(0) and m(1), whose log2 (finite where m itself would overflow) bound a curve's
+    # scale. Emitted as 2 log2 v + log2 f(K), the importance's part first.
+    assert sympy.factor(sympy.diff(marginal, C) + curvature) == 0
+    assert sympy.simplify(curvature * textbook**3 / (K - 3)).subs(K, 1 + kappa).is_positive
+    log2_ends = {}
+    for name, multiplier, factor in (
+        ("ignore", ignore_multiplier, unevaluated(sympy.Add, 2 * log2(K - 1), -1)),
+        ("full", full_multiplier, sympy.Integer(1)),
+    ):
+        steps = ((w, factor),) if factor.free_symbols else ()
+        result = unevaluated(sympy.Add, 2 * log2(v), w if steps else factor)
+        value = result.subs(w, factor)
+        logs = (value - sympy.log(multiplier, 2)).rewrite(sympy.log).subs(K, 1 + kappa)
+        assert sympy.simplify(sympy.expand_log(logs, force=True)) == 0
+        log2_ends[name] = (value, steps, result)
 
     C_a, boundary = _two_feature_split(level)
     worked = {imp_a: 2, imp_b: 1, K: 7}
@@ -515,6 +533,20 @@ def formulas() -> dict[str, Formula]:
             # 2 mu^2 at the ignore level mu = (K - 1) v / 2 (see _in_level_units).
             ((w, unevaluated(sympy.Mul, v, (K - 1) / 2)),),
             unevaluated(sympy.Mul, unevaluated(sympy.Mul, 2, w), w),
+        ),
+        "quadratic_log2_ignore_multiplier": Formula(
+            (v, K),
+            log2_ends["ignore"][0],
+            "log2 of the marginal at C = 0, its largest value if K > 3 and smallest if K < 3.",
+            "log2 m(0) = 2 log2 v + 2 log2 (K - 1) - 1",
+            *log2_ends["ignore"][1:],
+        ),
+        "quadratic_log2_full_multiplier": Formula(
+            (v, K),
+            log2_ends["full"][0],
+            "log2 of the marginal at C = 1, the other end of its range over [0, 1].",
+            "log2 m(1) = 2 log2 v + 1",
+            *log2_ends["full"][1:],
         ),
         "two_feature_capacity": Formula(
             (imp_a, imp_b, K),

@@ -106,7 +106,7 @@ def sampled_run():
     H = _jacobian(lambda t: _population_gradient(t, optimum.W.shape), theta)
     H_plus = np.linalg.pinv(0.5 * (H + H.T), rcond=1e-6, hermitian=True)
 
-    model = quadratic_sampled_model(V, K, D, n_seeds=1)
+    model = quadratic_sampled_model(curves, D, n_seeds=1)
     x = model.inputs.sample(instance_generators(123, 1), 400_000)[0]
     h = x @ optimum.W.T
     r = np.sum(h * h, axis=1) + optimum.bias - (x * x) @ V
@@ -116,7 +116,7 @@ def sampled_run():
     J = np.concatenate([J, np.zeros((V.size, 1))], axis=1)
     sd = np.sqrt(np.diag(J @ H_plus @ np.cov(per_example.T) @ H_plus @ J.T / N_DATA))
 
-    model = quadratic_sampled_model(V, K, D, n_seeds=N_SEEDS, dataset_size=N_DATA)
+    model = quadratic_sampled_model(curves, D, n_seeds=N_SEEDS, dataset_size=N_DATA)
     adam = fit(model, steps=2000, batch_size=2048, lr=1e-2, schedule="cosine", seed=5)
     return result.capacities, sd, model, adam
 

@@ -267,7 +267,7 @@ def test_fit_rejects_bad_options(bad, error, match):
 
 # ---------------------------------------------------------------- what training finds
 def test_exact_fit_keeps_the_lowest_of_all_starts():
-    result = train_quadratic_exact(0.8 ** np.arange(8), 2.0, 3, starts=6, seed=0)
+    result = train_quadratic_exact(capopt.quadratic(0.8 ** np.arange(8), 2.0), 3, starts=6, seed=0)
     assert result.start_losses.shape == (6,) and result.loss == result.start_losses.min()
     assert 1 <= result.n_at_best() <= 6
     exact = capopt.quadratic_model_loss(result.weights, 0.8 ** np.arange(8), 2.0)
@@ -277,7 +277,7 @@ def test_exact_fit_keeps_the_lowest_of_all_starts():
 def test_linear_autoencoder_exact_training_keeps_the_top_d_features():
     """Constant returns (theory §3): the d most important features get C = 1, the rest 0."""
     importance = np.random.default_rng(5).permutation(np.linspace(0.2, 2.0, 7))
-    result = train_linear_autoencoder(importance, 3, seed=0)
+    result = train_linear_autoencoder(capopt.linear_autoencoder(importance), 3, seed=0)
     top = np.argsort(importance)[::-1][:3]
     expected = np.isin(np.arange(7), top).astype(float)
     np.testing.assert_allclose(result.capacities, expected, atol=1e-8)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_scalar
 from .frames import FRAME_BUILDERS
+from .._typing import ArrayLike, RandomSeed
 
 __all__ = ["realize", "realize_blocks", "DEFAULT_REALIZE_TOL", "REALIZE_METHODS"]
 
@@ -49,7 +50,7 @@ SUBSET_SEARCH_CAP = 20_000
 _SPLIT_TOL = 1e-12
 
 
-def _check_dim(dim) -> int:
+def _check_dim(dim: object) -> int:
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Real):
         raise TypeError(f"dim must be a whole number, got {type(dim).__name__}: {dim!r}")
     if not (np.isfinite(np.asarray(dim)) and float(dim).is_integer() and float(dim) >= 0):
@@ -58,7 +59,7 @@ def _check_dim(dim) -> int:
     return int(cast(SupportsInt, dim))
 
 
-def _check_capacities(capacities, tol: float) -> np.ndarray:
+def _check_capacities(capacities: ArrayLike, tol: float) -> np.ndarray:
     """Validated float64 copy of ``capacities`` with values within ``tol`` of 0 or 1 snapped."""
     C = as_float_array(capacities, "capacities", allow_empty=False)
     if C.ndim != 1:
@@ -97,7 +98,12 @@ def _split_off_group(C: np.ndarray, members: list[int], tol: float) -> list[int]
     return None
 
 
-def _polysemantic_groups(C: np.ndarray, poly: list[int], split: bool, tol: float) -> list[list[int]]:
+def _polysemantic_groups(
+    C: np.ndarray,
+    poly: list[int],
+    split: bool,
+    tol: float,
+) -> list[list[int]]:
     """Group the polysemantic features into integer-sum blocks (one block unless ``split``)."""
     total = float(C[poly].sum())
     if _integer_part(total, tol) is None:
@@ -118,7 +124,13 @@ def _polysemantic_groups(C: np.ndarray, poly: list[int], split: bool, tol: float
     return groups + [rest]
 
 
-def realize_blocks(capacities, dim, method: str, seed, tol) -> tuple[np.ndarray, list[list[int]]]:
+def realize_blocks(
+    capacities: ArrayLike,
+    dim: float,
+    method: str,
+    seed: RandomSeed,
+    tol: float,
+) -> tuple[np.ndarray, list[list[int]]]:
     """:func:`realize` that also returns the blocks (lists of feature indices) it built."""
     tol = check_scalar(tol, "tol", minimum=0.0)
     C = _check_capacities(capacities, tol)
@@ -152,7 +164,14 @@ def realize_blocks(capacities, dim, method: str, seed, tol) -> tuple[np.ndarray,
     return W, groups
 
 
-def realize(capacities, dim, *, method: str = "dense", seed=None, tol: float = DEFAULT_REALIZE_TOL) -> np.ndarray:
+def realize(
+    capacities: ArrayLike,
+    dim: int,
+    *,
+    method: str = "dense",
+    seed: RandomSeed = None,
+    tol: float = DEFAULT_REALIZE_TOL,
+) -> np.ndarray:
     r"""An embedding whose features have the given capacities.
 
     Returns a d x N matrix W, block-semi-orthogonal, with

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array
+from .._validation import as_float_array, check_instance
 from ..curves import QuadraticCurves
 from ..models import quadratic_model_bias, quadratic_model_loss
 from ..solvers.result import AllocationResult
 from .embedding import DEFAULT_REALIZE_TOL, realize_blocks
+from .._typing import ArrayLike, RandomSeed
 
 __all__ = ["QuadraticModel", "optimal_quadratic_model"]
 
@@ -46,11 +47,11 @@ class QuadraticModel:
 
 def optimal_quadratic_model(
     curves: QuadraticCurves,
-    allocation,
+    allocation: AllocationResult | ArrayLike,
     *,
-    dim=None,
+    dim: int | None = None,
     method: str = "dense",
-    seed=None,
+    seed: RandomSeed = None,
     tol: float = DEFAULT_REALIZE_TOL,
 ) -> QuadraticModel:
     r"""The quadratic model that attains an allocation's loss: W, bias and exact loss.
@@ -115,10 +116,7 @@ def optimal_quadratic_model(
     >>> round(model.loss, 12)
     5.25
     """
-    if not isinstance(curves, QuadraticCurves):
-        raise TypeError(
-            f"curves must be QuadraticCurves (capopt.quadratic(...)), got {type(curves).__name__}"
-        )
+    check_instance(curves, "curves", QuadraticCurves, "QuadraticCurves (capopt.quadratic(...))")
     if isinstance(allocation, AllocationResult):
         C = allocation.capacities
         default_dim = np.floor(allocation.budget + tol)

@@ -15,14 +15,16 @@ it returns (:mod:`capopt.solvers.certificate`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from .._validation import check_scalar
 from ..curves import LossCurves
 from . import units
-from .certificate import budget_violation, evaluate, onto_budget
+from .certificate import Evaluation, budget_violation, evaluate, onto_budget
 from .method import Method
 from .methods import METHODS, auto_method
 from .problem import Problem
@@ -38,7 +40,7 @@ def solve(
     method: str = "auto",
     tol: float | None = None,
     throw: bool = True,
-    **options,
+    **options: Any,
 ) -> AllocationResult:
     r"""Solve the capacity allocation problem and certify the answer.
 
@@ -127,6 +129,7 @@ def solve(
         solution, evaluation = _solve_tier(chosen, replace(problem, curves=tier.curves))
         if solution.failure:
             return _failed(problem, name, solution, throw)
+        assert evaluation is not None  # a solution that did not fail is evaluated
         C = np.asarray(solution.capacities, dtype=np.float64)
         e = tier.exponent
         scaled_loss = evaluation.loss
@@ -204,7 +207,7 @@ def _failed(problem: Problem, name: str, solution: Solution, throw: bool) -> All
     return result
 
 
-def _solve_tier(method: Method, problem: Problem):
+def _solve_tier(method: Method, problem: Problem) -> tuple[Solution, Evaluation | None]:
     """Run the method on one tier's problem and evaluate its answer, brought onto the budget
     where rounding left it over (see :func:`~capopt.solvers.certificate.onto_budget`), in
     the tier's units. A failed solution is returned with no evaluation."""
@@ -263,7 +266,9 @@ def _in_user_units(
     )
 
 
-def _solve_tiers(method: Method, tier_list, problem: Problem, notes: tuple[str, ...]):
+def _solve_tiers(
+    method: Method, tier_list: Sequence[units.Tier], problem: Problem, notes: tuple[str, ...]
+) -> Solution | tuple[np.ndarray, float, int, tuple[float, int], Certificate, np.ndarray, int]:
     """Solve tiers of separated scale in turn (see :mod:`capopt.solvers.units`).
 
     A tier gets the budget its predecessors left only when they are full: every useful
@@ -285,6 +290,7 @@ def _solve_tiers(method: Method, tier_list, problem: Problem, notes: tuple[str, 
         solution, evaluation = _solve_tier(method, Problem(tier.curves, remaining))
         if solution.failure:
             return solution
+        assert evaluation is not None  # a solution that did not fail is evaluated
         C[tier.features] = solution.capacities
         codes[tier.features] = evaluation.regime_codes
         iterations += solution.iterations

@@ -130,10 +130,11 @@ def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
     p = _Problem(curves, d)
     nU = p.U.size
     # The chord relaxation: every concave curve replaced by a linear one of its gain, as a
-    # quadratic curve of kurtosis 3 (marginal 2 v^2) and importance sqrt(g / 2).
+    # quadratic curve of kurtosis 3, whose level is its importance at every C: the level of
+    # a multiplier equal to the gain.
     v_relaxed = p.v.copy()
     K_relaxed = p.K.copy()
-    v_relaxed[p.U] = np.sqrt(0.5 * p.gain)
+    v_relaxed[p.U] = F.quadratic_multiplier_level(p.gain)
     K_relaxed[p.U] = 3.0
     relaxed = np.empty(curves.n_features)
     waterfill_quadratic(v_relaxed, K_relaxed, d, relaxed)

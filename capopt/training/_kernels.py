@@ -26,6 +26,8 @@ _SQRT3 = math.sqrt(3.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
+_relu = jit(F.relu)
+_relu_slope = jit(F.relu_slope)
 _gelu = jit(F.gelu)
 _gelu_slope = jit(F.gelu_slope)
 
@@ -76,10 +78,7 @@ def autoencoder_residual(z, b, x, importance, activation, scale, loss):
                 if activation == 0:
                     out, slope = pre, 1.0
                 elif activation == 1:
-                    if pre > 0.0:
-                        out, slope = pre, 1.0
-                    else:
-                        out, slope = 0.0 * pre, 0.0 * pre
+                    out, slope = _relu(pre), _relu_slope(pre)
                 else:
                     cdf = 0.5 * (1.0 + math.erf(pre * _INV_SQRT2))
                     out = _gelu(pre, cdf)

@@ -7,20 +7,26 @@ r"""Autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with importance-weighte
   form, trained with Adam on sparse inputs :math:`x_i = B_i U_i`,
   :math:`U \sim \mathrm{Uniform}[0, 1]`, :math:`B \sim \mathrm{Bernoulli}(1 - S)`.
 
-Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``b`` (R, N) output
-bias, ``I`` importance, ``S`` sparsity, ``p = 1 - S`` density.
+Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``d`` the budget
+(hidden width), ``b`` (R, N) output bias, ``I`` importance, ``S`` sparsity, ``p = 1 - S`` density.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
-from .._validation import as_float_array, check_count
+from .._validation import check_count, check_instance
+from ..curves import LinearAutoencoderCurves
 from ..models import linear_autoencoder_model_loss_and_gradient
-from .inputs import BASES, SparseInputs
+from .inputs import BASES, FixedSample, SparseInputs
 from .optim import fit, fit_exact
+from .results import ExactFit, SampledFit
 from ._kernels import ACTIVATION_CODES, autoencoder_residual
 from .two_layer import check_activation, instance_grid, xavier_normal
+from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = [
     "AUTOENCODER_ACTIVATIONS",
@@ -34,26 +40,36 @@ __all__ = [
 AUTOENCODER_ACTIVATIONS = tuple(ACTIVATION_CODES)
 
 
-def _importance(importance) -> np.ndarray:
-    I = as_float_array(importance, "importance")
-    if I.ndim != 1 or I.size == 0:
-        raise ValueError(f"importance must be a non-empty 1-d array, got shape {I.shape}")
-    return I
-
-
 #: The exact loss the trainer minimises, with its gradient: defined with the model.
 linear_autoencoder_loss_and_gradient = linear_autoencoder_model_loss_and_gradient
 
 
-def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
-                             gtol: float = 1e-11, maxiter: int = 20_000):
+def train_linear_autoencoder(
+    curves: LinearAutoencoderCurves,
+    budget: int,
+    *,
+    starts: int = 4,
+    seed: Seed = None,
+    gtol: float = 1e-11,
+    maxiter: int = 20_000,
+) -> ExactFit:
     r"""Train the linear autoencoder :math:`\hat x = W^\top W x` on its exact loss.
+
+    Minimises, over embeddings W of shape (d, N), the loss on unit-variance inputs
+
+    .. math::
+
+        L(W) = \sum_i I_i \Big[(1 - G_{ii})^2 + \sum_{j \ne i} G_{ij}^2\Big],
+        \qquad G = W^\top W
+
+    (:func:`capopt.models.linear_autoencoder_model_loss_and_gradient`).
 
     Parameters
     ----------
-    importance : array_like, shape (N,)
-        :math:`I_i \ge 0`.
-    d : int
+    curves : LinearAutoencoderCurves
+        The importances :math:`I_i \ge 0`, from :func:`capopt.linear_autoencoder`.
+    budget : int
+        Embedding dimension d, the number of neurons.
     starts, seed, gtol, maxiter
         See :func:`capopt.training.fit_exact` (starts have :math:`\sigma^2 = 1/d`, so that
         :math:`\|W_i\|^2 \approx 1`, the norm of a kept feature).
@@ -62,21 +78,30 @@ def train_linear_autoencoder(importance, d: int, *, starts: int = 4, seed=None,
     -------
     ExactFit
 
+    Raises
+    ------
+    TypeError
+        If ``curves`` is not a :class:`~capopt.curves.LinearAutoencoderCurves` or ``budget``
+        is not an integer.
+    ValueError
+        If ``budget`` is below 1.
+
     Examples
     --------
     Constant returns: the d most important features are kept whole (PCA-like).
 
-    >>> fit = train_linear_autoencoder([3.0, 1.0, 2.0], 2, seed=0)
+    >>> from capopt import linear_autoencoder
+    >>> fit = train_linear_autoencoder(linear_autoencoder([3.0, 1.0, 2.0]), 2, seed=0)
     >>> fit.capacities.round(6)
     array([1., 0., 1.])
     """
-    I = _importance(importance)
-    if np.any(I < 0):
-        raise ValueError(f"importance must be >= 0, got min {I.min():g}")
-    d = check_count(d, "d")
+    check_instance(curves, "curves", LinearAutoencoderCurves,
+                   "LinearAutoencoderCurves (capopt.linear_autoencoder(importance))")
+    budget = check_count(budget, "budget")
+    I = curves.importance
     return fit_exact(lambda W: linear_autoencoder_model_loss_and_gradient(W, I),
-                     (int(d), I.size), starts=starts, seed=seed, init_scale=1.0 / np.sqrt(d),
-                     gtol=gtol, maxiter=maxiter)
+                     (budget, I.size), starts=starts, seed=seed,
+                     init_scale=1.0 / np.sqrt(budget), gtol=gtol, maxiter=maxiter)
 
 
 class AutoencoderModel:
@@ -89,24 +114,30 @@ class AutoencoderModel:
     Parameters
     ----------
     importance : ndarray, shape (R, N)
-    d : int
+    budget : int
+        Hidden width d (checked by the caller).
     activation : {"linear", "relu", "gelu"}
     inputs : SparseInputs or FixedSample
     """
 
-    def __init__(self, importance: np.ndarray, d: int, activation: str, inputs):
+    def __init__(self, importance: np.ndarray, budget: int, activation: str,
+                 inputs: SparseInputs | FixedSample) -> None:
         self.inputs = inputs
         self.I = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
-        self.d = d
+        self.budget = budget
         self.activation = check_activation(activation, AUTOENCODER_ACTIVATIONS)
 
-    def init(self, rngs) -> dict:
+    def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
-        return {"W": xavier_normal(rngs, self.d, self.n_features).astype(dtype),
+        return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros((self.n_instances, self.n_features), dtype=dtype)}
 
-    def loss_and_grad(self, params: dict, x: np.ndarray):
+    def loss_and_grad(
+        self,
+        params: dict[str, np.ndarray],
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         r"""Minibatch loss (R,) and its gradient.
 
         With :math:`h = W x`, :math:`z = W^\top h + b`, :math:`\delta = \frac2B I \odot
@@ -125,38 +156,40 @@ class AutoencoderModel:
         return loss / B, {"W": grad_W, "b": np.sum(delta, axis=1)}
 
     def describe(self) -> dict:
-        return {"architecture": "autoencoder", "activation": self.activation, "d": self.d,
+        # "d" is the key checkpoints were fingerprinted with; renaming it would orphan them.
+        return {"architecture": "autoencoder", "activation": self.activation, "d": self.budget,
                 "importance": self.I.tolist(), "inputs": self.inputs.describe()}
 
 
-def autoencoder_model(importance, d, *, activation="relu", density=1.0, base="tms",
-                      n_instances=None, dtype=np.float64) -> AutoencoderModel:
-    """Build a batched :class:`AutoencoderModel` from user-facing arguments."""
+def autoencoder_model(importance: ArrayLike, budget: int, *, activation: str = "relu",
+                      density: ArrayLike = 1.0, base: str = "tms", n_instances: int | None = None,
+                      dtype: DTypeLike = np.float64) -> AutoencoderModel:
+    """Build a batched :class:`AutoencoderModel` from user-facing arrays and a checked
+    ``budget``."""
     I, p = instance_grid(importance, density, n_instances)
     if np.any(I < 0):
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
-    d = check_count(d, "d")
     if base not in BASES:
         raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
-    return AutoencoderModel(I, int(d), activation, SparseInputs(p, base, dtype=dtype))
+    return AutoencoderModel(I, budget, activation, SparseInputs(p, base, dtype=dtype))
 
 
 def train_autoencoder(
-    importance,
-    d: int,
+    importance: ArrayLike,
+    budget: int,
     *,
     activation: str = "relu",
-    density=1.0,
+    density: ArrayLike = 1.0,
     base: str = "tms",
     n_instances: int | None = None,
     steps: int = 10_000,
     batch_size: int = 1024,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=None,
-    dtype=np.float64,
-    **fit_options,
-):
+    seed: Seed = None,
+    dtype: DTypeLike = np.float64,
+    **fit_options: Any,
+) -> SampledFit:
     r"""Train autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with Adam, many instances at once.
 
     The defaults are the Toy Models of Superposition settings: ReLU output, inputs
@@ -167,8 +200,8 @@ def train_autoencoder(
     ----------
     importance : array_like, shape (N,) or (R, N)
         :math:`I_i \ge 0` (e.g. ``0.9 ** np.arange(N)``).
-    d : int
-        Hidden dimension.
+    budget : int
+        Hidden dimension d.
     activation : {"relu", "gelu", "linear"}
     density : float or array_like, shape (R,) or (R, N)
         :math:`1 - S`; a 1-d array trains one instance per density (a sparsity sweep).
@@ -194,7 +227,7 @@ def train_autoencoder(
     >>> fit.weights.shape, fit.bias.shape
     ((2, 2, 5), (2, 5))
     """
-    model = autoencoder_model(importance, d, activation=activation, density=density, base=base,
-                              n_instances=n_instances, dtype=dtype)
+    model = autoencoder_model(importance, check_count(budget, "budget"), activation=activation,
+                              density=density, base=base, n_instances=n_instances, dtype=dtype)
     return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                **fit_options)

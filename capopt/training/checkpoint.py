@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_write
+from .._typing import PathLike
 
 __all__ = ["save_checkpoint", "load_checkpoint", "fingerprint", "progress_bar"]
 
@@ -28,7 +29,7 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+def save_checkpoint(path: PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write ``arrays`` and the JSON-able ``meta`` to ``path`` atomically.
 
     Examples
@@ -49,7 +50,7 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
         np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})  # type: ignore[arg-type]
 
 
-def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+def load_checkpoint(path: PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, meta)``."""
     with np.load(Path(path), allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files if k != _META}
@@ -57,7 +58,8 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
-def progress_bar(total: int, *, initial: int = 0, enabled: bool = True, desc: str | None = None):
+def progress_bar(total: int, *, initial: int = 0, enabled: bool = True,
+                 desc: str | None = None) -> tqdm:
     """A tqdm bar over training steps (a no-op object when ``enabled`` is false)."""
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step",
                 dynamic_ncols=True, mininterval=0.5)

@@ -8,12 +8,13 @@ losses and block structures (:class:`CrosscheckReport`; :func:`crosscheck_table`
 The problems it runs by default are :data:`capopt.catalogue.STANDARD_PROBLEMS`;
 architectures without closed-form curves are :mod:`capopt.training.sparsity`'s.
 
-Glossary: ``C`` capacity, ``d`` embedding dimension, ``v`` / ``I`` importance, ``K``
-kurtosis.
+Glossary: ``C`` capacity, ``d`` the budget (embedding dimension), ``v`` / ``I`` importance,
+``K`` kurtosis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable, TypedDict, cast
 
@@ -27,27 +28,29 @@ from ..solvers import AllocationResult, solve
 from .autoencoders import train_autoencoder, train_linear_autoencoder
 from .quadratic import train_quadratic_exact, train_quadratic_sampled
 from .results import TRAINED_BLOCK_TOL, TRAINED_ZERO_TOL, ExactFit, SampledFit
+from .._typing import Seed
 
 __all__ = ["crosscheck", "CrosscheckReport", "crosscheck_table", "ROUTES"]
 
 
-def _train_quadratic(curves: QuadraticCurves, d: int, route: str, options: dict):
-    if route == "exact":
-        return train_quadratic_exact(curves.importance, curves.kurtosis, d, **options)
-    return train_quadratic_sampled(curves.importance, curves.kurtosis, d, **options)
+def _train_quadratic(curves: QuadraticCurves, budget: int, route: str,
+                     options: dict) -> ExactFit | SampledFit:
+    train = train_quadratic_exact if route == "exact" else train_quadratic_sampled
+    return train(curves, budget, **options)
 
 
-def _train_linear(curves: LinearAutoencoderCurves, d: int, route: str, options: dict):
+def _train_linear(curves: LinearAutoencoderCurves, budget: int, route: str,
+                  options: dict) -> ExactFit | SampledFit:
     if route == "exact":
-        return train_linear_autoencoder(curves.importance, d, **options)
+        return train_linear_autoencoder(curves, budget, **options)
     # Unit-variance Gaussian inputs, the distribution the closed-form loss assumes.
     n_seeds = options.pop("n_seeds", 1)
-    return train_autoencoder(curves.importance, d, activation="linear", base="gaussian",
+    return train_autoencoder(curves.importance, budget, activation="linear", base="gaussian",
                              n_instances=n_seeds,
                              **{"steps": 5000, "lr": 1e-2, "schedule": "cosine", **options})
 
 
-#: How to train each family's model: train(curves, d, route, options).
+#: How to train each family's model: train(curves, budget, route, options).
 _TRAINERS: dict[type, Callable[..., Any]] = {
     QuadraticCurves: _train_quadratic,
     LinearAutoencoderCurves: _train_linear,
@@ -166,8 +169,8 @@ class CrosscheckReport:
         return "\n".join(lines)
 
 
-def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
-               **train_options) -> CrosscheckReport:
+def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: Seed = 0,
+               **train_options: Any) -> CrosscheckReport:
     r"""Solve a closed-form problem and train its model; compare capacities and losses.
 
     Parameters
@@ -219,19 +222,19 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed=0,
             "sparsity_sweep for architectures without one"
         )
     check_choice(route, "route", list(ROUTES))
-    d = check_whole(budget, "budget", minimum=1, unit="neurons")
+    budget = check_whole(budget, "budget", minimum=1, unit="neurons")
 
-    predicted = solve(curves, d)
-    trained = train(curves, d, route, {"seed": seed, **train_options})
+    predicted = solve(curves, budget)
+    trained = train(curves, budget, route, {"seed": seed, **train_options})
     compared = against_optimum(trained.weights, predicted, **_TRAINED_BLOCK_OPTIONS[route])
     # The sampled route trains instances together: the one of lowest exact loss is judged.
     comparison = compared if isinstance(compared, Comparison) else min(
         compared, key=lambda c: cast(float, c.loss))
-    return CrosscheckReport(curves=curves, budget=d, route=route, fit=trained,
+    return CrosscheckReport(curves=curves, budget=budget, route=route, fit=trained,
                             comparison=comparison)
 
 
-def crosscheck_table(reports, labels) -> str:
+def crosscheck_table(reports: Iterable[CrosscheckReport], labels: Iterable[str]) -> str:
     """One line per report: problem, N, d, solver method, max |dC|, loss gap, blocks.
 
     ``at best`` counts the L-BFGS starts that ended at the best loss (exact route): fewer

@@ -16,11 +16,15 @@ Two families:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .. import _formulas as F
 from .._validation import as_float_array, check_count
 from ._kernels import BASE_CODES, gate
+from .._typing import ArrayLike, DTypeLike
 
 __all__ = ["BASES", "SparseInputs", "FixedSample"]
 
@@ -55,13 +59,13 @@ class SparseInputs:
     data stream does not depend on which other instances are trained alongside it.
     """
 
-    def __init__(self, density, base: str, *, dtype=np.float64):
+    def __init__(self, density: ArrayLike, base: str, *, dtype: DTypeLike = np.float64):
         p = as_float_array(density, "density")
         if p.ndim != 2:
             raise ValueError(f"density must have shape (n_instances, n_features), got {p.shape}")
         if np.any((p <= 0) | (p > 1)):
             raise ValueError(f"density must lie in (0, 1], got values in [{p.min():g}, {p.max():g}]")
-        self.dtype = np.dtype(dtype)
+        self.dtype: Any = np.dtype(dtype)  # float32 or float64, checked below
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.density = p
@@ -74,7 +78,7 @@ class SparseInputs:
             raise ValueError("the 'tms' base is not unit-variance; its kurtosis is not K_z / p")
         return F.gated_kurtosis(self.density, F.BASE_FOURTH_MOMENT[self.base])
 
-    def sample(self, rngs, batch_size: int) -> np.ndarray:
+    def sample(self, rngs: Sequence[np.random.Generator], batch_size: int) -> np.ndarray:
         """Draw a batch of shape (R, B, N), instance ``r`` from ``rngs[r]``."""
         R, N = self.density.shape
         x = np.empty((R, batch_size, N), dtype=self.dtype)
@@ -88,7 +92,7 @@ class SparseInputs:
             gate(u, z, self.density[r].astype(self.dtype), code, x[r])
         return x
 
-    def prepare(self, rngs) -> None:
+    def prepare(self, rngs: Sequence[np.random.Generator]) -> None:
         """Nothing to prepare: every batch is a fresh draw."""
 
     def describe(self) -> dict:
@@ -127,11 +131,11 @@ class FixedSample:
     def dtype(self) -> np.dtype:
         return self.inputs.dtype
 
-    def prepare(self, rngs) -> None:
+    def prepare(self, rngs: Sequence[np.random.Generator]) -> None:
         """Draw the training set from each instance's generator."""
         self.data = self.inputs.sample(rngs, self.size)
 
-    def sample(self, rngs, batch_size: int) -> np.ndarray:
+    def sample(self, rngs: Sequence[np.random.Generator], batch_size: int) -> np.ndarray:
         assert self.data is not None, "prepare() draws the training set before sampling"
         if batch_size == self.size:
             return self.data

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.optimize import minimize
@@ -28,8 +30,24 @@ from scipy.optimize import minimize
 from .checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
 from .results import ExactFit, SampledFit
 from .._validation import check_count
+from .._typing import PathLike, Seed
 
 __all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact"]
+
+class BatchedModel(Protocol):
+    """The interface of a batched model (module docstring), for the type checker."""
+
+    n_instances: int
+    inputs: Any  # SparseInputs or FixedSample
+
+    def init(self, rngs: Sequence[np.random.Generator]) -> dict[str, np.ndarray]: ...
+
+    def loss_and_grad(
+        self, params: dict[str, np.ndarray], x: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+    def describe(self) -> dict: ...
+
 
 #: Learning-rate multipliers as a function of the fraction of training done.
 SCHEDULES = {
@@ -104,7 +122,7 @@ class Adam:
         self.t = int(state["adam_t"])
 
 
-def instance_generators(seed, n_instances: int) -> list[np.random.Generator]:
+def instance_generators(seed: Seed, n_instances: int) -> list[np.random.Generator]:
     """One independent generator per instance.
 
     An int (or None) seeds ``SeedSequence(seed).spawn(n_instances)``: child r is the same
@@ -119,19 +137,19 @@ def instance_generators(seed, n_instances: int) -> list[np.random.Generator]:
     return [np.random.default_rng(int(s)) for s in seeds]
 
 
-def _seed_json(seed):
+def _seed_json(seed: Seed) -> int | list[int] | None:
     return seed if seed is None or isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
 
 
 def fit(
-    model,
+    model: BatchedModel,
     *,
     steps: int,
     batch_size: int,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=None,
-    checkpoint=None,
+    seed: Seed = None,
+    checkpoint: PathLike | None = None,
     checkpoint_every: int = 1000,
     record_every: int = 100,
     progress: bool = False,
@@ -231,6 +249,7 @@ def fit(
         meta = {"fingerprint": key, "step": step, "seconds": seconds + time.perf_counter() - t0,
                 "rng_states": [rng.bit_generator.state for rng in rngs],
                 "window_count": window_count}
+        assert checkpoint is not None  # save() runs only with a checkpoint path
         save_checkpoint(checkpoint, arrays, meta)
 
     t0 = time.perf_counter()
@@ -261,8 +280,16 @@ def fit(
     )
 
 
-def fit_exact(loss_and_grad, shape, *, starts: int = 8, seed=None, init_scale: float = 1.0,
-              gtol: float = 1e-10, maxiter: int = 20_000) -> ExactFit:
+def fit_exact(
+    loss_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    shape: tuple[int, int],
+    *,
+    starts: int = 8,
+    seed: Seed = None,
+    init_scale: float = 1.0,
+    gtol: float = 1e-10,
+    maxiter: int = 20_000,
+) -> ExactFit:
     r"""Minimise an exact expected loss over an embedding with L-BFGS from random starts.
 
     Parameters
@@ -290,7 +317,7 @@ def fit_exact(loss_and_grad, shape, *, starts: int = 8, seed=None, init_scale: f
     starts = check_count(starts, "starts")
     rng = np.random.default_rng(seed)
 
-    def flat(w):
+    def flat(w: np.ndarray) -> tuple[float, np.ndarray]:
         loss, grad = loss_and_grad(w.reshape(shape))
         return float(loss), grad.ravel()
 

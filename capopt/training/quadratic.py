@@ -8,51 +8,67 @@ Two routes to a trained embedding, both independent of the allocation solvers:
 * sampled: Adam on minibatches drawn from inputs of the requested kurtosis, through the
   two-layer model with :math:`\phi(h) = h^2` (:mod:`capopt.training.two_layer`).
 
-Glossary: ``W`` (d, N) embedding, ``v`` importance, ``K`` fourth moment of each input,
-``G = W^T W``, ``a_i = G_ii``.
+Glossary: ``W`` (d, N) embedding, ``d`` the budget (a number of neurons), ``v`` importance,
+``K`` fourth moment of each input, ``G = W^T W``, ``a_i = G_ii``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array, check_count
+from .._validation import check_count, check_instance
+from ..curves import QuadraticCurves
 from ..models import quadratic_model_loss_and_gradient
 from .optim import fit, fit_exact
-from .two_layer import two_layer_model
+from .results import ExactFit, SampledFit
+from .two_layer import TwoLayerModel, sampled_inputs
+from .._typing import Seed
 
 __all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
 
 
-def _problem(importance, kurtosis):
-    v = as_float_array(importance, "importance")
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"importance must be a non-empty 1-d array, got shape {v.shape}")
-    K = as_float_array(kurtosis, "kurtosis")
-    if K.shape not in ((), v.shape):
-        raise ValueError(f"kurtosis must be a scalar or have shape {v.shape}, got {K.shape}")
-    if np.any(K < 1):
-        raise ValueError(f"kurtosis must be >= 1, got min {K.min():g}")
-    return v, np.array(np.broadcast_to(K, v.shape))
+def _check_problem(curves: QuadraticCurves, budget: int) -> tuple[QuadraticCurves, int]:
+    """The trainers' arguments, checked once: the family and the budget as a neuron count."""
+    check_instance(curves, "curves", QuadraticCurves,
+                   "QuadraticCurves (capopt.quadratic(importance, kurtosis))")
+    return curves, check_count(budget, "budget")
 
 
 #: The exact loss the trainer minimises, with its gradient: defined with the model.
 quadratic_loss_and_gradient = quadratic_model_loss_and_gradient
 
 
-def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed=None,
-                          gtol: float = 1e-11, maxiter: int = 20_000):
+def train_quadratic_exact(
+    curves: QuadraticCurves,
+    budget: int,
+    *,
+    starts: int = 8,
+    seed: Seed = None,
+    gtol: float = 1e-11,
+    maxiter: int = 20_000,
+) -> ExactFit:
     r"""Train the quadratic model on its exact expected loss with multi-start L-BFGS.
+
+    Minimises, over embeddings W of shape (d, N),
+
+    .. math::
+
+        L(W) = \sum_i (K_i - 1)(v_i - G_{ii})^2 + 2 \sum_{i \ne j} G_{ij}^2,
+        \qquad G = W^\top W,
+
+    the expected loss with the bias at its optimum
+    (:func:`capopt.models.quadratic_model_loss_and_gradient`).
 
     Parameters
     ----------
-    importance : array_like, shape (N,)
-        :math:`v_i`.
-    kurtosis : float or array_like, shape (N,)
-        :math:`K_i = E[x_i^4] \ge 1`.
-    d : int
-        Embedding dimension.
+    curves : QuadraticCurves
+        The problem's importances :math:`v_i` and kurtoses :math:`K_i`, from
+        :func:`capopt.quadratic`.
+    budget : int
+        Embedding dimension d, the number of neurons.
     starts, seed, gtol, maxiter
         See :func:`capopt.training.fit_exact`. The starts are Gaussian with
         :math:`\sigma^2 = \overline{|v|}/d`, so that :math:`\|W_i\|^2` starts near the
@@ -63,6 +79,14 @@ def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed
     ExactFit
         The lowest-loss embedding, shape (d, N), and every start's final loss.
 
+    Raises
+    ------
+    TypeError
+        If ``curves`` is not a :class:`~capopt.curves.QuadraticCurves` or ``budget`` is not an
+        integer.
+    ValueError
+        If ``budget`` is below 1.
+
     Notes
     -----
     Each iteration costs :math:`O(d N^2)`. The loss is invariant under
@@ -71,42 +95,45 @@ def train_quadratic_exact(importance, kurtosis, d: int, *, starts: int = 8, seed
 
     Examples
     --------
-    >>> fit = train_quadratic_exact([2.0, 1.0], 7.0, 1, starts=2, seed=0)
+    >>> from capopt import quadratic
+    >>> fit = train_quadratic_exact(quadratic([2.0, 1.0], 7.0), 1, starts=2, seed=0)
     >>> fit.capacities.round(6)
     array([0.833333, 0.166667])
     """
-    v, K = _problem(importance, kurtosis)
-    d = check_count(d, "d")
-    scale = np.sqrt(max(float(np.mean(np.abs(v))), np.finfo(float).tiny) / d)
-    return fit_exact(lambda W: quadratic_model_loss_and_gradient(W, v, K), (int(d), v.size),
+    curves, budget = _check_problem(curves, budget)
+    v, K = curves.importance, curves.kurtosis
+    scale = np.sqrt(max(float(np.mean(np.abs(v))), np.finfo(float).tiny) / budget)
+    return fit_exact(lambda W: quadratic_model_loss_and_gradient(W, v, K), (budget, v.size),
                      starts=starts, seed=seed, init_scale=scale, gtol=gtol, maxiter=maxiter)
 
 
-def quadratic_sampled_model(importance, kurtosis, d: int, *, base: str = "rademacher",
-                            n_seeds: int = 1, dataset_size: int | None = None):
+def quadratic_sampled_model(curves: QuadraticCurves, budget: int, *, base: str = "rademacher",
+                            n_seeds: int = 1, dataset_size: int | None = None) -> TwoLayerModel:
     r"""The batched two-layer model with :math:`\phi(h) = h^2` whose inputs have kurtosis ``K``.
 
     Inputs are :math:`x_i = B_i z_i / \sqrt{p_i}` with :math:`p_i = K_z / K_i`, so that
     :math:`E[x_i^4] = K_i` exactly; ``n_seeds`` identical instances are trained together.
+    Arguments as :func:`train_quadratic_sampled`.
     """
-    v, K = _problem(importance, kurtosis)
+    curves, budget = _check_problem(curves, budget)
     if base not in F.BASE_FOURTH_MOMENT:
         raise ValueError(f"base must be one of {sorted(F.BASE_FOURTH_MOMENT)}, got {base!r}")
     K_z = F.BASE_FOURTH_MOMENT[base]
+    v, K = curves.importance, curves.kurtosis
     if np.any(K < K_z):
         raise ValueError(
             f"kurtosis {K.min():g} is below the {base} base's K_z = {K_z:g} (inputs B z / sqrt(p) "
             "have K = K_z / p >= K_z); use base='rademacher', which reaches every K >= 1"
         )
     n_seeds = check_count(n_seeds, "n_seeds")
-    density = np.broadcast_to(K_z / K, (n_seeds, v.size))
-    return two_layer_model(v, d, "square", density, base, n_seeds, dataset_size)
+    shape = (n_seeds, v.size)
+    inputs = sampled_inputs(np.broadcast_to(K_z / K, shape), base, np.float64, dataset_size)
+    return TwoLayerModel(np.broadcast_to(v, shape), budget, "square", inputs)
 
 
 def train_quadratic_sampled(
-    importance,
-    kurtosis,
-    d: int,
+    curves: QuadraticCurves,
+    budget: int,
     *,
     base: str = "rademacher",
     n_seeds: int = 1,
@@ -115,18 +142,19 @@ def train_quadratic_sampled(
     batch_size: int = 1024,
     lr: float = 1e-2,
     schedule: str = "cosine",
-    seed=None,
-    **fit_options,
-):
+    seed: Seed = None,
+    **fit_options: Any,
+) -> SampledFit:
     r"""Train the quadratic model with Adam on sampled minibatches.
 
     Parameters
     ----------
-    importance : array_like, shape (N,)
-    kurtosis : float or array_like, shape (N,)
-        Target fourth moments; the inputs are gated ``base`` variables with density
+    curves : QuadraticCurves
+        The problem, from :func:`capopt.quadratic`; its kurtoses :math:`K_i` are the target
+        fourth moments: the inputs are gated ``base`` variables with density
         :math:`K_z / K_i` (requires :math:`K_i \ge K_z`).
-    d : int
+    budget : int
+        Embedding dimension d, the number of neurons.
     base : {"rademacher", "uniform", "gaussian"}
         Distribution of an active input. Only :math:`K_i` enters the expected loss, so the
         base changes the sampling noise, not the optimum.
@@ -146,11 +174,12 @@ def train_quadratic_sampled(
 
     Examples
     --------
-    >>> fit = train_quadratic_sampled([2.0, 1.0], 7.0, 1, steps=300, seed=0)
+    >>> from capopt import quadratic
+    >>> fit = train_quadratic_sampled(quadratic([2.0, 1.0], 7.0), 1, steps=300, seed=0)
     >>> fit.weights.shape
     (1, 1, 2)
     """
-    model = quadratic_sampled_model(importance, kurtosis, d, base=base, n_seeds=n_seeds,
+    model = quadratic_sampled_model(curves, budget, base=base, n_seeds=n_seeds,
                                     dataset_size=dataset_size)
     return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                **fit_options)

@@ -6,24 +6,26 @@ capacities, the regime fractions and the block sizes against sparsity
 (:class:`SparsitySweep`), with the feature dimensionalities Toy Models of Superposition
 reports (:data:`PUBLISHED_DIMENSIONALITIES`) to compare with.
 
-Glossary: ``C`` capacity, ``d`` embedding dimension, ``v`` / ``I`` importance, ``p``
+Glossary: ``C`` capacity, ``d`` the budget (hidden width), ``v`` / ``I`` importance, ``p``
 density, ``S = 1 - p`` sparsity.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from .._validation import as_float_vector, check_choice, check_count
 from ..geometry import block_sizes, block_summary, blocks
 from ..regimes import Regime, classify
-from .autoencoders import autoencoder_model
+from .autoencoders import AutoencoderModel, autoencoder_model
 from .optim import fit
 from .results import TRAINED_BLOCK_TOL, TRAINED_REGIME_ATOL, TRAINED_ZERO_TOL, SampledFit
-from .two_layer import two_layer_model
+from .two_layer import TwoLayerModel, two_layer_model
+from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = [
     "sparsity_sweep",
@@ -42,18 +44,19 @@ PUBLISHED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 0.0)
 class Architecture(NamedTuple):
     """How to build a batched model of one architecture without closed-form curves."""
 
-    build: Callable  # (importance (R, N), d, density (R,), base, dtype) -> batched model
+    build: Callable  # (importance (R, N), budget, density (R,), base, dtype) -> batched model
     base: str
     summary: str
 
 
-def _autoencoder(activation):
-    return lambda I, d, p, base, dtype: autoencoder_model(I, d, activation=activation, density=p,
-                                                          base=base, dtype=dtype)
+def _autoencoder(activation: str) -> Callable[..., AutoencoderModel]:
+    return lambda I, budget, p, base, dtype: autoencoder_model(
+        I, budget, activation=activation, density=p, base=base, dtype=dtype)
 
 
-def _two_layer(activation):
-    return lambda v, d, p, base, dtype: two_layer_model(v, d, activation, p, base, None, dtype=dtype)
+def _two_layer(activation: str) -> Callable[..., TwoLayerModel]:
+    return lambda v, budget, p, base, dtype: two_layer_model(v, budget, activation, p, base, None,
+                                                             dtype=dtype)
 
 
 #: Architectures :func:`sparsity_sweep` trains, with their default input distribution.
@@ -132,7 +135,12 @@ class SparsitySweep:
         """Per (density, seed): the (features, dims) of each block, largest first."""
         return tuple(tuple(block_sizes(st) for st in row) for row in self.structures)
 
-    def at_published(self, values=PUBLISHED_DIMENSIONALITIES, *, atol: float = 0.02) -> dict:
+    def at_published(
+        self,
+        values: Sequence[float] = PUBLISHED_DIMENSIONALITIES,
+        *,
+        atol: float = 0.02,
+    ) -> dict:
         """How many features sit within ``atol`` of each published dimensionality.
 
         Returns a dict ``value -> count`` over all instances and features, plus ``"other"``.
@@ -171,9 +179,9 @@ class SparsitySweep:
 
 def sparsity_sweep(
     architecture: str,
-    importance,
+    importance: ArrayLike,
     budget: int,
-    densities,
+    densities: ArrayLike,
     *,
     n_seeds: int = 1,
     base: str | None = None,
@@ -181,12 +189,12 @@ def sparsity_sweep(
     batch_size: int = 1024,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=0,
-    dtype=np.float64,
+    seed: Seed = 0,
+    dtype: DTypeLike = np.float64,
     regime_atol: float = TRAINED_REGIME_ATOL,
     block_tol: float = TRAINED_BLOCK_TOL,
     zero_tol: float = TRAINED_ZERO_TOL,
-    **fit_options,
+    **fit_options: Any,
 ) -> SparsitySweep:
     r"""Train an architecture without closed-form curves at many densities in one batched run.
 

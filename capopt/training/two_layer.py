@@ -1,7 +1,7 @@
 r"""Two-layer models :math:`\hat y = \sum_k \phi((W x)_k) + b` learning :math:`y = \sum_i v_i x_i^2`.
 
-Glossary: ``W`` (R, d, N) embedding of R instances (features last), ``b`` (R,) output bias,
-``v`` importance, ``phi`` the neuron nonlinearity, ``h = W x`` pre-activations.
+Glossary: ``W`` (R, d, N) embedding of R instances (features last), ``d`` the budget (hidden
+width), ``b`` (R,) output bias, ``v`` importance, ``phi`` the neuron nonlinearity, ``h = W x`` pre-activations.
 
 With :math:`\phi(h) = h^2` this *is* the quadratic model of theory §3
 (:math:`\sum_k (Wx)_k^2 = x^\top W^\top W x`), whose sampled training
@@ -11,7 +11,8 @@ nonlinearities have no closed-form loss curves and are measured by training (the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -20,41 +21,52 @@ from .. import _formulas as F
 from .._validation import as_float_array, check_count
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
+from .results import SampledFit
+from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
 
-def _gelu(z):
+
+def _gelu(z: np.ndarray) -> np.ndarray:
     return F.gelu(z, ndtr(z))
 
 
-def _gelu_prime(z):
+def _gelu_prime(z: np.ndarray) -> np.ndarray:
     return F.gelu_slope(z, ndtr(z))
 
 
-#: Nonlinearities as (phi, phi') pairs. GeLU is the exact :math:`z\,\Phi(z)`, not the tanh
-#: approximation. The derivative of relu and abs at 0 is taken as 0 (a subgradient).
+#: Nonlinearities as (phi, phi') pairs, derived in ``derivations/activations.py``. GeLU is the
+#: exact :math:`z\,\Phi(z)`, not the tanh approximation. The derivative of relu and abs at 0
+#: is taken as 0 (a subgradient).
 ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
     "linear": (lambda z: z, lambda z: np.ones_like(z)),
-    "square": (lambda z: z * z, lambda z: 2.0 * z),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
+    "square": (F.square, F.square_slope),
+    "relu": (F.relu, F.relu_slope),
     "gelu": (_gelu, _gelu_prime),
-    "abs": (np.abs, np.sign),
+    "abs": (F.absolute, F.absolute_slope),
 }
 
 
-def check_activation(name: str, allowed) -> str:
+def check_activation(name: str, allowed: Collection[str]) -> str:
     if name not in allowed:
         raise ValueError(f"activation must be one of {sorted(allowed)}, got {name!r}")
     return name
 
 
-def xavier_normal(rngs, d: int, n: int) -> np.ndarray:
+def xavier_normal(rngs: Sequence[np.random.Generator], budget: int, n: int) -> np.ndarray:
     """Glorot-normal weights of shape (R, d, N), std sqrt(2 / (d + N)), one instance per generator."""
-    std = np.sqrt(2.0 / (d + n))
-    return np.stack([rng.normal(scale=std, size=(d, n)) for rng in rngs])
+    std = np.sqrt(2.0 / (budget + n))
+    return np.stack([rng.normal(scale=std, size=(budget, n)) for rng in rngs])
 
 
-def per_instance_features(values, name: str, R: int, N: int, *, positive: bool) -> np.ndarray:
+def per_instance_features(
+    values: ArrayLike,
+    name: str,
+    R: int,
+    N: int,
+    *,
+    positive: bool,
+) -> np.ndarray:
     """Broadcast a scalar, (N,) or (R, N) array to (R, N), checking its values."""
     arr = as_float_array(values, name)
     if arr.shape not in ((), (N,), (R, N)):
@@ -72,28 +84,33 @@ class TwoLayerModel:
     Parameters
     ----------
     importance : ndarray, shape (R, N)
-    d : int
-        Hidden width.
+    budget : int
+        Hidden width d (checked by the caller).
     activation : str
         A key of :data:`ACTIVATIONS`.
     inputs : SparseInputs or FixedSample
         Input distribution of every instance.
     """
 
-    def __init__(self, importance: np.ndarray, d: int, activation: str, inputs):
+    def __init__(self, importance: np.ndarray, budget: int, activation: str,
+                 inputs: SparseInputs | FixedSample) -> None:
         self.v = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
-        self.d = d
+        self.budget = budget
         self.activation = check_activation(activation, ACTIVATIONS)
         self.phi, self.dphi = ACTIVATIONS[activation]
         self.inputs = inputs
 
-    def init(self, rngs) -> dict:
+    def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
-        return {"W": xavier_normal(rngs, self.d, self.n_features).astype(dtype),
+        return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros(self.n_instances, dtype=dtype)}
 
-    def loss_and_grad(self, params: dict, x: np.ndarray):
+    def loss_and_grad(
+        self,
+        params: dict[str, np.ndarray],
+        x: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         r"""Minibatch loss (R,) and its gradient.
 
         With :math:`h = W x`, :math:`r = \hat y - y`:
@@ -109,34 +126,35 @@ class TwoLayerModel:
         return np.mean(r[..., 0] ** 2, axis=1), grads
 
     def describe(self) -> dict:
-        return {"architecture": "two-layer", "activation": self.activation, "d": self.d,
+        # "d" is the key checkpoints were fingerprinted with; renaming it would orphan them.
+        return {"architecture": "two-layer", "activation": self.activation, "d": self.budget,
                 "importance": self.v.tolist(), "inputs": self.inputs.describe()}
 
 
 def train_two_layer(
-    importance,
-    d: int,
+    importance: ArrayLike,
+    budget: int,
     *,
     activation: str = "relu",
-    density=1.0,
+    density: ArrayLike = 1.0,
     base: str = "uniform",
     n_instances: int | None = None,
     steps: int = 10_000,
     batch_size: int = 1024,
     lr: float = 1e-3,
     schedule: str = "constant",
-    seed=None,
-    dtype=np.float64,
-    **fit_options,
-):
+    seed: Seed = None,
+    dtype: DTypeLike = np.float64,
+    **fit_options: Any,
+) -> SampledFit:
     r"""Train two-layer models :math:`\hat y = \sum_k \phi((Wx)_k) + b` on :math:`y = \sum_i v_i x_i^2`.
 
     Parameters
     ----------
     importance : array_like, shape (N,) or (R, N)
         :math:`v_i`.
-    d : int
-        Hidden width.
+    budget : int
+        Hidden width d.
     activation : {"square", "relu", "gelu", "abs", "linear"}
     density : float or array_like, shape (R,) or (R, N)
         Probability each input is active; a 1-d array of length R gives one density per
@@ -161,12 +179,14 @@ def train_two_layer(
     >>> fit.weights.shape
     (1, 2, 2)
     """
-    model = two_layer_model(importance, d, activation, density, base, n_instances, dtype=dtype)
+    model = two_layer_model(importance, check_count(budget, "budget"), activation, density, base,
+                            n_instances, dtype=dtype)
     return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                **fit_options)
 
 
-def instance_grid(importance, density, n_instances=None):
+def instance_grid(importance: ArrayLike, density: ArrayLike, n_instances: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the (R, N) importance and density arrays of a batched run.
 
     ``importance`` is (N,) or (R, N); ``density`` is a scalar, (R,) (one per instance: a
@@ -192,12 +212,18 @@ def instance_grid(importance, density, n_instances=None):
             per_instance_features(p, "density", R, N, positive=True))
 
 
-def two_layer_model(importance, d, activation, density, base, n_instances, dataset_size=None,
-                    dtype=np.float64) -> TwoLayerModel:
-    """Build a batched :class:`TwoLayerModel` (on a :class:`FixedSample` of ``dataset_size``
-    examples per instance if given) from user-facing arguments."""
+def sampled_inputs(density: np.ndarray, base: str, dtype: DTypeLike,
+                   dataset_size: int | None = None) -> SparseInputs | FixedSample:
+    """:class:`SparseInputs` of ``density`` (R, N), or a :class:`FixedSample` of
+    ``dataset_size`` examples per instance drawn from them."""
+    sparse = SparseInputs(density, base, dtype=dtype)
+    return sparse if dataset_size is None else FixedSample(sparse, dataset_size)
+
+
+def two_layer_model(importance: ArrayLike, budget: int, activation: str, density: ArrayLike,
+                    base: str, n_instances: int | None, dataset_size: int | None = None,
+                    dtype: DTypeLike = np.float64) -> TwoLayerModel:
+    """Build a batched :class:`TwoLayerModel` from user-facing arrays and a checked ``budget``
+    (on a :class:`FixedSample` of ``dataset_size`` examples per instance if given)."""
     v, p = instance_grid(importance, density, n_instances)
-    d = check_count(d, "d")
-    sparse = SparseInputs(p, base, dtype=dtype)
-    inputs = sparse if dataset_size is None else FixedSample(sparse, dataset_size)
-    return TwoLayerModel(v, int(d), activation, inputs)
+    return TwoLayerModel(v, budget, activation, sampled_inputs(p, base, dtype, dataset_size))
