@@ -1279,12 +1279,6 @@ def _to_bound(C, dC):
 
 
 @jit
-def _to_bound(C, dC):
-    """Distance, along a parameter, at which a capacity moving at rate ``dC`` reaches 0 or 1."""
-    return np.inf if dC == 0.0 else min(C, 1.0 - C) / abs(dC)
-
-
-@jit
 def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, out):
     r"""How far d, K and r may each move before a feature of a convex family changes regime.
 
