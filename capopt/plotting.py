@@ -139,8 +139,10 @@ def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
     fraction = (ds.polysemantic / ds.n_features).transpose(y, x)
     fig = new_figure()
     ax = fig.add_subplot()
-    # Exactly 0 (every feature monosemantic or ignored) in grey, apart from small fractions.
-    cmap = matplotlib.colormaps["magma"].with_extremes(under="lightgrey")
+    # Exactly 0 (every feature monosemantic or ignored) in grey, apart from small fractions;
+    # viridis runs from dark blue to a saturated yellow, so neither end of the scale looks
+    # like that grey or like the white background (magma's top end did).
+    cmap = matplotlib.colormaps["viridis"].with_extremes(under="lightgrey")
     mesh = ax.pcolormesh(ds[x], ds[y], fraction, shading="nearest", cmap=cmap,
                          vmin=NONE_BELOW, vmax=1.0)
     fig.colorbar(mesh, ax=ax, extend="min",
