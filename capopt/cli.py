@@ -206,18 +206,7 @@ def _run_solve(args) -> int:
     curves = _curves_from_args(args)
     result = solve(curves, args.budget, method=args.method)
     if args.json:
-        c = result.certificate
-        print(json.dumps({
-            "capacities": result.capacities.tolist(),
-            "losses": result.losses.tolist(),
-            "regimes": [r.value for r in result.regimes],
-            "loss": result.loss,
-            "multiplier": result.multiplier,
-            "budget": result.budget,
-            "method": result.method,
-            "status": result.status.name.lower(),
-            "certificate": {k: getattr(c, k) for k in c.__dataclass_fields__},
-        }))
+        print(json.dumps(result.to_dict()))
     else:
         print(f"{curves!r}")
         print(result.table())

@@ -63,7 +63,9 @@ def test_solve_reproduces_the_worked_case_as_json(capsys):
     payload = json.loads(out)
     np.testing.assert_allclose(payload["capacities"], [5 / 6, 1 / 6], rtol=1e-12)  # theory §3
     assert payload["loss"] == pytest.approx(5.25, rel=1e-12)
-    assert payload["status"] == "optimal" and payload["method"] == "waterfill"
+    assert payload["status"] == "OPTIMAL" and payload["method"] == "waterfill"
+    assert payload["losses"] == pytest.approx([1.5, 3.75], rel=1e-12)
+    assert payload["marginals"] == pytest.approx([10.125, 10.125], rel=1e-12)  # = the multiplier
 
 
 def test_solve_accepts_profiles_files_and_densities(tmp_path, capsys):
