@@ -14,6 +14,8 @@ Examples
 ['polysemantic', 'polysemantic']
 """
 
+from importlib import metadata as _metadata
+
 from .capacity import CapacitySummary, capacity, capacity_summary, leverage_scores
 from .curves import (
     LinearAutoencoderCurves,
@@ -33,7 +35,10 @@ from .solvers import METHODS, AllocationError, AllocationResult, Certificate, St
 from .comparison import Comparison, compare
 from .weights import load_weights
 
-__version__ = "0.1.0"
+try:  # one source for the version: the installed package's metadata (pyproject.toml)
+    __version__ = _metadata.version("capopt")
+except _metadata.PackageNotFoundError:  # a source tree on the path, never installed
+    __version__ = "0+unknown"
 
 # Sweeps pull in xarray, training numba: they are imported on first use, so that
 # `import capopt` loads none of numba, llvmlite, xarray, matplotlib, cvxpy, sympy, pandas,

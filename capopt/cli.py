@@ -2,6 +2,13 @@
 
 Commands are registered in :data:`COMMANDS` (name -> (configure parser, run)); ``main``
 builds the parser from it, so adding a command touches only this table and its two functions.
+
+Exit status (:data:`EXIT_STATUS`): 0 on success; 2 for a command line that cannot run as
+given, found before any computation starts (argparse's errors, and a value the library
+refuses with ValueError or TypeError: a value out of range, a missing input file, an output
+path that cannot be written); 1 for a failure during the run (a solve that is not
+certified, an error of the operating system). Either way one line on stderr names the
+argument or the file, and no traceback is shown.
 """
 
 from __future__ import annotations
@@ -10,11 +17,14 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .capacity import capacity_summary
 from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
@@ -28,11 +38,38 @@ def _load_array(path: str, name: str) -> np.ndarray:
     """Read a .npy file or a whitespace/comma separated text file."""
     p = Path(path)
     if not p.is_file():
-        raise SystemExit(f"capopt: error: {name} file {path!r} does not exist")
+        raise ValueError(f"{name} file {path!r} does not exist (or is not a file)")
     if p.suffix == ".npy":
         return np.load(p, allow_pickle=False)
     text = p.read_text().replace(",", " ")
     return np.array(text.split(), dtype=np.float64)
+
+
+def _check_writable(path: str, option: str, *, folder: bool = False) -> None:
+    """Refuse now, before any computation, an output path that cannot be written.
+
+    A file's folder must exist (the file is written beside it, then renamed into place); a
+    folder is created now with its parents, as the command would create it. Writability is
+    tried with a temporary file, which also catches what permission bits do not show (a
+    read-only or virtual file system, a user allowed everything). Raises ValueError naming
+    the option, the path and what is wrong.
+    """
+    p = Path(path)
+    if p.exists() and p.is_dir() != folder:
+        raise ValueError(f"{option} {path!r} must be {'a folder' if folder else 'a file name'}, "
+                         f"got an existing {'file' if folder else 'folder'}")
+    where = p if folder else p.parent
+    if not folder and not where.is_dir():
+        raise ValueError(f"{option} {path!r}: its folder {str(where)!r} does not exist; "
+                         "create it first or give another path")
+    try:
+        if folder:
+            p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option} {path!r} cannot be written ({exc.strerror}); "
+                         "give another path") from None
 
 
 # ---------------------------------------------------------------- capacity
@@ -134,7 +171,7 @@ def _importances(args) -> np.ndarray:
     if args.importance_file is not None:
         return _load_array(args.importance_file, "importance")
     if args.n_features is None or args.n_features < 1:
-        raise SystemExit("capopt: error: --importance-decay needs --n-features N with N >= 1")
+        raise ValueError(f"--importance-decay needs --n-features N with N >= 1, got {args.n_features}")
     return args.importance_decay ** np.arange(args.n_features, dtype=np.float64)
 
 
@@ -148,13 +185,13 @@ def _curves_from_args(args):
     v = _importances(args)
     if args.family == "linear":
         if args.kurtosis is not None or args.density is not None:
-            raise SystemExit("capopt: error: --kurtosis/--density apply to the quadratic family only")
+            raise ValueError("--kurtosis/--density apply to the quadratic family only, got --family linear")
         return linear_autoencoder(v)
     if args.density is not None:
         return quadratic(v, gated_kurtosis(_one_or_many(args.density), args.base))
     if args.kurtosis is not None:
         return quadratic(v, _one_or_many(args.kurtosis))
-    raise SystemExit("capopt: error: the quadratic family needs --kurtosis or --density")
+    raise ValueError("the quadratic family needs --kurtosis or --density, got neither")
 
 
 # ---------------------------------------------------------------- solve
@@ -167,24 +204,9 @@ def _configure_solve(p: argparse.ArgumentParser) -> None:
 
 def _run_solve(args) -> int:
     curves = _curves_from_args(args)
-    try:
-        result = solve(curves, args.budget, method=args.method)
-    except AllocationError as exc:
-        print(f"capopt: {exc}", file=sys.stderr)
-        return 2
+    result = solve(curves, args.budget, method=args.method)
     if args.json:
-        c = result.certificate
-        print(json.dumps({
-            "capacities": result.capacities.tolist(),
-            "losses": result.losses.tolist(),
-            "regimes": [r.value for r in result.regimes],
-            "loss": result.loss,
-            "multiplier": result.multiplier,
-            "budget": result.budget,
-            "method": result.method,
-            "status": result.status.name.lower(),
-            "certificate": {k: getattr(c, k) for k in c.__dataclass_fields__},
-        }))
+        print(json.dumps(result.to_dict()))
     else:
         print(f"{curves!r}")
         print(result.table())
@@ -263,7 +285,7 @@ def _run_crosscheck(args) -> int:
         print(crosscheck_table(reports, [p.label for p in problems]))
         return 0
     if args.budget is None:
-        raise SystemExit("capopt: error: crosscheck of one problem needs --budget D")
+        raise ValueError("crosscheck of one problem needs --budget D, got none")
     curves = _curves_from_args(args)
     report = crosscheck(curves, args.budget, route=args.route, seed=args.seed, **options)
     print(f"{curves!r}, d = {args.budget}, {args.route} route, solver method {report.predicted.method}")
@@ -313,14 +335,16 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
     _add_base_argument(grid)
     p.add_argument("--output", default="sweep.nc", metavar="PATH",
                    help="netCDF file for the dataset (default sweep.nc)")
-    p.add_argument("--figure", default="sweep.png", metavar="PATH",
-                   help="PNG for the phase diagram (default sweep.png; needs two swept parameters, "
-                        "one of them density or kurtosis)")
+    p.add_argument("--figure", metavar="PATH",
+                   help="PNG for the phase diagram, which needs exactly two swept parameters, one "
+                        "of them density or kurtosis (default sweep.png, drawn when the sweep "
+                        "has such a shape; otherwise the sweep says why there is no figure)")
     p.add_argument("--no-figure", action="store_true", help="do not draw the phase diagram")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="M",
                    help=f"problems per chunk (default {DEFAULT_CHUNK_SIZE})")
     p.add_argument("--checkpoint", metavar="DIR",
-                   help="directory for finished chunks; run the same command again to resume")
+                   help="directory for finished chunks; run the same command again to resume "
+                        "(a damaged or misplaced chunk file is named and solved again)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the chunks on this Dask scheduler (needs the distributed package)")
     p.add_argument("--sensitivities", action="store_true",
@@ -328,32 +352,56 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
                         "regime margin, computed in the same kernel pass")
 
 
+def _phase_diagram_path(args, parameters: dict) -> tuple[str | None, str]:
+    """Where the phase diagram goes (None: nowhere), and why not when it is not drawn.
+
+    Decided before the sweep runs: an explicit ``--figure`` the sweep cannot fill is a
+    usage error, the default one is skipped with the reason.
+    """
+    if args.no_figure:
+        return None, ""
+    from .plotting import phase_diagram_axes
+    from .sweeps.grid import PARAMETERS
+
+    try:
+        phase_diagram_axes([k for k in PARAMETERS if k in parameters and np.ndim(parameters[k]) == 1])
+    except ValueError as exc:
+        if args.figure is not None:
+            raise ValueError(f"--figure {args.figure!r} cannot be drawn: {exc}; pass --no-figure "
+                             "or sweep two parameters") from None
+        return None, str(exc)
+    return args.figure or "sweep.png", ""
+
+
 def _run_sweep(args) -> int:
     """Solve the grid, write the dataset and the phase diagram."""
+    _check_writable(args.output, "--output")
+    parameters = {"n_features": _parameter(args.n_features), "budget": _parameter(args.budget),
+                  "importance_decay": _parameter(args.importance_decay)}
+    if args.kurtosis is not None:
+        parameters["kurtosis"] = _parameter(args.kurtosis)
+    else:
+        parameters["density"] = _parameter(args.density or [_values("log:0.01:1:61")])
+    figure, no_figure = _phase_diagram_path(args, parameters)
+    if figure is not None:
+        _check_writable(figure, "--figure")
+    if args.checkpoint is not None:
+        _check_writable(args.checkpoint, "--checkpoint", folder=True)
     from .sweeps import save_sweep, sweep  # xarray: loaded only by this command
     from .sweeps.phase import boundary_density, polysemantic_fraction
 
-    density = kurtosis = None
-    if args.kurtosis is not None:
-        kurtosis = _parameter(args.kurtosis)
-    else:
-        density = _parameter(args.density or [_values("log:0.01:1:61")])
     with contextlib.ExitStack() as stack:
         executor = None
         if args.scheduler is not None:
             try:
                 import distributed
             except ImportError:
-                raise SystemExit("capopt: error: --scheduler needs the distributed package "
-                                 "(pip install distributed)") from None
+                raise ValueError("--scheduler needs the distributed package, which is not "
+                                 "installed (pip install distributed)") from None
             executor = stack.enter_context(distributed.Client(args.scheduler)).get_executor()
         started = time.perf_counter()
         ds = sweep(
-            n_features=_parameter(args.n_features),
-            budget=_parameter(args.budget),
-            importance_decay=_parameter(args.importance_decay),
-            kurtosis=kurtosis,
-            density=density,
+            **parameters,
             base=args.base,
             chunk_size=args.chunk_size,
             checkpoint=args.checkpoint,
@@ -364,25 +412,23 @@ def _run_sweep(args) -> int:
     n_problems = ds.multiplier.size
     save_sweep(ds, args.output)
     shape = ", ".join(f"{k} {n}" for k, n in ds.multiplier.sizes.items()) or "one point"
-    print(f"solved {n_problems} problems ({shape}) in {elapsed:.2f} s; dataset written to {args.output}")
+    print(f"solved {n_problems} problem{'s' * (n_problems != 1)} ({shape}) in {elapsed:.2f} s; dataset written to {args.output}")
     fraction = polysemantic_fraction(ds)
     print(f"polysemantic fraction: min {float(fraction.min()):.3f}, max {float(fraction.max()):.3f}")
     if args.sensitivities:
         margin = ds.regime_margin
         print(f"regime margin (relative change of a swept parameter that changes a regime): "
               f"median {float(margin.median()):.3g}, {int((margin == 0).sum())} points at a kink or tie")
-    if args.no_figure:
+    if figure is None:
+        if no_figure:
+            print(f"no phase diagram: {no_figure}")
         return 0
     from .plotting import plot_polysemantic_phase
 
-    try:
-        boundary = boundary_density(ds)
-        drawn = ds if boundary is None else ds.assign(boundary_density=boundary)
-        plot_polysemantic_phase(drawn, path=args.figure)
-    except ValueError as exc:
-        print(f"capopt sweep: no figure: {exc} (pass --no-figure to skip it)", file=sys.stderr)
-        return 2
-    print(f"phase diagram written to {args.figure}")
+    boundary = boundary_density(ds)
+    drawn = ds if boundary is None else ds.assign(boundary_density=boundary)
+    plot_polysemantic_phase(drawn, path=figure)
+    print(f"phase diagram written to {figure}")
     return 0
 
 
@@ -400,6 +446,7 @@ def _run_reproduce(args) -> int:
     # Imported here: matplotlib loads only for the commands that draw.
     from .report import DEFAULT, QUICK, reproduce
 
+    _check_writable(args.out, "--out", folder=True)
     settings = QUICK if args.quick else DEFAULT
     print(f"capopt reproduce ({settings.name} settings) -> {args.out}")
     files = reproduce(args.out, settings=settings, log=lambda line: print(line, flush=True))
@@ -426,30 +473,57 @@ COMMANDS = {
 }
 
 
+#: The exit statuses, as ``--help`` states them.
+EXIT_STATUS = (
+    "exit status: 0 on success; 2 for a usage error, found before any computation starts "
+    "(an unknown option, a value out of range, a missing input file, an output path that "
+    "cannot be written); 1 for a failure during the run (a solve that is not certified, an "
+    "error of the operating system). Errors are one line on stderr naming the argument or file."
+)
+USAGE_ERROR, RUNTIME_FAILURE = 2, 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capopt",
         description="Capacity allocation in neural-network toy models, solved directly.",
+        epilog=EXIT_STATUS,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, run, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS)
         configure(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv=None) -> int:
+    """Run ``capopt`` with the arguments ``argv`` (default ``sys.argv[1:]``); the exit status.
+
+    argparse's own usage errors exit with status 2 (SystemExit) as usual; everything else
+    returns its status (see :data:`EXIT_STATUS`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return args.run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"capopt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    prefix = f"capopt {args.command}"
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prefix}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show  # one line per warning, without the library's source line
+        try:
+            return args.run(args)
+        except (ValueError, TypeError) as exc:
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+            return USAGE_ERROR
+        except (AllocationError, OSError) as exc:
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+            return RUNTIME_FAILURE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,6 +81,34 @@ def plot_two_feature_phase(ds: xr.Dataset, *, path=None) -> Figure:
     return finish(fig, path)
 
 
+def phase_diagram_axes(dims) -> tuple[str, str]:
+    """The (x, y) parameters of a :func:`plot_polysemantic_phase` of a sweep over ``dims``.
+
+    Parameters
+    ----------
+    dims : sequence of str
+        The swept parameters (the dataset's grid dimensions), in order.
+
+    Returns
+    -------
+    (str, str)
+        ``density`` or ``kurtosis`` on x, the other swept parameter on y.
+
+    Raises
+    ------
+    ValueError
+        Unless exactly two parameters are swept, one of them density or kurtosis.
+    """
+    dims = list(dims)
+    x = next((k for k in ("density", "kurtosis") if k in dims), None)
+    if len(dims) != 2 or x is None:
+        raise ValueError(
+            "a polysemantic phase diagram needs a sweep over exactly two parameters, one of "
+            f"them density or kurtosis, got {'dimensions ' + str(dims) if dims else 'a one-point sweep'}"
+        )
+    return x, next(k for k in dims if k != x)
+
+
 def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
     """Fraction of polysemantic features over sparsity and importance decay.
 
@@ -107,19 +135,14 @@ def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
         If the sweep does not have exactly two swept parameters, one of them density or
         kurtosis.
     """
-    dims = [k for k in ds.polysemantic.dims]
-    x = next((k for k in ("density", "kurtosis") if k in dims), None)
-    if len(dims) != 2 or x is None:
-        raise ValueError(
-            "a polysemantic phase diagram needs a sweep over exactly two parameters, one of "
-            f"them density or kurtosis, got dimensions {dims}"
-        )
-    y = next(k for k in dims if k != x)
+    x, y = phase_diagram_axes(ds.polysemantic.dims)
     fraction = (ds.polysemantic / ds.n_features).transpose(y, x)
     fig = new_figure()
     ax = fig.add_subplot()
-    # Exactly 0 (every feature monosemantic or ignored) in grey, apart from small fractions.
-    cmap = matplotlib.colormaps["magma"].with_extremes(under="lightgrey")
+    # Exactly 0 (every feature monosemantic or ignored) in grey, apart from small fractions;
+    # viridis runs from dark blue to a saturated yellow, so neither end of the scale looks
+    # like that grey or like the white background (magma's top end did).
+    cmap = matplotlib.colormaps["viridis"].with_extremes(under="lightgrey")
     mesh = ax.pcolormesh(ds[x], ds[y], fraction, shading="nearest", cmap=cmap,
                          vmin=NONE_BELOW, vmax=1.0)
     fig.colorbar(mesh, ax=ax, extend="min",

@@ -1,11 +1,19 @@
 """The command-line interface, run in-process through ``capopt.cli.main``."""
 
 import json
+import subprocess
+import sys
+import time
+import warnings
+from importlib import metadata
 
 import numpy as np
 import pytest
 
-from capopt.cli import main
+import capopt
+import capopt.cli as cli
+from capopt.cli import EXIT_STATUS, main
+from capopt.solvers import AllocationError
 
 from frames import polygon
 
@@ -55,7 +63,9 @@ def test_solve_reproduces_the_worked_case_as_json(capsys):
     payload = json.loads(out)
     np.testing.assert_allclose(payload["capacities"], [5 / 6, 1 / 6], rtol=1e-12)  # theory §3
     assert payload["loss"] == pytest.approx(5.25, rel=1e-12)
-    assert payload["status"] == "optimal" and payload["method"] == "waterfill"
+    assert payload["status"] == "OPTIMAL" and payload["method"] == "waterfill"
+    assert payload["losses"] == pytest.approx([1.5, 3.75], rel=1e-12)
+    assert payload["marginals"] == pytest.approx([10.125, 10.125], rel=1e-12)  # = the multiplier
 
 
 def test_solve_accepts_profiles_files_and_densities(tmp_path, capsys):
@@ -86,10 +96,10 @@ def test_solve_linear_family_keeps_the_top_d(capsys):
         (["--family", "linear", "--importance", "1", "--kurtosis", "5", "--budget", "1"], "quadratic family only"),
     ],
 )
-def test_solve_rejects_incomplete_problems(capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        main(["solve", *argv])
-    assert message in str(exc.value)
+def test_solve_rejects_incomplete_problems_as_usage_errors(capsys, argv, message):
+    code, out, err = run(capsys, "solve", *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("capopt solve: error: ") and message in err and "Traceback" not in err
 
 
 def test_solve_reports_bad_values_without_a_traceback(capsys):
@@ -105,3 +115,127 @@ def test_example_prints_dense_monosemantic_and_sparse_polysemantic_tables(capsys
     dense, sparse = out.split("sparse Gaussian inputs")
     assert "polysemantic" not in dense and "monosemantic" in dense
     assert "polysemantic" in sparse
+
+
+def test_version_is_the_package_metadata(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"capopt {metadata.version('capopt')}"
+    assert capopt.__version__ == metadata.version("capopt")
+
+
+def test_help_documents_the_exit_statuses(capsys):
+    for argv in (["--help"], ["sweep", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = " ".join(capsys.readouterr().out.split())
+        assert "exit status: 0 on success; 2 for a usage error" in out
+        assert "1 for a failure during the run" in out
+    assert "2 for a usage error" in EXIT_STATUS
+
+
+def test_argparse_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["solve", "--no-such-option"])
+    assert exc.value.code == 2
+
+
+def test_failed_solve_is_a_runtime_failure(monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise AllocationError("the allocation is not certified: gap 0.5 exceeds 1e-09")
+    monkeypatch.setattr(cli, "solve", fail)
+    code, out, err = run(capsys, "solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "1")
+    assert code == 1 and out == ""
+    assert err == "capopt solve: error: the allocation is not certified: gap 0.5 exceeds 1e-09\n"
+
+
+def test_an_os_error_during_the_run_is_a_runtime_failure(tmp_path, monkeypatch, capsys):
+    import capopt.sweeps
+
+    def full(ds, path):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(capopt.sweeps, "save_sweep", full)
+    code, _, err = run(capsys, "sweep", "--n-features", "4", "--budget", "2", "--importance-decay", "0.9",
+                       "--kurtosis", "5", "--output", str(tmp_path / "x.nc"))
+    assert code == 1 and "capopt sweep: error: [Errno 28] No space left on device" in err
+
+
+SMALL_SWEEP = ["--n-features", "4", "--budget", "2", "--importance-decay", "0.8", "0.9", "--kurtosis", "4", "6"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", *SMALL_SWEEP, "--output", "/nonexistent/x.nc"],
+     "--output '/nonexistent/x.nc': its folder '/nonexistent' does not exist"),
+    (["sweep", *SMALL_SWEEP, "--output", "{tmp}"], "--output '{tmp}' must be a file name, got an existing folder"),
+    (["sweep", *SMALL_SWEEP, "--output", "{tmp}/x.nc", "--figure", "{tmp}/none/x.png"],
+     "--figure '{tmp}/none/x.png': its folder '{tmp}/none' does not exist"),
+    (["sweep", *SMALL_SWEEP, "--output", "{tmp}/x.nc", "--checkpoint", "{tmp}/file/ck"],
+     "--checkpoint '{tmp}/file/ck' cannot be written (Not a directory)"),
+    (["reproduce", "--out", "{tmp}/file/report"], "--out '{tmp}/file/report' cannot be written (Not a directory)"),
+    (["reproduce", "--out", "{tmp}/file"], "--out '{tmp}/file' must be a folder, got an existing file"),
+])
+def test_unwritable_output_fails_at_once_naming_the_path(tmp_path, monkeypatch, capsys, argv, message):
+    (tmp_path / "file").write_text("")
+    import capopt.report
+    import capopt.sweeps
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed before checking the output path")
+    monkeypatch.setattr(capopt.sweeps, "sweep", never)
+    monkeypatch.setattr(capopt.report, "reproduce", never)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith(f"capopt {argv[0]}: error: ") and message.replace("{tmp}", str(tmp_path)) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_unwritable_output_fails_in_the_shell_without_a_traceback():
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "capopt", "sweep", "--output", "/nonexistent/x.nc"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("capopt sweep: error: --output '/nonexistent/x.nc': its folder '/nonexistent' "
+                           "does not exist; create it first or give another path\n")
+    assert time.perf_counter() - started < 20  # the import only: nothing is solved
+
+
+def test_one_point_sweep_succeeds_without_a_figure_and_says_why(tmp_path, capsys):
+    code, out, err = run(capsys, "sweep", "--n-features", "4", "--budget", "2", "--importance-decay", "0.9",
+                         "--density", "0.1", "--output", str(tmp_path / "one.nc"))
+    assert code == 0 and err == ""
+    assert "solved 1 problem (one point)" in out
+    assert "no phase diagram: a polysemantic phase diagram needs a sweep over exactly two parameters" in out
+    assert "got a one-point sweep" in out
+    assert (tmp_path / "one.nc").is_file() and not (tmp_path / "sweep.png").exists()
+
+
+def test_a_figure_asked_of_a_sweep_that_cannot_have_one_is_a_usage_error(tmp_path, capsys):
+    code, _, err = run(capsys, "sweep", "--n-features", "4", "--budget", "2", "--importance-decay", "0.9",
+                       "--density", "0.1", "--output", str(tmp_path / "one.nc"), "--figure", str(tmp_path / "f.png"))
+    assert code == 2 and f"--figure '{tmp_path / 'f.png'}' cannot be drawn" in err
+    assert not (tmp_path / "one.nc").exists()
+
+
+def test_two_parameter_sweep_draws_the_phase_diagram(tmp_path, capsys):
+    code, out, _ = run(capsys, "sweep", *SMALL_SWEEP, "--output", str(tmp_path / "s.nc"),
+                       "--figure", str(tmp_path / "s.png"))
+    assert code == 0 and f"phase diagram written to {tmp_path / 's.png'}" in out
+    assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_sweep_names_a_damaged_checkpoint_chunk_in_one_warning_line(tmp_path, capsys):
+    grid = ["--n-features", "4", "--budget", "2", "--importance-decay", "0.8", "0.9", "--kurtosis", "4", "6", "8",
+            "--chunk-size", "2", "--no-figure", "--checkpoint", str(tmp_path / "ck")]
+    assert run(capsys, "sweep", *grid, "--output", str(tmp_path / "a.nc"))[0] == 0
+    chunks = tmp_path / "ck"
+    (chunks / "chunk-000001.npz").write_bytes((chunks / "chunk-000002.npz").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        code, _, err = run(capsys, "sweep", *grid, "--output", str(tmp_path / "b.nc"))
+    assert code == 0
+    assert err == (f"capopt sweep: warning: checkpoint chunk '{chunks / 'chunk-000001.npz'}' holds chunk 2, "
+                   "not chunk 1 (a file copied or renamed into the wrong place); solving chunk 1 again\n")
+    assert (tmp_path / "a.nc").read_bytes() == (tmp_path / "b.nc").read_bytes()

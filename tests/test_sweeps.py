@@ -10,9 +10,12 @@ certificate of :func:`capopt.solvers.certify`, recomputed from the curves.
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import numba
@@ -27,7 +30,7 @@ from capopt.curves import gated_kurtosis, quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL, Regime, classify
 from capopt.solvers import METHODS, Problem, certify
 from capopt.solvers import _kernels as kernels
-from capopt.sweeps import load_sweep, save_sweep, sweep
+from capopt.sweeps import CheckpointWarning, load_sweep, save_sweep, sweep
 from capopt.testing import KURTOSIS_RANGES
 from references import closed_form
 
@@ -318,9 +321,90 @@ def test_killed_sweep_resumes_without_recomputing_finished_chunks(tmp_path, coun
     assert counted.solved == 0
 
 
-def test_checkpoint_of_another_sweep_is_refused(tmp_path):
+def test_checkpoint_of_another_sweep_is_refused_naming_what_differs(tmp_path):
     sweep(n_features=4, budget=2, kurtosis=[4.0, 5.0], checkpoint=tmp_path)
-    with pytest.raises(ValueError, match="holds a different sweep"):
+    with pytest.raises(ValueError, match=r"holds a different sweep \(its manifest.json: "
+                                         r"grid.kurtosis is \[4.0, 5.0\] there, \[4.0, 6.0\] here"):
         sweep(n_features=4, budget=2, kurtosis=[4.0, 6.0], checkpoint=tmp_path)
-    with pytest.raises(ValueError, match="holds a different sweep"):
+    with pytest.raises(ValueError, match="holds a different sweep .*chunk_size is 65536 there, 1 here"):
         sweep(n_features=4, budget=2, kurtosis=[4.0, 5.0], checkpoint=tmp_path, chunk_size=1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "is unreadable"),
+    ("[1, 2]", "is not a capopt sweep manifest"),
+    ('{"format": 1, "grid": {}}', "is of checkpoint format 1, this capopt reads format 2"),
+])
+def test_unusable_manifest_is_refused_by_name(tmp_path, text, message):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ValueError, match=f"manifest '{tmp_path / 'manifest.json'}' {message}"):
+        sweep(n_features=4, budget=2, kurtosis=[4.0, 5.0], checkpoint=tmp_path)
+
+
+def _copy_chunk_11_over_10(directory: Path, other: Path) -> None:
+    (directory / "chunk-000010.npz").write_bytes((directory / "chunk-000011.npz").read_bytes())
+
+
+def _truncate(directory: Path, other: Path) -> None:
+    path = directory / "chunk-000010.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_a_byte(directory: Path, other: Path) -> None:
+    path = directory / "chunk-000010.npz"
+    with zipfile.ZipFile(path) as z:
+        member = z.getinfo("capacity.npy")
+    data = bytearray(path.read_bytes())
+    data[member.header_offset + member.compress_size // 2] ^= 0xFF  # inside the capacities
+    path.write_bytes(bytes(data))
+
+
+def _take_another_sweeps_chunk(directory: Path, other: Path) -> None:
+    sweep(**dict(RESUME_GRID, importance_decay=[0.6, 0.8, 0.95]), checkpoint=other, chunk_size=RESUME_CHUNK)
+    (directory / "chunk-000010.npz").write_bytes((other / "chunk-000010.npz").read_bytes())
+
+
+def _edit_the_data(directory: Path, other: Path) -> None:
+    # A well-formed file with its header kept and one capacity changed.
+    path = directory / "chunk-000010.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["capacity"][0, 0] += 0.25
+    np.savez(path, **arrays)
+
+
+def _drop_the_header(directory: Path, other: Path) -> None:
+    path = directory / "chunk-000010.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "__chunk__"}
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_copy_chunk_11_over_10, r"holds chunk 11, not chunk 10"),
+    (_truncate, r"is unreadable, truncated or corrupt"),
+    (_flip_a_byte, r"is unreadable, truncated or corrupt|does not match its checksum"),
+    (_take_another_sweeps_chunk, r"belongs to a different sweep"),
+    (_edit_the_data, r"does not match its checksum"),
+    (_drop_the_header, r"has no chunk header"),
+])
+def test_damaged_chunk_is_named_and_solved_again_never_merged(tmp_path, counted, damage, reason):
+    directory = tmp_path / "checkpoint"
+    sweep(**RESUME_GRID, checkpoint=directory, chunk_size=RESUME_CHUNK)
+    damage(directory, tmp_path / "other")
+    counted.solved = 0
+    with pytest.warns(CheckpointWarning) as record:
+        ds = sweep(**RESUME_GRID, checkpoint=directory, chunk_size=RESUME_CHUNK)
+    [message] = [str(w.message) for w in record if w.category is CheckpointWarning]
+    assert f"checkpoint chunk '{directory / 'chunk-000010.npz'}'" in message
+    assert re.search(reason, message), message
+    assert message.endswith("solving chunk 10 again")
+    assert counted.solved == 1
+    xr.testing.assert_identical(ds, sweep(**RESUME_GRID, chunk_size=RESUME_CHUNK))
+
+    # The chunk solved again was rewritten whole: the next run trusts every file.
+    counted.solved = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CheckpointWarning)
+        xr.testing.assert_identical(sweep(**RESUME_GRID, checkpoint=directory, chunk_size=RESUME_CHUNK), ds)
+    assert counted.solved == 0

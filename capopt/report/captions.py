@@ -166,7 +166,9 @@ def crosscheck(s, c) -> str:
         "autoencoder), each solved by capopt.solve and trained independently by L-BFGS on the model's "
         f"exact expected loss from {s.crosscheck_starts} random starts (capopt.crosscheck). "
         "Left: every feature's trained capacity against the predicted one (the diagonal is "
-        "agreement). Right: the largest disagreement per problem. Over all problems "
+        "agreement). Middle: the largest capacity disagreement per problem. Right: the loss gap, "
+        "trained minus predicted, with its sign (below zero training would have beaten the solver; "
+        "grey marks the rounding of the loss). Over all problems "
         f"max |dC| = {fmt(numbers['max |dC| over all problems'])} and max |loss gap| = "
         f"{fmt(numbers['max |loss gap| over all problems'])} (trained minus predicted "
         "loss)."
@@ -177,7 +179,8 @@ def budget_response(s, c) -> str:
     d = c.data["budgets"]
     return (
         f"Three quadratic families of N = {c.data['n_features']} features with importances 0.85^i, solved by capopt.solve "
-        f"at {d.size} budgets d from 0 to {fmt(d[-1])}. Stacked panels: each feature's capacity; the "
+        f"at {d.size} budgets d from 0 to {fmt(d[-1])}. Stacked panels: each feature's capacity, "
+        "coloured by its importance rank (colourbar); the "
         "top edge is the capacity used, sum C = min(d, N) (the budget binds while lambda > 0). With "
         "diminishing returns features enter gradually and share; with increasing returns they enter "
         "one whole dimension at a time; the mixed family takes dense features whole and shares the "

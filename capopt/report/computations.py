@@ -29,6 +29,7 @@ from ..sweeps import polysemantic_phase, two_feature_phase
 from ..training import ARCHITECTURES, crosscheck, sparsity_sweep
 from ..training.results import TRAINED_REGIME_ATOL
 from .captions import fmt
+from .drawing import ARCHITECTURE_LABELS
 from .settings import Settings
 
 __all__ = ["Workbench", "Computed", "TWO_FEATURE_CASES", "ON_BOUNDARY", "FD_STEP", "BUDGET_FEATURES"]
@@ -244,7 +245,7 @@ def sparsity(wb: Workbench) -> Computed:
     numbers["architectures where it grows"] = grows
     numbers["square vs solver max |difference|"] = gap
     data = {"sweeps": sweeps, "densities": p,
-            "predicted": ("solver, quadratic model (= square)", p, predicted)}
+            "predicted": (r"solver: quadratic model, $\hat y = \sum_k (Wx)_k^2 + b$ at its optimum", p, predicted)}
     return Computed(numbers, data, tuple(rows))
 
 
@@ -272,7 +273,7 @@ def gram_blocks(wb: Workbench) -> Computed:
     for name, sw in wb.sweeps.items():
         structure = sw.structures[k][0]
         W = sw.fit.weights[k * s.train_seeds]
-        panels.append((f"{name}: trained (Adam)", W, structure))
+        panels.append((f"{ARCHITECTURE_LABELS[name]}: trained (Adam)", W, structure))
         numbers[f"{name} blocks"] = block_summary(structure)
         rows.append((name, "Adam, sampled inputs", numbers[f"{name} blocks"]))
     panels = [(f"{title}\nblocks (features/dims): {block_summary(st)}", W, st) for title, W, st in panels]

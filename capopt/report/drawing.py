@@ -11,7 +11,8 @@ from typing import Sequence, cast
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import ListedColormap
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -28,6 +29,7 @@ __all__ = [
     "plot_crosscheck",
     "plot_budget_response",
     "REGIME_COLOURS",
+    "ARCHITECTURE_LABELS",
 ]
 
 #: Colour of each regime in every figure (Okabe-Ito blue / vermillion, grey: readable
@@ -39,8 +41,31 @@ REGIME_COLOURS = {
 }
 
 #: Values below this are drawn at it on the logarithmic error axes: exact agreements
-#: (|dC| = 0) would otherwise vanish from the plot.
+#: (|dC| = 0) would otherwise vanish from the plot; the signed loss-gap axis is linear
+#: within it.
 LOG_FLOOR = 1e-17
+
+#: Half-width of the grey band around a zero loss gap in the cross-check figure, in units
+#: of the loss's last place: sums of a few dozen terms round by about this much.
+ROUNDING_ULPS = 16
+
+#: How the figures name each trained architecture (the keys of
+#: :data:`capopt.training.ARCHITECTURES`): the model itself, so no table is needed to read
+#: a legend or a panel title.
+ARCHITECTURE_LABELS = {
+    "tms-relu": r"autoencoder $\hat x = \mathrm{ReLU}(W^\top W x + b)$",
+    "tms-gelu": r"autoencoder $\hat x = \mathrm{GeLU}(W^\top W x + b)$",
+    "square": r"two-layer $\hat y = \sum_k (Wx)_k^2 + b$",
+    "relu": r"two-layer $\hat y = \sum_k \mathrm{ReLU}((Wx)_k) + b$",
+    "gelu": r"two-layer $\hat y = \sum_k \mathrm{GeLU}((Wx)_k) + b$",
+    "abs": r"two-layer $\hat y = \sum_k |(Wx)_k| + b$",
+}
+
+#: Tick labels on a Gram matrix axis: every feature up to this many, else every k-th.
+GRAM_TICK_LABELS = 24
+#: Font size of the tick labels, axis labels and panel titles of the report's figures
+#: (points; the report shows a figure about as wide as it is drawn, 150 dpi at 1100 px).
+SMALL_FONT = 8.5
 
 
 def _tab10() -> Sequence[tuple[float, float, float]]:
@@ -218,7 +243,8 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
         ax.plot(p, fraction, color="black", alpha=0.3, linewidth=7, solid_capstyle="round", label=label)
     for colour, (name, sw) in zip(colours, sweeps.items()):
         f = sw.polysemantic_fraction
-        ax.plot(sw.densities, f.mean(axis=1), marker="o", markersize=4, color=colour, label=name)
+        ax.plot(sw.densities, f.mean(axis=1), marker="o", markersize=4, color=colour,
+                label=ARCHITECTURE_LABELS.get(name, name))
         if f.shape[1] > 1:
             ax.fill_between(sw.densities, f.min(axis=1), f.max(axis=1), color=colour, alpha=0.15)
     ax.set_xscale("log")
@@ -240,7 +266,7 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
     return finish(fig, path)
 
 
-def plot_gram_blocks(panels, *, ncols: int = 4, path=None) -> Figure:
+def plot_gram_blocks(panels, *, ncols: int = 2, path=None) -> Figure:
     r"""Gram matrices :math:`G = W^\top W` with features grouped by block, boxes around blocks.
 
     Each matrix is scaled by its largest :math:`|G_{ij}|` and its features reordered block
@@ -262,7 +288,7 @@ def plot_gram_blocks(panels, *, ncols: int = 4, path=None) -> Figure:
     """
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig = new_figure(figsize=(3.3 * ncols + 1.0, 3.4 * nrows))
+    fig = new_figure(figsize=(4.0 * ncols + 1.2, 4.1 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     image = None
     for ax, (title, W, structure) in zip(axes, panels):
@@ -276,20 +302,22 @@ def plot_gram_blocks(panels, *, ncols: int = 4, path=None) -> Figure:
             ax.add_patch(Rectangle((start - 0.5, start - 0.5), size, size,
                                    fill=False, edgecolor="black", linewidth=1.2))
             start += size
-        ax.set_title(title, fontsize=8.5)
-        ticks = np.arange(len(order))
-        step = max(1, len(order) // 10)
-        ax.set_xticks(ticks[::step], [str(order[t]) for t in ticks[::step]], fontsize=6)
-        ax.set_yticks(ticks[::step], [str(order[t]) for t in ticks[::step]], fontsize=6)
+        ax.set_title(title, fontsize=SMALL_FONT + 0.5)
+        step = -(-len(order) // GRAM_TICK_LABELS)  # ceil: at most GRAM_TICK_LABELS labels
+        ticks = np.arange(len(order))[::step]
+        labels = [str(order[t]) for t in ticks]
+        # Upright numbers of two digits side by side collide beyond a dozen features.
+        ax.set_xticks(ticks, labels, fontsize=SMALL_FONT, rotation=90 if ticks.size > 12 else 0)
+        ax.set_yticks(ticks, labels, fontsize=SMALL_FONT)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     for ax in axes[(nrows - 1) * ncols:]:
-        ax.set_xlabel("feature j (grouped by block)", fontsize=8)
+        ax.set_xlabel("feature j (grouped by block)", fontsize=SMALL_FONT + 0.5)
     for ax in axes[::ncols]:
-        ax.set_ylabel("feature i (grouped by block)", fontsize=8)
+        ax.set_ylabel("feature i (grouped by block)", fontsize=SMALL_FONT + 0.5)
     assert image is not None, "there is at least one panel"
-    fig.colorbar(image, ax=list(axes[:len(panels)]), shrink=0.8,
-                 label=r"$G_{ij} / \max|G|$,  $G = W^\top W$")
+    fig.colorbar(image, ax=list(axes[:len(panels)]), shrink=0.5, aspect=30,
+                 label=r"$G_{ij} / \max|G|$,  $G = W^\top W$ (white: orthogonal)")
     fig.suptitle("Block structure of optimal and trained embeddings (boxes: blocks found by capopt.blocks)")
     return finish(fig, path)
 
@@ -298,8 +326,9 @@ def plot_crosscheck(reports, labels, *, path=None) -> Figure:
     r"""Predicted (solver) against trained capacities, and the size of the disagreement.
 
     Left: every feature of every problem at (predicted C, trained C), on the diagonal when
-    training lands where the solver says. Right: per problem, :math:`\max_i |\Delta C_i|`
-    and the loss gap (trained minus predicted; its magnitude) on a log scale.
+    training lands where the solver says. Middle: per problem, :math:`\max_i |\Delta C_i|`
+    on a log scale. Right: the loss gap, trained minus predicted, with its sign (a
+    negative gap would mean training beat the solver) on a symmetric log scale.
 
     Parameters
     ----------
@@ -314,8 +343,8 @@ def plot_crosscheck(reports, labels, *, path=None) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(figsize=(11.5, 4.8))
-    left, right = fig.subplots(1, 2, width_ratios=(1.0, 1.25))
+    fig = new_figure(figsize=(13.0, 5.0))
+    left, middle, right = fig.subplots(1, 3, width_ratios=(1.0, 1.05, 0.75))
     colours = _tab10()
     markers = "osD^v<>ph*"
     left.plot([0, 1], [0, 1], color="grey", linewidth=1, zorder=1)
@@ -329,21 +358,44 @@ def plot_crosscheck(reports, labels, *, path=None) -> Figure:
     left.set_aspect("equal")
     left.grid(alpha=0.3)
     left.set_title("every feature of every problem")
+
     y = np.arange(len(reports))
     dC = np.maximum([r.max_abs_dC for r in reports], LOG_FLOOR)
-    gap = np.maximum([abs(r.loss_gap) for r in reports], LOG_FLOOR)
-    right.barh(y - 0.2, dC, height=0.4, color="#0072B2", label=r"$\max_i |\Delta C_i|$")
-    right.barh(y + 0.2, gap, height=0.4, color="#E69F00", label="|loss gap|")
-    right.set_xscale("log")
-    right.set_xlim(LOG_FLOOR / 3, 1.0)
-    right.set_yticks(y, labels, fontsize=8)
-    for tick, k in zip(right.get_yticklabels(), range(len(reports))):
+    middle.barh(y, dC, height=0.6, color="#0072B2")
+    middle.set_xscale("log")
+    middle.set_xlim(LOG_FLOOR / 3, 1.0)
+    middle.set_yticks(y, labels, fontsize=SMALL_FONT)
+    for tick, k in zip(middle.get_yticklabels(), range(len(reports))):
         tick.set_color(colours[k % len(colours)])
-    right.invert_yaxis()
-    right.set_xlabel(f"trained vs predicted (log scale; values below {LOG_FLOOR:g} drawn at it)")
+    middle.invert_yaxis()
+    middle.set_xlabel(rf"$\max_i |\Delta C_i|$ (log scale; below {LOG_FLOOR:g} drawn at it)")
+    middle.grid(alpha=0.3, axis="x")
+    middle.set_title("capacities: trained vs predicted\n(label colour = marker colour)", fontsize=10)
+
+    gap = np.array([r.loss_gap for r in reports], dtype=np.float64)
+    # The rounding of each loss: a gap inside this band, of either sign, is no disagreement.
+    rounding = ROUNDING_ULPS * np.finfo(np.float64).eps * np.maximum(
+        [abs(r.predicted.loss) for r in reports], 1.0)
+    right.barh(y, 2 * rounding, left=-rounding, height=0.9, color="#DDDDDD", zorder=1)
+    # Trained above the optimum (optimisation error) in orange; below it (training beat the
+    # solver, which beyond rounding would refute the optimum) in red; zero as a ring.
+    right.barh(y, gap, height=0.5, color=np.where(gap < 0, "#CC3311", "#E69F00"), zorder=2)
+    zero = gap == 0
+    right.plot(gap[zero], y[zero], linestyle="", marker="o", markersize=6, markerfacecolor="white",
+               markeredgecolor="black", zorder=3)
+    right.axvline(0.0, color="black", linewidth=0.8, zorder=2)
+    reach = 10.0 * max(float(np.max(np.abs(gap))), float(np.max(rounding)))
+    linear = LOG_FLOOR * 10
+    right.set_xscale("symlog", linthresh=linear)
+    right.set_xlim(-reach, reach)
+    top = int(np.floor(np.log10(reach)))
+    right.set_xticks([-(10.0 ** top), 0.0, 10.0 ** top], [f"$-10^{{{top}}}$", "0", f"$10^{{{top}}}$"])
+    right.set_ylim(middle.get_ylim())
+    right.set_yticks(y, [""] * len(y))
+    right.set_xlabel(f"trained - predicted loss\n(symmetric log, linear within ±{linear:g})")
     right.grid(alpha=0.3, axis="x")
-    right.legend(loc="lower right", fontsize=8)
-    right.set_title("disagreement per problem (label colour = marker colour)")
+    right.set_title(f"loss gap, signed; < 0: training beat\nthe solver (grey: {ROUNDING_ULPS} ulps of "
+                    "rounding)", fontsize=10)
     fig.suptitle("Cross-check: the solver's capacities against those of gradient-trained models")
     return finish(fig, path)
 
@@ -373,13 +425,16 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
     npanels = len(families) + 1
     ncols = 2
     nrows = -(-npanels // ncols)
-    fig = new_figure(figsize=(11.0, 3.9 * nrows))
+    fig = new_figure(figsize=(11.5, 3.9 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     colours = _tab10()
+    # One colour per importance rank, shared by every panel and read off the colourbar;
+    # viridis up to 0.9, so that no rank is drawn near white (or the background).
+    n_max = max(C.shape[1] for _, C, _, _ in families)
+    shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, n_max))
     for ax, colour, (label, C, _, _) in zip(axes, colours, families):
         n = C.shape[1]
-        shades = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, n))
-        ax.stackplot(d, C.T, colors=shades, linewidth=0.3, edgecolor="white")
+        ax.stackplot(d, C.T, colors=shades[:n], linewidth=0.3, edgecolor="white")
         ax.plot(d, C.sum(axis=1), color=colour, linewidth=3, label=r"$\sum_i C_i$ (capacity used)")
         ax.plot(d, np.minimum(d, n), color="black", linestyle="--", linewidth=1.2,
                 label=r"$\min(d, N)$")
@@ -387,7 +442,7 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
         ax.set_ylim(0, n + 0.5)
         ax.set_xlabel("budget d (embedding dimension)")
         ax.set_ylabel(r"capacity $C_i$, stacked by feature")
-        ax.set_title(f"{label}: capacity of each feature (colour: importance rank)", fontsize=9)
+        ax.set_title(f"{label}: capacity of each feature", fontsize=9)
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     ax = axes[len(families)]
@@ -408,5 +463,10 @@ def plot_budget_response(budgets, families, *, path=None) -> Figure:
     ax.grid(alpha=0.3)
     for ax in axes[npanels:]:
         ax.set_visible(False)
+    ranks = ScalarMappable(BoundaryNorm(np.arange(n_max + 1) - 0.5, n_max), ListedColormap(shades))
+    bar = fig.colorbar(ranks,
+                       ax=list(axes[:len(families)]), shrink=0.9, aspect=30)
+    bar.set_label("importance rank i of a stacked feature (0 = most important, at the bottom)")
+    bar.set_ticks(list(range(0, n_max, -(-n_max // 12))))  # at most 12 labels
     fig.suptitle("Capacity used and the marginal value of a dimension as the budget grows")
     return finish(fig, path)

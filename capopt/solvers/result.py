@@ -127,6 +127,9 @@ class Solution:
         return cls(np.full(n_features, np.nan), math.nan, iterations=iterations, failure=reason)
 
 
+#: The key of each per-feature column (``to_dataframe``) in ``to_dict``.
+_PLURALS = {"capacity": "capacities", "regime": "regimes", "loss": "losses", "marginal": "marginals"}
+
 # The last entry is what code -1 (no allocation) indexes.
 _REGIMES = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED, None], dtype=object)
 
@@ -189,14 +192,30 @@ class AllocationResult:
     regime_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8), repr=False)
     reason: str = ""
 
+    def _at_allocation(self, evaluate) -> np.ndarray:
+        """``evaluate(capacities)`` as a read-only float64 array; NaN without an allocation."""
+        if self.status is Status.FAILED:
+            values = np.full(self.capacities.shape, np.nan)
+        else:
+            # A value beyond float64 is inf, as the result's own loss says (no warning twice).
+            with np.errstate(over="ignore"):
+                values = np.array(evaluate(self.capacities), dtype=np.float64)
+        values.setflags(write=False)
+        return values
+
     @cached_property
     def losses(self) -> np.ndarray:
-        r""":math:`\ell_i(C_i)` per feature (read-only), evaluated on first access."""
-        # A loss beyond float64 is inf, as the result's own loss says (no warning twice).
-        with np.errstate(over="ignore"):
-            losses = self.curves.loss(self.capacities)
-        losses.setflags(write=False)
-        return losses
+        r""":math:`\ell_i(C_i)` per feature (read-only), evaluated on first access; NaN
+        without an allocation (status FAILED)."""
+        return self._at_allocation(self.curves.loss)
+
+    @cached_property
+    def marginals(self) -> np.ndarray:
+        r"""Marginal benefit :math:`-\ell_i'(C_i)` per feature (read-only), evaluated on
+        first access: :attr:`multiplier` for every polysemantic feature (KKT stationarity),
+        at least it for monosemantic ones, at most it for ignored ones; NaN without an
+        allocation (status FAILED)."""
+        return self._at_allocation(self.curves.marginal)
 
     @cached_property
     def regimes(self) -> tuple[Regime, ...]:
@@ -242,16 +261,25 @@ class AllocationResult:
         )
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
-        """The result as plain Python values (lists for arrays), e.g. for JSON."""
+    def _per_feature(self) -> dict:
+        """The per-feature columns of :meth:`to_dict` and :meth:`to_dataframe`, by name."""
+        return {
+            "capacity": self.capacities,
+            "regime": [None if r is None else r.value for r in self.regimes],
+            "loss": self.losses,
+            "marginal": self.marginals,
+        }
+
+    def _summary(self) -> dict:
+        """The result-level values of :meth:`to_dict`, as plain Python values."""
         return {
             "method": self.method,
             "status": self.status.name,
             "budget": self.budget,
             "loss": self.loss,
             "multiplier": self.multiplier,
-            "capacities": self.capacities.tolist(),
-            "regimes": [None if r is None else r.value for r in self.regimes],
+            "sum_capacity": float(np.sum(self.capacities)),
+            "counts": self.counts,
             "reason": self.reason,
             "iterations": self.iterations,
             "certificate": {
@@ -261,6 +289,53 @@ class AllocationResult:
             }
             | {"assumptions": list(self.certificate.assumptions)},
         }
+
+    def to_dict(self) -> dict:
+        r"""The result as plain Python values (lists for arrays), e.g. for JSON.
+
+        Result-level values (``method``, ``status``, ``budget``, ``loss``, ``multiplier``,
+        ``sum_capacity``, ``counts``, ``reason``, ``iterations``, ``certificate``) and one
+        list per feature: ``capacities``, ``regimes``, ``losses`` and ``marginals``
+        (:math:`-\ell_i'(C_i)`).
+
+        Examples
+        --------
+        >>> import json
+        >>> from capopt import quadratic, solve
+        >>> record = solve(quadratic([2.0, 1.0], 7.0), 1).to_dict()
+        >>> [round(c, 6) for c in record["capacities"]], record["status"]
+        ([0.833333, 0.166667], 'OPTIMAL')
+        >>> _ = json.dumps(record)
+        """
+        columns = {_PLURALS[name]: np.asarray(values).tolist() for name, values in self._per_feature().items()}
+        return self._summary() | columns
+
+    def to_dataframe(self):
+        r"""Per-feature table as a tidy :class:`pandas.DataFrame`, one row per feature.
+
+        Indexed by ``feature``, with columns ``capacity``, ``regime``, ``loss`` and
+        ``marginal`` (:math:`-\ell_i'(C_i)`); the result-level values of :meth:`to_dict`
+        are in the frame's ``attrs``. pandas is imported here only (it is not a dependency
+        of capopt).
+
+        Examples
+        --------
+        >>> from capopt import quadratic, solve
+        >>> frame = solve(quadratic([2.0, 1.0], 7.0), 1).to_dataframe()
+        >>> frame.round(4)
+                 capacity        regime  loss  marginal
+        feature
+        0          0.8333  polysemantic  1.50    10.125
+        1          0.1667  polysemantic  3.75    10.125
+        >>> frame.attrs["status"], frame.attrs["loss"]
+        ('OPTIMAL', 5.25)
+        """
+        import pandas as pd  # optional, and slow to import
+
+        frame = pd.DataFrame(self._per_feature())
+        frame.index.name = "feature"
+        frame.attrs = self._summary()
+        return frame
 
 
 class AllocationError(RuntimeError):

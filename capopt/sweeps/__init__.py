@@ -19,6 +19,7 @@ _HOMES = {
     "two_feature_phase": "phase",
     "polysemantic_phase": "phase",
     "polysemantic_fraction": "phase",
+    "CheckpointWarning": "chunk_store",
 }
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "two_feature_phase",
     "polysemantic_phase",
     "polysemantic_fraction",
+    "CheckpointWarning",
 ]
 
 

@@ -92,7 +92,8 @@ def sweep(
     checkpoint : path-like, optional
         Directory for finished chunks. A sweep started again with the same directory and
         the same arguments loads the chunks found there and solves only the others; a
-        directory holding a different sweep is refused.
+        directory holding a different sweep is refused. A chunk file that fails its checks
+        (index, shapes, checksum) is solved again and rewritten.
     executor : concurrent.futures.Executor, optional
         Runs the chunks (e.g. ``distributed.Client(...).get_executor()``); by default they
         run in this process, each on numba's threads. Results are collected, checkpointed
@@ -126,7 +127,13 @@ def sweep(
     ValueError
         On a parameter out of range, a sequence with repeated values or of more than one
         axis, both or neither of ``kurtosis`` and ``density``, or a checkpoint directory
-        holding another sweep.
+        holding another sweep (or an unreadable manifest).
+
+    Warns
+    -----
+    CheckpointWarning
+        For each chunk file in ``checkpoint`` that is truncated, corrupt, from another
+        sweep or in another chunk's place, naming the file; that chunk is solved again.
 
     Notes
     -----
@@ -169,7 +176,7 @@ def sweep(
         )
 
     store = ChunkStore(checkpoint, manifest(grid, base, chunk_size, regime_atol, width, sensitivities))
-    chunks = {index: store.load(index) for index in store.finished(len(starts))}
+    chunks = store.finished(n_problems)
     pending = [index for index in range(len(starts)) if index not in chunks]
     done = sum(min(chunk_size, n_problems - starts[i]) for i in chunks)
     bar = tqdm(total=n_problems, initial=done, unit="problem", desc="capopt sweep",
