@@ -179,10 +179,14 @@ def _solve_chunk(n, d, r, K, width, atol):
     A module-level function of arrays and numbers only, so that any executor can ship it.
     Returns (capacities (m, width), multipliers, losses, counts (m, 3)).
     """
-    with np.errstate(under="ignore"):
-        v = np.power.outer(r, np.arange(width, dtype=np.float64))
-    C, lam, loss, counts = solve_grid(v, n.astype(np.int64), K, d, atol)
+    C, lam, loss, counts = solve_grid(importances(r, width), n.astype(np.int64), K, d, atol)
     return C, lam, loss, counts.astype(np.int32)
+
+
+def importances(r, width: int) -> np.ndarray:
+    """The importances :math:`v_i = r^i`, i < ``width``, of each decay r: shape (len(r), width)."""
+    with np.errstate(under="ignore"):
+        return np.power.outer(r, np.arange(width, dtype=np.float64))
 
 
 # The grid --------------------------------------------------------------------------------
