@@ -4,7 +4,8 @@
 from a checkpoint, on any :class:`concurrent.futures.Executor`) into an
 :class:`xarray.Dataset`; :func:`sensitivity` differentiates one optimum through its KKT
 system; :func:`two_feature_phase` and :func:`polysemantic_phase` compute phase diagrams,
-which :mod:`capopt.plotting` draws.
+:func:`phase_boundaries` traces their boundaries exactly, and :mod:`capopt.plotting` draws
+them.
 """
 
 
@@ -23,6 +24,7 @@ _HOMES = {
     "two_feature_phase": "phase",
     "polysemantic_phase": "phase",
     "polysemantic_fraction": "phase",
+    "phase_boundaries": "boundaries",
 }
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "two_feature_phase",
     "polysemantic_phase",
     "polysemantic_fraction",
+    "phase_boundaries",
 ]
 
 
