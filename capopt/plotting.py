@@ -22,7 +22,7 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_two_feature_phase", "plot_polysemantic_phase"]
+__all__ = ["plot_two_feature_phase", "plot_polysemantic_phase", "draw_boundaries"]
 
 #: Resolution of the PNG files written with ``path``.
 DPI = 150
@@ -44,18 +44,37 @@ def finish(fig: Figure, path) -> Figure:
     return fig
 
 
-def plot_two_feature_phase(ds: xr.Dataset, *, path=None) -> Figure:
+def draw_boundaries(ax, boundaries: xr.Dataset, x: str, y: str, *, label: str | None = None, **style) -> None:
+    """Draw traced crossings (:func:`capopt.sweeps.phase_boundaries`) as lines in the (x, y) plane.
+
+    One line per feature, pair of regimes and crossing index, through its points in order of
+    the parameter that was not traced; ``label`` names the first line in the legend and
+    ``style`` goes to :meth:`matplotlib.axes.Axes.plot`.
+    """
+    other = y if boundaries.attrs["along"] == x else x
+    keys = np.stack([boundaries[k].values.astype(str) for k in
+                     ("feature", "regime_below", "regime_above", "crossing")], axis=1)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    for g in range(int(group.max()) + 1 if group.size else 0):
+        points = boundaries.isel(point=np.flatnonzero(group.ravel() == g)).sortby(other)
+        ax.plot(points[x], points[y], label=label, **style)
+        label = None
+
+
+def plot_two_feature_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None, path=None) -> Figure:
     """Phase diagram of two features on one neuron (from :func:`capopt.sweeps.phase.two_feature_phase`).
 
     The colour is the capacity of the less important feature over the importance ratio
     a/b and the kurtosis K: 0 where the more important feature owns the neuron
     (monosemantic), above 0 where both share it (polysemantic). The closed-form boundary
-    K = 1 + 2a/b is drawn over it.
+    K = 1 + 2a/b is drawn over it, dashed, and the traced boundaries as solid lines when given.
 
     Parameters
     ----------
     ds : xarray.Dataset
         With ``capacity_smaller`` over (``importance_ratio``, ``kurtosis``) and ``boundary``.
+    boundaries : xarray.Dataset, optional
+        :func:`capopt.sweeps.phase_boundaries` of ``ds``.
     path : path-like, optional
         Also write the figure there as a PNG.
 
@@ -69,6 +88,9 @@ def plot_two_feature_phase(ds: xr.Dataset, *, path=None) -> Figure:
     mesh = ax.pcolormesh(ds.importance_ratio, ds.kurtosis, C, shading="nearest",
                          cmap="viridis", vmin=0.0, vmax=0.5)
     fig.colorbar(mesh, ax=ax, label="capacity $C_b$ of the less important feature")
+    if boundaries is not None:
+        draw_boundaries(ax, boundaries, "importance_ratio", "kurtosis", color="tab:orange", linewidth=3,
+                        label="traced regime boundaries")
     ax.plot(ds.importance_ratio, ds.boundary, color="white", linestyle="--", linewidth=2,
             label="$K = 1 + 2a/b$ (polysemantic above)")
     ax.axhline(3.0, color="white", linestyle=":", linewidth=1, label="$K = 3$ (linear returns)")
@@ -109,19 +131,21 @@ def phase_diagram_axes(dims) -> tuple[str, str]:
     return x, next(k for k in dims if k != x)
 
 
-def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
+def plot_polysemantic_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None, path=None) -> Figure:
     """Fraction of polysemantic features over sparsity and importance decay.
 
     From :func:`capopt.sweeps.phase.polysemantic_phase` (or any sweep with exactly two
     swept parameters, one of them ``density`` or ``kurtosis``): the colour is the fraction
     of features with 0 < C < 1, the x axis the density p (log scale) or the kurtosis, the
     y axis the other parameter. The boundary :math:`p^*(r)` is drawn when the dataset
-    holds it.
+    holds it, and the traced boundaries, where each feature changes regime, when given.
 
     Parameters
     ----------
     ds : xarray.Dataset
         A sweep dataset with ``polysemantic`` counts over two dimensions.
+    boundaries : xarray.Dataset, optional
+        :func:`capopt.sweeps.phase_boundaries` of ``ds``.
     path : path-like, optional
         Also write the figure there as a PNG.
 
@@ -147,9 +171,13 @@ def plot_polysemantic_phase(ds: xr.Dataset, *, path=None) -> Figure:
                          vmin=NONE_BELOW, vmax=1.0)
     fig.colorbar(mesh, ax=ax, extend="min",
                  label="fraction of features that are polysemantic (grey: none)")
+    if boundaries is not None:
+        draw_boundaries(ax, boundaries, x, y, color="white", linewidth=0.6, alpha=0.8,
+                        label="traced: a feature changes regime")
     if "boundary_density" in ds and x == "density":
         ax.plot(ds.boundary_density, ds[y], color="cyan", linestyle="--", linewidth=2,
                 label="$p^* = K_z/(1 + 2/r)$: polysemantic left of it")
+    if boundaries is not None or ("boundary_density" in ds and x == "density"):
         ax.legend(loc="lower left", framealpha=0.6)
     if x == "density":
         ax.set_xscale("log")

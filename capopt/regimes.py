@@ -13,7 +13,7 @@ import numpy as np
 
 from ._typing import ArrayLike
 
-__all__ = ["Regime", "classify", "DEFAULT_REGIME_ATOL"]
+__all__ = ["Regime", "classify", "regime_codes", "DEFAULT_REGIME_ATOL"]
 
 #: Capacities within this distance of 0 or 1 count as exactly 0 or 1. Exact solvers return
 #: bounds to rounding error (~1e-16); the margin leaves room for iterative methods.
@@ -46,8 +46,22 @@ def classify(capacities: ArrayLike, *, atol: float = DEFAULT_REGIME_ATOL) -> tup
     C = np.asarray(capacities, dtype=np.float64)
     if C.ndim != 1:
         raise ValueError(f"capacities must be 1-d, got shape {C.shape}")
-    codes = np.where(C >= 1.0 - atol, 0, np.where(C <= atol, 2, 1))
-    return tuple(_BY_CODE[codes].tolist())
+    return tuple(_BY_CODE[regime_codes(C, atol=atol)].tolist())
 
 
-_BY_CODE = np.array([Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED], dtype=object)
+def regime_codes(capacities, *, atol: float = DEFAULT_REGIME_ATOL) -> np.ndarray:
+    """The regime of each capacity as a code, elementwise over an array of any shape.
+
+    0 monosemantic, 1 polysemantic, 2 ignored: the position in ``tuple(Regime)``, and the
+    order of the counts of :func:`capopt.sweeps.sweep`; NaN reads as polysemantic, so mask it first.
+
+    Examples
+    --------
+    >>> regime_codes([[1.0, 0.5], [0.0, 1 - 1e-12]]).tolist()
+    [[0, 1], [2, 0]]
+    """
+    C = np.asarray(capacities, dtype=np.float64)
+    return np.where(C >= 1.0 - atol, 0, np.where(C <= atol, 2, 1)).astype(np.int8)
+
+
+_BY_CODE = np.array(tuple(Regime), dtype=object)

@@ -25,7 +25,7 @@ from ..geometry import block_summary, blocks
 from ..realisation import optimal_quadratic_model
 from ..regimes import Regime, classify
 from ..solvers import solve
-from ..sweeps import polysemantic_phase, two_feature_phase
+from ..sweeps import phase_boundaries, polysemantic_phase, two_feature_phase
 from ..training import ARCHITECTURES, crosscheck, sparsity_sweep
 from ..training.results import TRAINED_REGIME_ATOL
 from .captions import fmt
@@ -193,10 +193,17 @@ def two_feature(wb: Workbench) -> Computed:
     # while the rounded comparison K > K* may go either way: they are counted apart.
     on = (np.abs(K - boundary) <= ON_BOUNDARY * boundary).transpose(*dims).values
     disagree = int(np.sum((poly != predicted) & ~on))
+    traced = phase_boundaries(ds, along="kurtosis")
+    # K = 1 is the edge where nothing is represented (x^2 = 1 is absorbed by the bias).
+    sharing = traced.where(traced.regime_above == "polysemantic", drop=True)
+    K_star = F.two_feature_polysemantic_kurtosis(sharing.importance_ratio, 1.0)
     numbers = {"grid points": int(poly.size), "polysemantic points": int(poly.sum()),
                "points on the boundary": int(on.sum()),
-               "disagreements with K > 1 + 2a/b": disagree}
-    return Computed(numbers, {"phase": ds, "cases": TWO_FEATURE_CASES})
+               "disagreements with K > 1 + 2a/b": disagree,
+               "traced crossings": int(sharing.point.size),
+               "max relative distance of traced K from 1 + 2a/b":
+                   float(np.max(np.abs(sharing.kurtosis - K_star) / K_star))}
+    return Computed(numbers, {"phase": ds, "cases": TWO_FEATURE_CASES, "boundaries": traced})
 
 
 # ---------------------------------------------------------------- 4. N-feature phase diagram
@@ -208,13 +215,20 @@ def phase_diagram(wb: Workbench) -> Computed:
     some = (ds.polysemantic > 0).transpose("importance_decay", "density").values
     below = (ds.density < ds.boundary_density).transpose("importance_decay", "density").values
     fraction = ds.polysemantic_fraction.values
+    traced = phase_boundaries(ds, along="density")
+    # Some feature is polysemantic left of the largest density where one changes regime.
+    outer = traced.density.groupby(traced.importance_decay).max()
+    p_star = ds.boundary_density.sel(importance_decay=outer.importance_decay)
     numbers = {
         "grid points": int(fraction.size),
         "max polysemantic fraction": float(fraction.max()),
         "points with some polysemantic feature": int(some.sum()),
         "disagreements with p < p*(r)": int(np.sum(some != below)),
+        "traced crossings": int(traced.point.size),
+        "max relative distance of the traced outer boundary from p*(r)":
+            float(np.max(np.abs(outer - p_star) / p_star)),
     }
-    return Computed(numbers, {"phase": ds})
+    return Computed(numbers, {"phase": ds, "boundaries": traced})
 
 
 # ---------------------------------------------------------------- 5. trained: poly vs sparsity

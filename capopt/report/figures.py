@@ -84,14 +84,14 @@ _register(
 )
 _register(
     "two-feature-phase", "Phase diagram: two features on one neuron", computations.two_feature,
-    lambda c: drawing.mark_two_feature_cases(plotting.plot_two_feature_phase(c.data["phase"]),
-                                             c.data["cases"]),
+    lambda c: drawing.mark_two_feature_cases(
+        plotting.plot_two_feature_phase(c.data["phase"], boundaries=c.data["boundaries"]), c.data["cases"]),
     captions.two_feature,
 )
 _register(
     "phase-diagram", "Phase diagram: polysemantic fraction over sparsity and importance decay",
     computations.phase_diagram,
-    lambda c: plotting.plot_polysemantic_phase(c.data["phase"]),
+    lambda c: plotting.plot_polysemantic_phase(c.data["phase"], boundaries=c.data["boundaries"]),
     captions.phase_diagram,
 )
 _register(

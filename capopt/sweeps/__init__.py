@@ -3,8 +3,9 @@
 :func:`sweep` solves grids of problems with numba kernels (exact, in parallel, resumable
 from a checkpoint, on any :class:`concurrent.futures.Executor`) into an
 :class:`xarray.Dataset`, with the sensitivities of every optimum if asked;
-:func:`two_feature_phase` and :func:`polysemantic_phase` compute phase diagrams, which
-:mod:`capopt.plotting` draws. One optimum is differentiated by :func:`capopt.sensitivity`.
+:func:`two_feature_phase` and :func:`polysemantic_phase` compute phase diagrams,
+:func:`phase_boundaries` traces their boundaries exactly, and :mod:`capopt.plotting` draws
+them. One optimum is differentiated by :func:`capopt.sensitivity`.
 """
 
 
@@ -20,6 +21,7 @@ _HOMES = {
     "polysemantic_phase": "phase",
     "polysemantic_fraction": "phase",
     "CheckpointWarning": "chunk_store",
+    "phase_boundaries": "boundaries",
 }
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "polysemantic_phase",
     "polysemantic_fraction",
     "CheckpointWarning",
+    "phase_boundaries",
 ]
 
 

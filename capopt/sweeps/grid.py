@@ -199,13 +199,18 @@ def _solve_chunk(n, d, r, K, width, atol, sensitivities=False):
     Returns (capacities (m, width), multipliers, losses, counts (m, 3)), and with
     ``sensitivities`` the kernel's derivatives and margins after them.
     """
-    with np.errstate(under="ignore"):
-        v = np.power.outer(r, np.arange(width, dtype=np.float64))
+    v = importances(r, width)
     if not sensitivities:
         C, lam, loss, counts = solve_grid(v, n.astype(np.int64), K, d, atol)
         return C, lam, loss, counts.astype(np.int32)
     C, lam, loss, counts, *derivatives = solve_grid_sensitivities(v, n.astype(np.int64), K, r, d, atol)
     return (C, lam, loss, counts.astype(np.int32), *derivatives)
+
+
+def importances(r, width: int) -> np.ndarray:
+    """The importances :math:`v_i = r^i`, i < ``width``, of each decay r: shape (len(r), width)."""
+    with np.errstate(under="ignore"):
+        return np.power.outer(r, np.arange(width, dtype=np.float64))
 
 
 # The grid --------------------------------------------------------------------------------
