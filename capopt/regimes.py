@@ -49,7 +49,7 @@ def classify(capacities: ArrayLike, *, atol: float = DEFAULT_REGIME_ATOL) -> tup
     return tuple(_BY_CODE[regime_codes(C, atol=atol)].tolist())
 
 
-def regime_codes(capacities, *, atol: float = DEFAULT_REGIME_ATOL) -> np.ndarray:
+def regime_codes(capacities: ArrayLike, *, atol: float = DEFAULT_REGIME_ATOL) -> np.ndarray:
     """The regime of each capacity as a code, elementwise over an array of any shape.
 
     0 monosemantic, 1 polysemantic, 2 ignored: the position in ``tuple(Regime)``, and the
