@@ -170,8 +170,11 @@ def test_adam_follows_the_reference_update_rule():
 
 
 def test_batched_instances_train_exactly_as_if_alone():
-    """Instance r of a batched run with seeds [s_0, ...] equals a run of instance r alone."""
-    common = dict(steps=40, batch_size=32, lr=1e-2)
+    """Instance r of a batched run with seeds [s_0, ...] equals a run of instance r alone.
+
+    With a per-instance initialisation: the reference ("tms") one scales with the number of
+    instances trained together, as the notebook's batched draw does."""
+    common = dict(steps=40, batch_size=32, lr=1e-2, init="glorot")
     together = train_autoencoder(0.9 ** np.arange(5), 2, density=[1.0, 0.3, 0.1], seed=[11, 12, 13], **common)
     alone = train_autoencoder(0.9 ** np.arange(5), 2, density=[0.3], seed=[12], **common)
     np.testing.assert_allclose(together.weights[1], alone.weights[0], rtol=1e-12, atol=1e-15)
@@ -302,3 +305,81 @@ def test_relu_autoencoder_becomes_polysemantic_as_inputs_get_sparse():
     dense, sparse = result.capacities
     np.testing.assert_allclose(dense, [1, 1, 0, 0, 0], atol=0.02)
     np.testing.assert_allclose(sparse, np.full(5, 0.4), atol=0.05)
+
+
+# ---------------------------------------------------------------- initialisation
+def torch_xavier_normal_std(shape):
+    """std of torch.nn.init.xavier_normal_ on a tensor of ``shape``, from torch's fan rule:
+    fan_in = shape[1] * r, fan_out = shape[0] * r, r the product of the axes beyond two."""
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+    return np.sqrt(2.0 / (fan_in + fan_out))
+
+
+@pytest.mark.parametrize("R, N, d", [(20, 200, 20), (10, 50, 5), (1, 400, 30)])
+def test_tms_init_is_xavier_normal_of_the_notebooks_batched_tensor(R, N, d):
+    from capopt.training.initialisers import init_std, initial_embedding
+
+    # The notebook's W is (instances, features, hidden); glorot reads one (hidden, features).
+    assert init_std("tms", d, N, R) == pytest.approx(torch_xavier_normal_std((R, N, d)), rel=1e-15)
+    assert init_std("glorot", d, N, R) == pytest.approx(torch_xavier_normal_std((d, N)), rel=1e-15)
+    W = initial_embedding("tms", instance_generators(0, R), d, N)
+    assert W.shape == (R, d, N)
+    # Sample std of R d N >= 2000 normal draws: relative standard error <= 1.6 %.
+    assert W.std() == pytest.approx(torch_xavier_normal_std((R, N, d)), rel=0.08)
+
+
+def test_tms_init_in_the_200_to_20_setting_is_a_fifth_of_glorot():
+    from capopt.training.initialisers import init_std
+
+    assert init_std("tms", 20, 200, 20) == pytest.approx(0.0213, abs=5e-5)
+    assert init_std("glorot", 20, 200, 20) == pytest.approx(0.0953, abs=5e-5)
+
+
+def test_autoencoders_default_to_the_reference_init_and_two_layer_models_to_glorot():
+    from capopt.training.initialisers import init_std
+
+    rngs = instance_generators(3, 4)
+    W = autoencoder_model(np.ones(50), 5, density=np.ones(4)).init(rngs)["W"]
+    glorot = two_layer_model(np.ones(50), 5, "relu", np.ones(4), "uniform", None).init(
+        instance_generators(3, 4))["W"]
+    # Same generators, same normal draws: the initialisers differ by their scale only.
+    np.testing.assert_allclose(W / init_std("tms", 5, 50, 4), glorot / init_std("glorot", 5, 50, 4),
+                               rtol=1e-12)
+
+
+def test_unknown_init_is_rejected_by_name():
+    with pytest.raises(ValueError, match="init must be one of"):
+        train_autoencoder(np.ones(3), 1, init="kaiming", steps=1)
+
+
+# ---------------------------------------------------------------- convergence criterion
+def test_convergence_criterion_stops_a_settled_run_before_the_cap():
+    # The linear autoencoder of constant importance settles in a few hundred steps at lr 1e-2.
+    model = autoencoder_model(np.ones(4), 2, activation="linear", density=np.ones(2))
+    capped = fit(model, steps=20_000, batch_size=256, lr=1e-2, seed=0, tol=1e-3, window=5)
+    assert capped.converged and capped.steps < 20_000
+    assert capped.steps == capped.record_steps[-1] and capped.steps % 100 == 0
+    fixed = fit(model, steps=300, batch_size=256, lr=1e-2, seed=0)
+    assert not fixed.converged and fixed.steps == 300
+
+
+def test_convergence_criterion_matches_its_definition():
+    from capopt.training.optim import NOISE_Z, has_converged
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        history = list(rng.uniform(0.5, 1.5, size=(8, 2)))
+        old, new = np.array(history[:4]), np.array(history[4:])
+        change = abs(old.mean(0) - new.mean(0))
+        bound = np.maximum(0.05 * new.mean(0),
+                           NOISE_Z * np.sqrt((old.var(0, ddof=1) + new.var(0, ddof=1)) / 4))
+        assert has_converged(history, 0.05, 4) == bool(np.all(change <= bound))
+    assert not has_converged(history[:7], 0.05, 4)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1e-3, float("nan")])
+def test_fit_rejects_a_bad_tolerance(bad):
+    model = autoencoder_model(np.ones(3), 1, density=np.ones(1))
+    with pytest.raises(ValueError, match="tol must be finite and > 0"):
+        fit(model, steps=10, batch_size=8, tol=bad)

@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_count, check_instance
+from .._validation import check_choice, check_count, check_instance
 from ..curves import LinearAutoencoderCurves
 from ..models import linear_autoencoder_model_loss_and_gradient
 from .inputs import BASES, FixedSample, SparseInputs
 from .optim import fit, fit_exact
 from .results import ExactFit, SampledFit
 from ._kernels import ACTIVATION_CODES, autoencoder_residual
-from .two_layer import check_activation, instance_grid, xavier_normal
+from .initialisers import INITS, initial_embedding
+from .two_layer import check_activation, instance_grid
 from .._typing import ArrayLike, DTypeLike, Seed
 
 __all__ = [
@@ -118,10 +119,14 @@ class AutoencoderModel:
         Hidden width d (checked by the caller).
     activation : {"linear", "relu", "gelu"}
     inputs : SparseInputs or FixedSample
+    init : str
+        Initial W, a key of :data:`capopt.training.INITS` (``"tms"``, the reference
+        recipe, by default).
     """
 
     def __init__(self, importance: np.ndarray, budget: int, activation: str,
-                 inputs: SparseInputs | FixedSample) -> None:
+                 inputs: SparseInputs | FixedSample, init: str = "tms") -> None:
+        self.init_name = check_choice(init, "init", sorted(INITS))
         self.inputs = inputs
         self.I = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
@@ -130,7 +135,7 @@ class AutoencoderModel:
 
     def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
-        return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
+        return {"W": initial_embedding(self.init_name, rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros((self.n_instances, self.n_features), dtype=dtype)}
 
     def loss_and_grad(
@@ -158,12 +163,13 @@ class AutoencoderModel:
     def describe(self) -> dict:
         # "d" is the key checkpoints were fingerprinted with; renaming it would orphan them.
         return {"architecture": "autoencoder", "activation": self.activation, "d": self.budget,
-                "importance": self.I.tolist(), "inputs": self.inputs.describe()}
+                "importance": self.I.tolist(), "inputs": self.inputs.describe(),
+                "init": self.init_name}
 
 
 def autoencoder_model(importance: ArrayLike, budget: int, *, activation: str = "relu",
                       density: ArrayLike = 1.0, base: str = "tms", n_instances: int | None = None,
-                      dtype: DTypeLike = np.float64) -> AutoencoderModel:
+                      dtype: DTypeLike = np.float64, init: str = "tms") -> AutoencoderModel:
     """Build a batched :class:`AutoencoderModel` from user-facing arrays and a checked
     ``budget``."""
     I, p = instance_grid(importance, density, n_instances)
@@ -171,7 +177,7 @@ def autoencoder_model(importance: ArrayLike, budget: int, *, activation: str = "
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
     if base not in BASES:
         raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
-    return AutoencoderModel(I, budget, activation, SparseInputs(p, base, dtype=dtype))
+    return AutoencoderModel(I, budget, activation, SparseInputs(p, base, dtype=dtype), init)
 
 
 def train_autoencoder(
@@ -188,13 +194,17 @@ def train_autoencoder(
     schedule: str = "constant",
     seed: Seed = None,
     dtype: DTypeLike = np.float64,
+    init: str = "tms",
     **fit_options: Any,
 ) -> SampledFit:
     r"""Train autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with Adam, many instances at once.
 
-    The defaults are the Toy Models of Superposition settings: ReLU output, inputs
-    :math:`x_i = B_i U_i` with :math:`U_i \sim \mathrm{Uniform}[0, 1]`, Adam with learning
-    rate 1e-3, batch 1024, 10 000 steps, Glorot-normal W and zero bias.
+    The defaults are the reference recipe of the Toy Models of Superposition notebook: ReLU
+    output, inputs :math:`x_i = B_i U_i` with :math:`U_i \sim \mathrm{Uniform}[0, 1]`, Adam
+    with learning rate 1e-3 at a constant rate, batch 1024, 10 000 steps, zero bias and W
+    drawn as ``xavier_normal_`` draws the notebook's batched (instances, features, hidden)
+    tensor, :math:`\sigma = \sqrt{2 / (d (N + R))}` for R instances trained together
+    (``init="tms"``, :mod:`capopt.training.initialisers`).
 
     Parameters
     ----------
@@ -214,6 +224,9 @@ def train_autoencoder(
     dtype : {float64, float32}
         Precision of the inputs, weights and Adam state. float32 (what Toy Models of
         Superposition trained in) halves the memory traffic of large sweeps.
+    init : {"tms", "glorot"}
+        Initial W (:data:`capopt.training.INITS`): ``"tms"`` the notebook's batched
+        ``xavier_normal_``, ``"glorot"`` each instance's own (d, N) Glorot-normal draw.
 
     Returns
     -------
@@ -228,6 +241,7 @@ def train_autoencoder(
     ((2, 2, 5), (2, 5))
     """
     model = autoencoder_model(importance, check_count(budget, "budget"), activation=activation,
-                              density=density, base=base, n_instances=n_instances, dtype=dtype)
+                              density=density, base=base, n_instances=n_instances, dtype=dtype,
+                              init=init)
     return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                **fit_options)

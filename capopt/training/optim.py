@@ -32,7 +32,7 @@ from .results import ExactFit, SampledFit
 from .._validation import check_count
 from .._typing import PathLike, Seed
 
-__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact"]
+__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact", "has_converged"]
 
 class BatchedModel(Protocol):
     """The interface of a batched model (module docstring), for the type checker."""
@@ -152,6 +152,8 @@ def fit(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 1000,
     record_every: int = 100,
+    tol: float | None = None,
+    window: int = 10,
     progress: bool = False,
     desc: str | None = None,
 ) -> SampledFit:
@@ -182,6 +184,15 @@ def fit(
         generator's state are restored).
     record_every : int
         Steps per entry of ``loss_history``.
+    tol : float, optional
+        Convergence criterion; without it training runs all ``steps``. With it, ``steps``
+        is a cap, and training stops at the first record where every instance's loss has
+        settled (:func:`has_converged`): the mean loss of the last ``window`` entries of
+        ``loss_history`` differs from that of the ``window`` before them by less than
+        ``tol`` relative, or by less than twice the standard error the minibatch noise
+        leaves on that difference. The learning-rate schedule runs over the cap.
+    window : int
+        Entries of ``loss_history`` per averaging window of the criterion.
     progress : bool
         Show a tqdm progress bar.
     desc : str, optional
@@ -198,8 +209,11 @@ def fit(
         checkpoint written by a different configuration.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size),
-                        ("checkpoint_every", checkpoint_every), ("record_every", record_every)):
+                        ("checkpoint_every", checkpoint_every), ("record_every", record_every),
+                        ("window", window)):
         check_count(value, name)
+    if tol is not None and not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be finite and > 0 (or None for a fixed step count), got {tol!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
     if not (np.isfinite(lr) and lr > 0):
@@ -218,6 +232,8 @@ def fit(
     scale = SCHEDULES[schedule]
     config = {"model": model.describe(), "steps": steps, "batch_size": batch_size, "lr": lr,
               "schedule": schedule, "seed": _seed_json(seed), "record_every": record_every}
+    if tol is not None:
+        config.update(tol=tol, window=window)
     key = fingerprint(config)
 
     start, seconds = 0, 0.0
@@ -253,8 +269,10 @@ def fit(
         save_checkpoint(checkpoint, arrays, meta)
 
     t0 = time.perf_counter()
+    done = start
+    converged = tol is not None and has_converged(history, tol, window)
     with progress_bar(steps, initial=start, enabled=progress, desc=desc) as bar:
-        for step in range(start, steps):
+        for step in range(start, steps if not converged else start):
             x = model.inputs.sample(rngs, batch_size)
             loss, grads = model.loss_and_grad(params, x)
             adam.step(grads, lr * scale(step / steps))
@@ -266,18 +284,64 @@ def fit(
                 record_steps.append(done)
                 window_sum, window_count = np.zeros(R), 0
                 bar.set_postfix(loss=f"{float(np.mean(history[-1])):.4g}", refresh=False)
-            if checkpoint is not None and (done % checkpoint_every == 0 or done == steps):
+                converged = tol is not None and has_converged(history, tol, window)
+            if checkpoint is not None and (done % checkpoint_every == 0 or done == steps or converged):
                 save(done)
             bar.update(1)
+            if converged:
+                break
     return SampledFit(
         weights=params["W"].copy(),
         bias=params["b"].copy(),
         loss_history=np.array(history).reshape(-1, R),
         record_steps=np.array(record_steps, dtype=np.int64),
-        steps=steps,
+        steps=done,
         seconds=seconds + time.perf_counter() - t0,
         resumed_from=start,
+        converged=converged,
     )
+
+
+#: Standard errors of the difference of two window means within which a loss change reads
+#: as minibatch noise (about a 5 % chance of a false "settled" per check at a true plateau).
+NOISE_Z = 2.0
+
+
+def has_converged(history: Sequence[np.ndarray], tol: float, window: int) -> bool:
+    r"""Whether the windowed loss of every instance has settled (:func:`fit`'s ``tol``).
+
+    ``history`` is a sequence of records, each an array (R,) of mean minibatch losses. With
+    :math:`\bar L_\text{old}`, :math:`\bar L_\text{new}` the means of the ``window`` records
+    before the last ``window`` and of the last ``window``, and :math:`s_\text{old}`,
+    :math:`s_\text{new}` the standard deviations of the records in each, instance r has
+    settled when
+
+    .. math::
+
+        |\bar L_\text{old} - \bar L_\text{new}| \le \max\Big(\text{tol}\,\bar L_\text{new},\;
+        z \sqrt{(s_\text{old}^2 + s_\text{new}^2) / \text{window}}\Big),
+        \qquad z = 2 \ (\text{NOISE\_Z}):
+
+    its loss moved by less than ``tol`` relative, or by less than the minibatch noise can
+    resolve (sparse inputs make a minibatch loss noisy: a change of 1e-3 is then below what
+    any window of affordable length can detect).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat = [np.array([1.0])] * 4
+    >>> has_converged(flat, 1e-3, 2), has_converged(flat[:3], 1e-3, 2)
+    (True, False)
+    >>> has_converged([np.array([x]) for x in (4.0, 3.0, 2.0, 1.0)], 1e-3, 2)
+    False
+    """
+    if len(history) < 2 * window:
+        return False
+    recent = np.asarray(history[-2 * window:])
+    old, new = recent[:window], recent[window:]
+    change = np.abs(old.mean(axis=0) - new.mean(axis=0))
+    noise = NOISE_Z * np.sqrt((old.var(axis=0, ddof=1) + new.var(axis=0, ddof=1)) / window)
+    return bool(np.all(change <= np.maximum(tol * np.abs(new.mean(axis=0)), noise)))
 
 
 def fit_exact(

@@ -91,11 +91,15 @@ class SampledFit:
     record_steps : ndarray of int, shape (n_records,)
         Step count at the end of each window.
     steps : int
-        Adam steps taken.
+        Adam steps taken (fewer than the cap when the convergence criterion stopped
+        training).
     seconds : float
         Wall-clock training time, summed over resumed runs.
     resumed_from : int
         Step the last call resumed from (0 for a fresh run).
+    converged : bool
+        Whether the convergence criterion (:func:`capopt.training.fit`'s ``tol``) stopped
+        training; False for a fixed step count or a run that reached the cap.
     """
 
     weights: np.ndarray
@@ -105,6 +109,7 @@ class SampledFit:
     steps: int
     seconds: float
     resumed_from: int = 0
+    converged: bool = False
 
     @property
     def capacities(self) -> np.ndarray:
@@ -120,5 +125,5 @@ class SampledFit:
         R, d, N = self.weights.shape
         return (
             f"SampledFit(instances={R}, d={d}, n_features={N}, steps={self.steps}, "
-            f"seconds={self.seconds:.3g})"
+            f"converged={self.converged}, seconds={self.seconds:.3g})"
         )

@@ -18,7 +18,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from .. import _formulas as F
-from .._validation import as_float_array, check_count
+from .._validation import as_float_array, check_choice, check_count
+from .initialisers import INITS, initial_embedding
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
 from .results import SampledFit
@@ -53,12 +54,6 @@ def check_activation(name: str, allowed: Collection[str]) -> str:
     return name
 
 
-def xavier_normal(rngs: Sequence[np.random.Generator], budget: int, n: int) -> np.ndarray:
-    """Glorot-normal weights of shape (R, d, N), std sqrt(2 / (d + N)), one instance per generator."""
-    std = np.sqrt(2.0 / (budget + n))
-    return np.stack([rng.normal(scale=std, size=(budget, n)) for rng in rngs])
-
-
 def per_instance_features(
     values: ArrayLike,
     name: str,
@@ -90,10 +85,13 @@ class TwoLayerModel:
         A key of :data:`ACTIVATIONS`.
     inputs : SparseInputs or FixedSample
         Input distribution of every instance.
+    init : str
+        Initial W, a key of :data:`capopt.training.INITS` (``"glorot"`` by default).
     """
 
     def __init__(self, importance: np.ndarray, budget: int, activation: str,
-                 inputs: SparseInputs | FixedSample) -> None:
+                 inputs: SparseInputs | FixedSample, init: str = "glorot") -> None:
+        self.init_name = check_choice(init, "init", sorted(INITS))
         self.v = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
         self.budget = budget
@@ -103,7 +101,7 @@ class TwoLayerModel:
 
     def init(self, rngs: Sequence[np.random.Generator]) -> dict:
         dtype = self.inputs.dtype
-        return {"W": xavier_normal(rngs, self.budget, self.n_features).astype(dtype),
+        return {"W": initial_embedding(self.init_name, rngs, self.budget, self.n_features).astype(dtype),
                 "b": np.zeros(self.n_instances, dtype=dtype)}
 
     def loss_and_grad(
@@ -128,7 +126,8 @@ class TwoLayerModel:
     def describe(self) -> dict:
         # "d" is the key checkpoints were fingerprinted with; renaming it would orphan them.
         return {"architecture": "two-layer", "activation": self.activation, "d": self.budget,
-                "importance": self.v.tolist(), "inputs": self.inputs.describe()}
+                "importance": self.v.tolist(), "inputs": self.inputs.describe(),
+                "init": self.init_name}
 
 
 def train_two_layer(
@@ -145,6 +144,7 @@ def train_two_layer(
     schedule: str = "constant",
     seed: Seed = None,
     dtype: DTypeLike = np.float64,
+    init: str = "glorot",
     **fit_options: Any,
 ) -> SampledFit:
     r"""Train two-layer models :math:`\hat y = \sum_k \phi((Wx)_k) + b` on :math:`y = \sum_i v_i x_i^2`.
@@ -168,6 +168,8 @@ def train_two_layer(
         Passed to :func:`capopt.training.fit` (checkpoint, progress, ...).
     dtype : {float64, float32}
         Precision of the inputs, weights and Adam state.
+    init : {"glorot", "tms"}
+        Initial W (:data:`capopt.training.INITS`).
 
     Returns
     -------
@@ -180,7 +182,7 @@ def train_two_layer(
     (1, 2, 2)
     """
     model = two_layer_model(importance, check_count(budget, "budget"), activation, density, base,
-                            n_instances, dtype=dtype)
+                            n_instances, dtype=dtype, init=init)
     return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                **fit_options)
 
@@ -222,8 +224,8 @@ def sampled_inputs(density: np.ndarray, base: str, dtype: DTypeLike,
 
 def two_layer_model(importance: ArrayLike, budget: int, activation: str, density: ArrayLike,
                     base: str, n_instances: int | None, dataset_size: int | None = None,
-                    dtype: DTypeLike = np.float64) -> TwoLayerModel:
+                    dtype: DTypeLike = np.float64, init: str = "glorot") -> TwoLayerModel:
     """Build a batched :class:`TwoLayerModel` from user-facing arrays and a checked ``budget``
     (on a :class:`FixedSample` of ``dataset_size`` examples per instance if given)."""
     v, p = instance_grid(importance, density, n_instances)
-    return TwoLayerModel(v, budget, activation, sampled_inputs(p, base, dtype, dataset_size))
+    return TwoLayerModel(v, budget, activation, sampled_inputs(p, base, dtype, dataset_size), init)
