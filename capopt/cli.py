@@ -26,6 +26,7 @@ import numpy as np
 
 from . import __version__
 from .capacity import capacity_summary
+from .catalogue import TMS_EXPERIMENTS
 from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
@@ -262,11 +263,41 @@ def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
     p.add_argument("--route", choices=("exact", "sampled"), default="exact",
                    help="exact-loss L-BFGS (default) or Adam on sampled minibatches")
     p.add_argument("--starts", type=int, default=8, help="L-BFGS random starts (exact route, default 8)")
-    p.add_argument("--steps", type=int, default=5000, help="Adam steps (sampled route, default 5000)")
-    p.add_argument("--seeds", type=int, default=4,
+    p.add_argument("--steps", type=int, help="Adam steps (sampled route, default 5000)")
+    p.add_argument("--seeds", type=int,
                    help="instances trained together, the lowest-loss one compared "
                         "(sampled route, default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--experiment", choices=sorted(TMS_EXPERIMENTS), metavar="NAME",
+                   help="instead of the solver cross-check, train a published Toy Models of "
+                        "Superposition setting in its reference recipe and print what its "
+                        f"capacities stick at: {', '.join(sorted(TMS_EXPERIMENTS))} (--steps "
+                        "overrides its 10000 steps, --seeds sets seeds per density, default 1)")
+
+
+def _run_tms_experiment(args) -> int:
+    """Train a published TMS setting and tabulate the values it is read at, per density."""
+    from .report.captions import fmt
+    from .training import tms_experiment
+
+    spec = TMS_EXPERIMENTS[args.experiment]
+    seeds = 1 if args.seeds is None else args.seeds
+    print(f"{spec.name}: N = {spec.n_features}, d = {spec.budget}, {len(spec.densities)} densities "
+          f"{fmt(min(spec.densities))}..{fmt(max(spec.densities))}, Adam lr {fmt(spec.lr)}, batch "
+          f"{spec.batch_size}, {spec.steps if args.steps is None else args.steps} steps, "
+          f"{seeds} seed(s); {spec.source}")
+    sweep = tms_experiment(spec.name, n_seeds=seeds, steps=args.steps, seed=args.seed,
+                           progress=True, desc=spec.name)
+    values = spec.published
+    counts = sweep.near_values(values)
+    dpf = sweep.dimensions_per_feature.mean(axis=1)
+    loss = sweep.fit.final_loss.reshape(len(spec.densities), -1).mean(axis=1) / spec.n_features
+    print(f"\nrepresented features within 0.02 of each value (C), d/|W|_F^2 and the mean loss per feature")
+    print(f"{'density':>8} " + " ".join(f"{'C=' + fmt(v):>8}" for v in values)
+          + f" {'other':>6} {'d/|W|^2':>8} {'loss':>8}")
+    for p, row, q, ell in zip(sweep.densities, counts, dpf, loss):
+        print(f"{p:>8.4f} " + " ".join(f"{c:>8d}" for c in row[:-1]) + f" {row[-1]:>6d} {q:>8.4f} {ell:>8.5f}")
+    return 0
 
 
 def _run_crosscheck(args) -> int:
@@ -274,8 +305,12 @@ def _run_crosscheck(args) -> int:
     from .catalogue import STANDARD_PROBLEMS
     from .training import crosscheck, crosscheck_table
 
+    if args.experiment is not None:
+        return _run_tms_experiment(args)
+
     options = ({"starts": args.starts} if args.route == "exact"
-               else {"steps": args.steps, "n_seeds": args.seeds})
+               else {"steps": 5000 if args.steps is None else args.steps,
+                     "n_seeds": 4 if args.seeds is None else args.seeds})
     given = (args.importance, args.importance_file, args.importance_decay)
     if all(x is None for x in given):
         print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")
@@ -437,17 +472,22 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="capopt-report", metavar="DIR",
                    help="folder for report.html, report.md, numbers.json and figures/ "
                         "(default ./capopt-report)")
-    p.add_argument("--quick", action="store_true",
-                   help="smaller runs of the same figures (under a minute; default a few minutes)")
+    preset = p.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true",
+                        help="smaller runs of the same figures (under a minute; default a few minutes)")
+    preset.add_argument("--full", action="store_true",
+                        help="the trained figures at paper strength (N = 40, d = 10, 5 seeds) plus the "
+                             "published Toy Models of Superposition settings (200->20, the 400->30 "
+                             "window) in their reference recipe; hours on two cores")
 
 
 def _run_reproduce(args) -> int:
     """Regenerate every figure and write the report; one progress line per figure."""
     # Imported here: matplotlib loads only for the commands that draw.
-    from .report import DEFAULT, QUICK, reproduce
+    from .report import DEFAULT, FULL, QUICK, reproduce
 
     _check_writable(args.out, "--out", folder=True)
-    settings = QUICK if args.quick else DEFAULT
+    settings = QUICK if args.quick else FULL if args.full else DEFAULT
     print(f"capopt reproduce ({settings.name} settings) -> {args.out}")
     files = reproduce(args.out, settings=settings, log=lambda line: print(line, flush=True))
     print(f"done in {files.seconds:.1f} s: {len(files.figures)} figures; open {files.html} "

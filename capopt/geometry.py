@@ -28,6 +28,7 @@ __all__ = [
     "Block",
     "BlockStructure",
     "blocks",
+    "represented",
     "features_per_neuron",
     "block_sizes",
     "block_summary",
@@ -151,6 +152,51 @@ class BlockStructure:
         return "\n".join(lines)
 
 
+def _represented(Y: np.ndarray, zero_tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Column norms of ``Y`` (..., d, N) and whether each exceeds ``zero_tol`` times the
+    longest of its matrix."""
+    norms = np.linalg.norm(Y, axis=-2)
+    longest = np.max(norms, axis=-1, keepdims=True, initial=0.0)
+    return norms, norms > zero_tol * longest
+
+
+def represented(
+    W: ArrayLike,
+    *,
+    zero_tol: float = DEFAULT_ZERO_TOL,
+    feature_axis: int = -1,
+) -> np.ndarray:
+    r"""Which features an embedding represents: columns longer than ``zero_tol`` of the longest.
+
+    .. math:: \text{represented}_i \iff \|W_i\| > \text{zero\_tol} \cdot \max_j \|W_j\|
+
+    The rest are the ignored features of :func:`blocks`. Trained weights leave small
+    residual columns on features the model does not use, and capacity, being scale free per
+    column, can read any value on them (a short column alone in a spare direction has
+    C = 1); the norm says whether the feature is used at all.
+
+    Parameters
+    ----------
+    W : array_like, shape (..., d, N) or (..., N, d)
+        Embedding(s), optionally with leading batch axes.
+    zero_tol : float
+        Relative norm below which a column counts as unused, >= 0.
+    feature_axis : {-1, -2}
+
+    Returns
+    -------
+    ndarray of bool, shape (..., N)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> represented(np.array([[1.0, 0.05, 0.0], [0.0, 0.0, 0.5]]), zero_tol=0.1)
+    array([ True, False,  True])
+    """
+    zero_tol = check_scalar(zero_tol, "zero_tol", minimum=0.0)
+    return _represented(_normalised(_features_last(W, feature_axis)), zero_tol)[1]
+
+
 def _single_embedding(W: ArrayLike, feature_axis: int) -> np.ndarray:
     X = _features_last(W, feature_axis)
     if X.ndim != 2:
@@ -261,8 +307,7 @@ def blocks(
     # normalisation keeps fourth powers in range, and eigenvalues are scaled back below.
     scale = float(np.max(np.abs(X))) if X.size else 0.0
     Y = _normalised(X)
-    norms = np.linalg.norm(Y, axis=0)
-    nonzero = norms > zero_tol * (norms.max() if n else 0.0)
+    norms, nonzero = _represented(Y, zero_tol)
     ignored = tuple(int(i) for i in np.flatnonzero(~nonzero))
     active = np.flatnonzero(nonzero)
     if active.size == 0:

@@ -251,3 +251,70 @@ def test_cli_crosscheck_of_one_problem(capsys):
 def test_cli_crosscheck_of_one_problem_needs_a_budget(capsys):
     assert main(["crosscheck", "--importance", "2", "1", "--kurtosis", "7"]) == 2
     assert "needs --budget D" in capsys.readouterr().err
+
+
+def test_unrepresented_features_are_ignored_whatever_their_capacity():
+    sweep = sparsity_sweep("tms-relu", np.ones(12), 3, [1.0, 0.1], n_seeds=2, steps=200, seed=1)
+    W = sweep.fit.weights.reshape(2, 2, 3, 12)
+    C = sweep.capacities
+    codes = sweep.regimes()
+    for index in np.ndindex(2, 2):
+        norms = np.linalg.norm(W[index], axis=0)
+        for i in range(12):
+            if norms[i] <= sweep.zero_tol * norms.max():
+                expected = 2
+            else:
+                expected = 0 if C[index][i] >= 1 - sweep.regime_atol else 2 if C[index][i] <= sweep.regime_atol else 1
+            assert codes[index][i] == expected
+    # Without the norm rule the regimes are those of the capacities alone.
+    alone = sweep.regimes(zero_tol=0.0)
+    assert alone.tolist() == capopt.regimes.regime_codes(C, atol=sweep.regime_atol).tolist()
+    grid = sweep.threshold_sensitivity([0.01, sweep.regime_atol], [0.0, sweep.zero_tol])
+    np.testing.assert_array_equal(grid[1, 1], sweep.polysemantic_fraction.mean(axis=1))
+    np.testing.assert_array_equal(grid[1, 0], (alone == 1).mean(axis=-1).mean(axis=1))
+
+
+def test_near_values_counts_each_represented_feature_once():
+    sweep = sparsity_sweep("tms-relu", np.ones(10), 3, [1.0, 0.2], n_seeds=2, steps=200, seed=2)
+    values = (1 / 2, 2 / 5, 3 / 8)
+    counts = sweep.near_values(values, atol=0.05)
+    used = capopt.geometry.represented(sweep.fit.weights, zero_tol=sweep.zero_tol).reshape(2, 2, 10)
+    np.testing.assert_array_equal(counts.sum(axis=1), used.sum(axis=(1, 2)))
+    for s in range(2):
+        c = sweep.capacities[s][used[s]]
+        for j, v in enumerate(values):
+            nearest = [min(values, key=lambda u: abs(x - u)) for x in c]
+            assert counts[s, j] == sum(n == v and abs(x - v) <= 0.05 for x, n in zip(c, nearest))
+
+
+def test_tms_experiments_are_the_published_settings():
+    from capopt.catalogue import TMS_EXPERIMENTS
+
+    dense = TMS_EXPERIMENTS["tms-200-20"]
+    assert (dense.n_features, dense.budget, dense.steps, dense.batch_size, dense.lr) == (200, 20, 10_000, 1024, 1e-3)
+    np.testing.assert_allclose(dense.densities, 20.0 ** -np.linspace(0, 1, 20), rtol=1e-15)
+    assert dense.measure == "dimensions per feature" and dense.published == (1.0, 0.5)
+    window = TMS_EXPERIMENTS["tms-400-30"]
+    assert (window.n_features, window.budget) == (400, 30)
+    assert min(window.densities) == pytest.approx(0.19) and max(window.densities) == pytest.approx(0.30)
+    assert window.measure == "capacity" and window.published == (1 / 2, 2 / 5, 3 / 8)
+
+
+def test_tms_experiment_trains_the_reference_recipe():
+    from capopt.training import tms_experiment
+    from capopt.training.initialisers import init_std
+
+    sweep = tms_experiment("tms-200-20", steps=2)
+    assert sweep.fit.weights.shape == (20, 20, 200) and sweep.fit.weights.dtype == np.float32
+    assert sweep.fit.steps == 2 and sweep.architecture == "tms-relu"
+    np.testing.assert_array_equal(sweep.importance, np.ones(200))
+    with pytest.raises(ValueError, match="name must be one of"):
+        tms_experiment("tms-5-2")
+    assert init_std("tms", 20, 200, 20) < init_std("glorot", 20, 200, 20) / 4
+
+
+def test_crosscheck_cli_runs_a_tms_experiment(capsys):
+    assert main(["crosscheck", "--experiment", "tms-200-20", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "tms-200-20: N = 200, d = 20" in out and "Toy Models of Superposition" in out
+    assert len([line for line in out.splitlines() if line[:8].strip().replace(".", "").isdigit()]) == 20

@@ -200,3 +200,26 @@ def test_features_per_neuron_supports_batches_and_both_layouts():
     np.testing.assert_allclose(
         features_per_neuron(np.swapaxes(batch, -1, -2), feature_axis=-2), expected, rtol=RTOL
     )
+
+
+# ---------------------------------------------------------------- represented features
+@given(embeddings(), st.sampled_from([0.0, 0.05, 0.1, 0.5]))
+def test_represented_is_the_norm_rule_and_the_complement_of_the_ignored_features(W, zero_tol):
+    from capopt.geometry import represented
+
+    norms = [np.sqrt(sum(float(w) ** 2 for w in W[:, i])) for i in range(W.shape[1])]
+    longest = max(norms, default=0.0)
+    used = represented(W, zero_tol=zero_tol)
+    assert used.tolist() == [n > zero_tol * longest for n in norms]
+    assert set(blocks(W, zero_tol=zero_tol).ignored) == set(np.flatnonzero(~used).tolist())
+
+
+def test_represented_reads_batches_and_the_feature_axis():
+    from capopt.geometry import represented
+
+    W = np.array([[[1.0, 0.05], [0.0, 0.0]], [[0.0, 3.0], [2.0, 0.0]]])  # (2, d=2, N=2)
+    assert represented(W, zero_tol=0.1).tolist() == [[True, False], [True, True]]
+    assert represented(np.swapaxes(W, -1, -2), zero_tol=0.1, feature_axis=-2).tolist() == [
+        [True, False], [True, True]]
+    with pytest.raises(ValueError, match="zero_tol"):
+        represented(W, zero_tol=-1.0)

@@ -13,14 +13,16 @@ from .autoencoders import (
     train_autoencoder,
     train_linear_autoencoder,
 )
-from ..catalogue import STANDARD_PROBLEMS, Problem
+from ..catalogue import STANDARD_PROBLEMS, TMS_EXPERIMENTS, Problem, TmsExperiment
 from .crosscheck import CrosscheckReport, crosscheck, crosscheck_table
 from .checkpoint import load_checkpoint, save_checkpoint
+from .initialisers import INITS
 from .inputs import FixedSample, SparseInputs
 from .optim import SCHEDULES, Adam, fit, fit_exact
 from .quadratic import quadratic_loss_and_gradient, train_quadratic_exact, train_quadratic_sampled
 from .results import ExactFit, SampledFit
-from .sparsity import ARCHITECTURES, PUBLISHED_DIMENSIONALITIES, SparsitySweep, sparsity_sweep
+from .sparsity import (ARCHITECTURES, PUBLISHED_DIMENSIONALITIES, SparsitySweep, sparsity_sweep,
+                       tms_experiment)
 from .two_layer import ACTIVATIONS, TwoLayerModel, train_two_layer
 
 __all__ = [
@@ -30,6 +32,9 @@ __all__ = [
     "Problem",
     "STANDARD_PROBLEMS",
     "SparsitySweep",
+    "TMS_EXPERIMENTS",
+    "TmsExperiment",
+    "tms_experiment",
     "crosscheck",
     "crosscheck_table",
     "sparsity_sweep",
@@ -38,6 +43,7 @@ __all__ = [
     "AutoencoderModel",
     "ExactFit",
     "FixedSample",
+    "INITS",
     "SCHEDULES",
     "SampledFit",
     "SparseInputs",

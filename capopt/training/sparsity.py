@@ -19,8 +19,9 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .._validation import as_float_vector, check_choice, check_count
-from ..geometry import block_sizes, block_summary, blocks
-from ..regimes import Regime, classify
+from ..catalogue import TMS_EXPERIMENTS
+from ..geometry import block_sizes, block_summary, blocks, represented
+from ..regimes import Regime, regime_codes
 from .autoencoders import AutoencoderModel, autoencoder_model
 from .optim import fit
 from .results import TRAINED_BLOCK_TOL, TRAINED_REGIME_ATOL, TRAINED_ZERO_TOL, SampledFit
@@ -33,11 +34,13 @@ __all__ = [
     "Architecture",
     "ARCHITECTURES",
     "PUBLISHED_DIMENSIONALITIES",
+    "tms_experiment",
 ]
 
-#: Feature dimensionalities at which Toy Models of Superposition reports trained ReLU
-#: autoencoders sticking: monosemantic, tetrahedron, triangle, antipodal pair, pentagon,
-#: square antiprism, ignored.
+#: The capacities of the tight frames Toy Models of Superposition draws as reference lines
+#: under its feature dimensionalities: monosemantic, tetrahedron, triangle, antipodal pair,
+#: pentagon, square antiprism, ignored (theory §1). Which of them trained models stick at,
+#: and in which setting, is what :data:`capopt.catalogue.TMS_EXPERIMENTS` measures.
 PUBLISHED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 0.0)
 
 
@@ -92,6 +95,10 @@ class SparsitySweep:
         :func:`capopt.blocks` of every trained embedding.
     regime_atol : float
         Capacities within this distance of 0 or 1 count as ignored or monosemantic.
+    zero_tol : float
+        Features whose column is not longer than ``zero_tol`` times the longest of its
+        embedding are unused, hence ignored whatever their capacity
+        (:func:`capopt.geometry.represented`).
     """
 
     architecture: str
@@ -101,6 +108,7 @@ class SparsitySweep:
     fit: SampledFit
     structures: tuple
     regime_atol: float
+    zero_tol: float = TRAINED_ZERO_TOL
 
     @property
     def capacities(self) -> np.ndarray:
@@ -108,21 +116,42 @@ class SparsitySweep:
         S = self.densities.size
         return self.fit.capacities.reshape(S, -1, self.importance.size)
 
+    def regimes(self, *, regime_atol: float | None = None, zero_tol: float | None = None) -> np.ndarray:
+        r"""Regime code of every feature (0 mono, 1 poly, 2 ignored), shape (S, n_seeds, N).
+
+        A feature is polysemantic when it is represented, :math:`\|W_i\| > \text{zero\_tol}
+        \max_j \|W_j\|`, and :math:`\text{atol} < C_i < 1 - \text{atol}`; unrepresented
+        features are ignored. The thresholds default to the sweep's own; others give the
+        sensitivity of the count to them.
+        """
+        atol = self.regime_atol if regime_atol is None else regime_atol
+        ztol = self.zero_tol if zero_tol is None else zero_tol
+        codes = regime_codes(self.capacities, atol=atol)
+        used = represented(self.fit.weights, zero_tol=ztol).reshape(codes.shape)
+        return np.where(used, codes, list(Regime).index(Regime.IGNORED))
+
+    def fractions(self, *, regime_atol: float | None = None, zero_tol: float | None = None) -> np.ndarray:
+        """Fraction of features monosemantic, polysemantic, ignored: shape (S, n_seeds, 3),
+        with the thresholds of :meth:`regimes`."""
+        codes = self.regimes(regime_atol=regime_atol, zero_tol=zero_tol)
+        return np.stack([np.mean(codes == k, axis=-1) for k in range(3)], axis=-1)
+
     @property
     def regime_fractions(self) -> np.ndarray:
         """Fraction of features monosemantic, polysemantic, ignored: shape (S, n_seeds, 3)."""
-        C = self.capacities
-        order = (Regime.MONOSEMANTIC, Regime.POLYSEMANTIC, Regime.IGNORED)
-        out = np.zeros(C.shape[:2] + (3,))
-        for index in np.ndindex(C.shape[:2]):
-            regimes = classify(C[index], atol=self.regime_atol)
-            out[index] = [sum(r is kind for r in regimes) / len(regimes) for kind in order]
-        return out
+        return self.fractions()
 
     @property
     def polysemantic_fraction(self) -> np.ndarray:
         """Fraction of all features that are polysemantic, shape (S, n_seeds)."""
         return self.regime_fractions[..., 1]
+
+    def threshold_sensitivity(self, regime_atols: Sequence[float],
+                              zero_tols: Sequence[float]) -> np.ndarray:
+        """Seed-mean polysemantic fraction at every pair of thresholds, shape
+        (len(regime_atols), len(zero_tols), S)."""
+        return np.array([[self.fractions(regime_atol=a, zero_tol=z)[..., 1].mean(axis=1)
+                          for z in zero_tols] for a in regime_atols])
 
     @property
     def dimensions_per_feature(self) -> np.ndarray:
@@ -135,25 +164,38 @@ class SparsitySweep:
         """Per (density, seed): the (features, dims) of each block, largest first."""
         return tuple(tuple(block_sizes(st) for st in row) for row in self.structures)
 
+    def near_values(
+        self,
+        values: Sequence[float],
+        *,
+        atol: float = TRAINED_REGIME_ATOL,
+        used_only: bool = True,
+    ) -> np.ndarray:
+        """Per density, how many features sit within ``atol`` of each of ``values``.
+
+        Returns an int array of shape (S, len(values) + 1), counted over seeds: column j
+        counts the features nearest to ``values[j]`` and within ``atol`` of it, the last
+        column the others. With ``used_only`` only represented features
+        (:meth:`regimes`' norm threshold) are counted.
+        """
+        C = self.capacities
+        distance = np.abs(C[..., None] - np.asarray(values, dtype=np.float64))
+        nearest = np.where(np.min(distance, axis=-1) <= atol, np.argmin(distance, axis=-1), len(values))
+        used = (represented(self.fit.weights, zero_tol=self.zero_tol).reshape(C.shape) if used_only
+                else np.ones(C.shape, dtype=bool))
+        return np.stack([np.sum((nearest == j) & used, axis=(1, 2)) for j in range(len(values) + 1)],
+                        axis=-1)
+
     def at_published(
         self,
         values: Sequence[float] = PUBLISHED_DIMENSIONALITIES,
         *,
-        atol: float = 0.02,
+        atol: float = TRAINED_REGIME_ATOL,
     ) -> dict:
-        """How many features sit within ``atol`` of each published dimensionality.
-
-        Returns a dict ``value -> count`` over all instances and features, plus ``"other"``.
-        """
-        C = self.capacities.ravel()
-        distance = np.abs(C[:, None] - np.asarray(values)[None, :])
-        nearest = np.argmin(distance, axis=1)
-        hit = distance[np.arange(C.size), nearest] <= atol
-        counts: dict[float | str, int] = {
-            float(v): int(np.sum(hit & (nearest == j))) for j, v in enumerate(values)
-        }
-        counts["other"] = int(np.sum(~hit))
-        return counts
+        """How many features sit within ``atol`` of each of ``values``, over all densities,
+        seeds and features: a dict ``value -> count`` plus ``"other"``."""
+        counts = self.near_values(values, atol=atol, used_only=False).sum(axis=0)
+        return {**{float(v): int(c) for v, c in zip(values, counts)}, "other": int(counts[-1])}
 
     def __repr__(self) -> str:
         return (
@@ -247,4 +289,44 @@ def sparsity_sweep(
                   **fit_options)
     W = trained.weights.reshape(p.size, n_seeds, *trained.weights.shape[1:])
     structures = tuple(tuple(blocks(Wk, tol=block_tol, zero_tol=zero_tol) for Wk in row) for row in W)
-    return SparsitySweep(architecture, p, v, budget, trained, structures, regime_atol)
+    return SparsitySweep(architecture, p, v, budget, trained, structures, regime_atol, zero_tol)
+
+
+def tms_experiment(
+    name: str,
+    *,
+    n_seeds: int = 1,
+    steps: int | None = None,
+    seed: Seed = 0,
+    dtype: DTypeLike = np.float32,
+    **fit_options: Any,
+) -> SparsitySweep:
+    """Train one of :data:`capopt.catalogue.TMS_EXPERIMENTS` in its reference recipe.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`~capopt.catalogue.TMS_EXPERIMENTS`.
+    n_seeds : int
+        Instances per density.
+    steps : int, optional
+        Adam steps; the experiment's own (10 000) by default. Fewer give a cheaper, not a
+        faithful, run.
+    seed : int
+    dtype : {float32, float64}
+        float32 by default, the precision the notebook trains in.
+    **fit_options
+        Passed to :func:`capopt.training.fit` (``progress``, ``checkpoint``, ...).
+
+    Returns
+    -------
+    SparsitySweep
+        Read the experiment's ``measure`` off it: :attr:`SparsitySweep.dimensions_per_feature`,
+        or the per-feature capacities via :meth:`SparsitySweep.near_values` with the
+        experiment's ``published`` values.
+    """
+    spec = TMS_EXPERIMENTS[check_choice(name, "name", sorted(TMS_EXPERIMENTS))]
+    return sparsity_sweep("tms-relu", np.ones(spec.n_features), spec.budget, spec.densities,
+                          n_seeds=n_seeds, steps=spec.steps if steps is None else steps,
+                          batch_size=spec.batch_size, lr=spec.lr, schedule="constant", seed=seed,
+                          dtype=dtype, **fit_options)
