@@ -11,12 +11,12 @@ Examples
 --------
 >>> from capopt.report import FIGURES, QUICK
 >>> len(FIGURES), QUICK.name
-(8, 'quick')
+(10, 'quick')
 """
 
 from .build import ReportFiles, reproduce
 from .figures import FIGURES, FigureSpec, Rendered, Table, Workbench, fmt
-from .settings import DEFAULT, QUICK, Settings
+from .settings import DEFAULT, FULL, QUICK, Settings
 
 __all__ = [
     "reproduce",
@@ -30,4 +30,5 @@ __all__ = [
     "Settings",
     "DEFAULT",
     "QUICK",
+    "FULL",
 ]

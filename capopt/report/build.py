@@ -56,8 +56,9 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
         Folder for ``report.md``, ``report.html``, ``numbers.json`` and ``figures/*.png``;
         created if missing, files of an earlier run overwritten.
     settings : Settings
-        :data:`~capopt.report.DEFAULT` (a few minutes on two cores) or
-        :data:`~capopt.report.QUICK` (under a minute). Seeds are fixed: a preset gives the
+        :data:`~capopt.report.DEFAULT` (a few minutes on two cores),
+        :data:`~capopt.report.QUICK` (under a minute) or :data:`~capopt.report.FULL` (the
+        trained figures at paper strength and the published TMS settings; hours). Seeds are fixed: a preset gives the
         same numbers on every run.
     log : callable
         Receives one progress line per figure (with its time) and per training run.
@@ -72,13 +73,14 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
     folder.mkdir(parents=True, exist_ok=True)
     bench = Workbench(settings, log)
     entries = []
-    for number, spec in enumerate(FIGURES.values(), start=1):
+    specs = [spec for spec in FIGURES.values() if spec.drawn(settings)]
+    for number, spec in enumerate(specs, start=1):
         t0 = time.perf_counter()
         rendered = spec.make(bench)
         png = folder / f"{number:02d}-{spec.slug}.png"
         rendered.figure.savefig(png, dpi=DPI)
         seconds = time.perf_counter() - t0
-        log(f"[{number}/{len(FIGURES)}] {png.name:<28} {seconds:6.1f} s  {spec.title}")
+        log(f"[{number}/{len(specs)}] {png.name:<28} {seconds:6.1f} s  {spec.title}")
         entries.append(Entry(number, spec, rendered, png, seconds))
 
     total = time.perf_counter() - started
@@ -86,8 +88,8 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
         title="capopt: the capacity-allocation argument, regenerated",
         intro=(
             f"Every figure below was computed by capopt {__version__} from its solvers, with the "
-            f"{settings.name} settings and fixed seeds, in {total:.0f} s; figures 5 to 7 are checked "
-            "against gradient-trained models. The framework is that of Scherlis et al., "
+            f"{settings.name} settings and fixed seeds, in {total:.0f} s; the figures of trained models "
+            "check it against gradient training. The framework is that of Scherlis et al., "
             "Polysemanticity and Capacity in Neural Networks (arXiv:2210.01892): feature i gets "
             "capacity C_i in [0, 1], the capacities share the budget sum C_i <= d, and the "
             "allocation minimises the sum of the features' losses l_i(C_i)."

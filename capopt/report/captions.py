@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..training.results import TRAINED_REGIME_ATOL
+from ..training.results import TRAINED_BLOCK_TOL, TRAINED_REGIME_ATOL, TRAINED_ZERO_TOL
 
 __all__ = ["fmt", "Table", "table", "HEADERS"]
 
@@ -46,8 +46,9 @@ def table(header, rows) -> Table:
 
 
 def _sparsity_header(c) -> tuple[str, ...]:
-    return ("architecture", "model", "poly at p = 1", f"poly at p = {fmt(c.data['densities'][-1])}",
-            "blocks at sparsest")
+    sparsest = fmt(c.data["densities"][-1])
+    return ("architecture", "poly at p = 1", "seed range", f"poly at p = {sparsest}", "seed range",
+            "poly at p = 1 by C alone", "max change over thresholds", "Adam steps", "converged")
 
 
 #: The header of each figure's table (slug -> header, or a function of the computation).
@@ -56,6 +57,10 @@ HEADERS = {
     "marginal-benefit": ("case", "a/b", "K", "returns", "C_a", "C_b", "lambda", "loss", "regime"),
     "sparsity-sweep": _sparsity_header,
     "gram-blocks": ("embedding", "how", "blocks (features/dims)"),
+    "block-sizes": ("architecture", "density", "blocks by size (features:count, all seeds)",
+                    "largest block", "seed range", "residual (max)"),
+    "tms-published": ("experiment", "density", "d/|W|_F^2", "represented features at each value",
+                      "loss per feature"),
     "crosscheck": ("problem", "N", "d", "method", "max |dC|", "loss gap", "blocks predicted",
                    "blocks trained"),
     "budget": ("family", "method", "max |sum C - min(d, N)|", "max |lambda - FD| (rel.)",
@@ -130,23 +135,83 @@ def phase_diagram(s, c) -> str:
     )
 
 
+def _training(s) -> str:
+    """How the sweeps were trained, for the captions of the trained figures."""
+    return (f"N = {s.train_features} features of importance 0.9^i, d = {s.train_budget}, Adam at "
+            f"learning rate {fmt(s.train_lr)}, batch {s.train_batch}, {s.train_seeds} seed(s) per "
+            f"density; training stops when the mean loss over {s.train_window * 100} steps changes "
+            f"by less than {fmt(s.train_tol)} (relative) from the {s.train_window * 100} steps before, "
+            f"for every instance, or at {s.train_steps} steps")
+
+
 def sparsity(s, c) -> str:
     p = c.data["densities"]
-    grows = c.numbers["architectures where it grows"]
-    gap = c.numbers["square vs solver max |difference|"]
+    numbers = c.numbers
+    grows = numbers["architectures where it grows"]
+    gap = numbers["square vs solver max |difference|"]
     return (
-        f"Fraction of features with {fmt(TRAINED_REGIME_ATOL)} < C < {fmt(1 - TRAINED_REGIME_ATOL)} in "
-        f"models trained with Adam (capopt.training.sparsity_sweep: N = {s.train_features} features of "
-        f"importance 0.9^i, d = {s.train_budget}, {s.train_steps} steps, batch {s.train_batch}, "
-        f"{s.train_seeds} seed(s) per density"
-        f"{', band = range over seeds' if s.train_seeds > 1 else ''}) at {p.size} densities from 1 "
-        f"to {fmt(p[-1])}. Polysemanticity grows from the densest to the sparsest inputs in "
-        f"{grows} of {len(c.data['sweeps'])} architectures, at architecture-dependent rates (the paper's "
-        "figure 7). The broad grey line is capopt.solve's prediction for the quadratic model on the same "
-        "inputs, which the trained 'square' network implements: they differ by at most "
-        f"{fmt(gap)} in fraction. The table gives the fractions at the densest and sparsest inputs "
-        "and the block sizes (features/dims) of the sparsest trained embedding (seed 0)."
+        f"Fraction of features that are polysemantic in models trained with Adam "
+        f"(capopt.training.sparsity_sweep: {_training(s)}) at {p.size} densities from 1 to "
+        f"{fmt(p[-1])}; line: mean over seeds, band: range over seeds. A feature is polysemantic "
+        f"when it is represented, its column norm above {fmt(TRAINED_ZERO_TOL)} of the longest "
+        f"column (capopt.geometry.represented), and {fmt(TRAINED_REGIME_ATOL)} < C < "
+        f"{fmt(1 - TRAINED_REGIME_ATOL)}; the residual columns a trained model leaves on features "
+        "it does not use have capacities anywhere in [0, 1], and counting them by capacity alone "
+        "gives the column 'by C alone'. Over the thresholds atol in "
+        f"{{{', '.join(fmt(a) for a in s.regime_atols)}}} and norm fraction in "
+        f"{{{', '.join(fmt(z) for z in s.zero_tols)}}} the seed-mean fraction at any density moves by "
+        f"at most {fmt(numbers['max change over thresholds, all architectures'])} (per architecture "
+        f"in the table). Polysemanticity grows from the densest to the sparsest inputs in {grows} of "
+        f"{len(c.data['sweeps'])} architectures. The broad grey line is capopt.solve's prediction for "
+        "the quadratic model on the same inputs, which the trained 'square' network implements: "
+        f"they differ by at most {fmt(gap)} in fraction."
     )
+
+
+def block_sizes(s, c) -> str:
+    return (
+        f"Blocks (capopt.blocks: features whose cosine exceeds {fmt(TRAINED_BLOCK_TOL)} share a "
+        f"block; columns shorter than {fmt(TRAINED_ZERO_TOL)} of the longest are ignored) of every "
+        f"embedding of the previous figure ({_training(s)}). Left: features in the largest block; "
+        "right: the semi-orthogonality residual (rank W - sum C)/rank W, zero exactly when the "
+        "embedding is block-semi-orthogonal (theory §1). The table gives, per architecture and "
+        "density, the sizes of all blocks pooled over seeds (features:count), the largest block "
+        "(mean and range over seeds) and the largest residual."
+    )
+
+
+def tms_published(s, c) -> str:
+    panels = c.data["panels"]
+    parts = []
+    for name, spec, sw, _ in panels:
+        n = c.numbers
+        head = (f"{name} ({spec.source}): ReLU autoencoder, N = {spec.n_features}, d = {spec.budget}, "
+                f"constant importance, {len(spec.densities)} densities from {fmt(max(spec.densities))} "
+                f"to {fmt(min(spec.densities))}, {s.tms_seeds} seed(s), Adam lr {fmt(spec.lr)} constant, "
+                f"batch {spec.batch_size}, {sw.fit.steps} steps, W drawn as the notebook's xavier_normal_ "
+                "on its batched tensor. ")
+        if spec.measure == "dimensions per feature":
+            counts = ", ".join(
+                f"{n[f'{name} densities with d/|W|_F^2 within {fmt(TRAINED_REGIME_ATOL)} of {fmt(v)}']} "
+                f"near {fmt(v)}" for v in spec.published)
+            parts.append(
+                head + f"Published: d/|W|_F^2 sticks at {' and '.join(fmt(v) for v in spec.published)}. "
+                f"Measured, of {len(spec.densities)} densities: {counts}, "
+                f"{n[f'{name} densities elsewhere']} elsewhere. Loss per feature at density 1: "
+                f"{fmt(n[f'{name} loss per feature at p = 1'])} from this initialisation, "
+                f"{fmt(n[f'{name} loss per feature at p = 1, glorot init'])} from a per-instance "
+                f"Glorot draw; the PCA-like embedding (d features whole, the rest at their mean) has "
+                f"{fmt(n[f'{name} PCA-like loss per feature'])}.")
+        else:
+            counts = ", ".join(f"{n[f'{name} represented features at C = {fmt(v)}']} at {fmt(v)}"
+                               for v in spec.published)
+            parts.append(
+                head + f"Published: per-feature capacities stick at "
+                f"{', '.join(fmt(v) for v in spec.published)} in this window. Measured, of "
+                f"{n[f'{name} represented features']} represented features (all densities and seeds), "
+                f"within {fmt(TRAINED_REGIME_ATOL)}: {counts}, "
+                f"{n[f'{name} represented features elsewhere']} elsewhere.")
+    return " ".join(parts)
 
 
 def gram_blocks(s, c) -> str:
@@ -161,7 +226,8 @@ def gram_blocks(s, c) -> str:
         f"{numbers['quadratic L-BFGS blocks']} (features/dims; they {agree}) and capacities within "
         f"max |dC| = {fmt(numbers['quadratic L-BFGS max |dC|'])}; in the quadratic model all polysemantic features share "
         "one block. The other architectures, trained with Adam on sampled inputs "
-        "(the sparsity sweep of the previous figure), form blocks of their own sizes; the table lists them."
+        "(the sparsity sweep), form blocks of their own sizes at this one density; the table lists "
+        "them, and the block-size figure quantifies them at every density."
     )
 
 

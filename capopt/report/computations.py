@@ -21,12 +21,13 @@ import numpy as np
 from .. import _formulas as F
 from ..catalogue import STANDARD_PROBLEMS
 from ..curves import Shape, gated_kurtosis, quadratic
-from ..geometry import block_summary, blocks
+from ..geometry import block_sizes, block_summary, blocks
 from ..realisation import optimal_quadratic_model
 from ..regimes import Regime, classify
 from ..solvers import solve
 from ..sweeps import phase_boundaries, polysemantic_phase, two_feature_phase
-from ..training import ARCHITECTURES, crosscheck, sparsity_sweep
+from ..catalogue import TMS_EXPERIMENTS
+from ..training import ARCHITECTURES, crosscheck, sparsity_sweep, tms_experiment, train_autoencoder
 from ..training.results import TRAINED_REGIME_ATOL
 from .captions import fmt
 from .drawing import ARCHITECTURE_LABELS
@@ -87,10 +88,23 @@ class Workbench:
             out[name] = sparsity_sweep(
                 name, self.train_importance, s.train_budget, self.train_densities,
                 n_seeds=s.train_seeds, steps=s.train_steps, batch_size=s.train_batch,
-                lr=s.train_lr, schedule="cosine", seed=s.seed,
+                lr=s.train_lr, seed=s.seed, tol=s.train_tol, window=s.train_window,
             )
+            fit = out[name].fit
             self.log(f"      trained {name:<8} {self.train_densities.size * s.train_seeds} instances x "
-                     f"{s.train_steps} steps in {time.perf_counter() - started:.1f} s")
+                     f"{fit.steps} steps ({'converged' if fit.converged else 'cap reached'}) in "
+                     f"{time.perf_counter() - started:.1f} s")
+        return out
+
+    @cached_property
+    def tms(self) -> dict:
+        """Each of ``settings.tms_experiments`` trained in its reference recipe, by name."""
+        out = {}
+        for name in self.settings.tms_experiments:
+            started = time.perf_counter()
+            out[name] = tms_experiment(name, n_seeds=self.settings.tms_seeds,
+                                       steps=self.settings.tms_steps, seed=self.settings.seed)
+            self.log(f"      trained {name} in {time.perf_counter() - started:.1f} s")
         return out
 
     @cached_property
@@ -242,25 +256,124 @@ def _predicted_fraction(v, d, densities) -> np.ndarray:
     return np.array(out)
 
 
+def _spread(values: np.ndarray) -> float:
+    """Range over seeds (the last axis) of a per-seed quantity."""
+    return float(np.max(values, axis=-1) - np.min(values, axis=-1))
+
+
 def sparsity(wb: Workbench) -> Computed:
     s = wb.settings
     sweeps = wb.sweeps
     p = wb.train_densities
     predicted = _predicted_fraction(wb.train_importance, s.train_budget, p)
-    numbers, rows = {}, []
+    numbers: dict[str, int | float | str] = {}
+    rows = []
     grows = 0
     for name, sw in sweeps.items():
-        f = sw.polysemantic_fraction.mean(axis=1)
+        per_seed = sw.polysemantic_fraction
+        f = per_seed.mean(axis=1)
+        # The count without the norm threshold: what capacity alone calls polysemantic.
+        alone = sw.fractions(zero_tol=0.0)[0, :, 1].mean()
+        sensitivity = sw.threshold_sensitivity(s.regime_atols, s.zero_tols)
         numbers[f"{name} dense"] = float(f[0])
+        numbers[f"{name} dense seed range"] = _spread(per_seed[0])
         numbers[f"{name} sparse"] = float(f[-1])
+        numbers[f"{name} sparse seed range"] = _spread(per_seed[-1])
+        numbers[f"{name} dense by capacity alone"] = float(alone)
+        numbers[f"{name} max change over thresholds"] = float(np.max(np.abs(sensitivity - f)))
+        numbers[f"{name} Adam steps"] = int(sw.fit.steps)
+        numbers[f"{name} converged"] = "yes" if sw.fit.converged else "no (cap)"
         grows += bool(f[-1] > f[0])
-        rows.append((name, ARCHITECTURES[name].summary, f[0], f[-1], block_summary(sw.structures[-1][0])))
+        rows.append((name, f[0], numbers[f"{name} dense seed range"], f[-1],
+                     numbers[f"{name} sparse seed range"], alone,
+                     numbers[f"{name} max change over thresholds"], sw.fit.steps,
+                     numbers[f"{name} converged"]))
     gap = float(np.max(np.abs(sweeps["square"].polysemantic_fraction.mean(axis=1) - predicted)))
     numbers["architectures where it grows"] = grows
     numbers["square vs solver max |difference|"] = gap
+    numbers["max change over thresholds, all architectures"] = max(
+        float(numbers[f"{name} max change over thresholds"]) for name in sweeps)
     data = {"sweeps": sweeps, "densities": p,
             "predicted": (r"solver: quadratic model, $\hat y = \sum_k (Wx)_k^2 + b$ at its optimum", p, predicted)}
     return Computed(numbers, data, tuple(rows))
+
+
+# ---------------------------------------------------------------- 5b. trained: block sizes
+def _size_distribution(structures) -> str:
+    """Blocks of several embeddings pooled, as 'features:count' terms ('none' if none)."""
+    sizes = [n for st in structures for n, _ in block_sizes(st)]
+    if not sizes:
+        return "none"
+    values, counts = np.unique(sizes, return_counts=True)
+    return " ".join(f"{v}:{c}" for v, c in zip(values, counts))
+
+
+def block_statistics(wb: Workbench) -> Computed:
+    numbers: dict[str, int | float | str] = {}
+    rows, curves = [], {}
+    for name, sw in wb.sweeps.items():
+        largest = np.array([[max((n for n, _ in block_sizes(st)), default=0) for st in row]
+                            for row in sw.structures], dtype=float)
+        residual = np.array([[st.residual for st in row] for row in sw.structures])
+        curves[name] = (largest, residual)
+        for k, p in enumerate(sw.densities):
+            key = f"{name} p = {fmt(p)}"
+            numbers[f"{key} block sizes"] = _size_distribution(sw.structures[k])
+            numbers[f"{key} largest block"] = float(largest[k].mean())
+            numbers[f"{key} largest block seed range"] = _spread(largest[k])
+            numbers[f"{key} residual"] = float(residual[k].max())
+            rows.append((name, p, numbers[f"{key} block sizes"], largest[k].mean(),
+                         numbers[f"{key} largest block seed range"], residual[k].max()))
+    return Computed(numbers, {"densities": wb.train_densities, "curves": curves}, tuple(rows))
+
+
+# ---------------------------------------------------------------- 5c. Toy Models of Superposition
+def pca_like_loss(n_features: int, budget: int) -> float:
+    r"""Loss per feature of the dense TMS autoencoder that keeps d features whole.
+
+    With :math:`x_i \sim U[0, 1]` dense and constant importance, the d kept features are
+    reconstructed exactly and each of the N - d others is replaced by its best constant,
+    the bias :math:`b_i = 1/2` (ReLU passes it), at the variance :math:`1/12`:
+    :math:`(N - d) / (12 N)`, 0.075 for 200 features in d = 20.
+    """
+    return (n_features - budget) / (12.0 * n_features)
+
+
+def tms_published(wb: Workbench) -> Computed:
+    numbers: dict[str, int | float | str] = {}
+    rows, panels = [], []
+    for name, sw in wb.tms.items():
+        spec = TMS_EXPERIMENTS[name]
+        values = spec.published
+        N = spec.n_features
+        loss = sw.fit.final_loss.reshape(sw.densities.size, -1).mean(axis=1) / N
+        if spec.measure == "dimensions per feature":
+            dpf = sw.dimensions_per_feature.mean(axis=1)
+            near = np.abs(dpf[:, None] - np.asarray(values)) <= TRAINED_REGIME_ATOL
+            for v, hits in zip(values, near.T):
+                numbers[f"{name} densities with d/|W|_F^2 within {fmt(TRAINED_REGIME_ATOL)} of {fmt(v)}"] = int(hits.sum())
+            numbers[f"{name} densities elsewhere"] = int(np.sum(~near.any(axis=1)))
+            dense = int(np.argmax(sw.densities))
+            numbers[f"{name} loss per feature at p = 1"] = float(loss[dense])
+            numbers[f"{name} PCA-like loss per feature"] = pca_like_loss(N, spec.budget)
+            glorot = train_autoencoder(np.ones(N), spec.budget, density=1.0, init="glorot",
+                                       steps=sw.fit.steps, batch_size=spec.batch_size, lr=spec.lr,
+                                       seed=wb.settings.seed, dtype=np.float32)
+            numbers[f"{name} loss per feature at p = 1, glorot init"] = float(glorot.final_loss[0] / N)
+            rows += [(name, fmt(p), fmt(q), "-", ell) for p, q, ell in zip(sw.densities, dpf, loss)]
+            panels.append((name, spec, sw, dpf))
+        else:
+            counts = sw.near_values(values)
+            total = counts.sum(axis=1)
+            for j, v in enumerate(values):
+                numbers[f"{name} represented features at C = {fmt(v)}"] = int(counts[:, j].sum())
+            numbers[f"{name} represented features elsewhere"] = int(counts[:, -1].sum())
+            numbers[f"{name} represented features"] = int(total.sum())
+            for p, row, ell, q in zip(sw.densities, counts, loss, sw.dimensions_per_feature.mean(axis=1)):
+                rows.append((name, fmt(p), fmt(q), " ".join(f"{fmt(v)}:{c}" for v, c in zip(values, row))
+                             + f" other:{row[-1]}", ell))
+            panels.append((name, spec, sw, counts))
+    return Computed(numbers, {"panels": panels}, tuple(rows))
 
 
 # ---------------------------------------------------------------- 6. Gram matrices and blocks

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ..geometry import represented
 from ..plotting import finish, new_figure
 from ..regimes import Regime
 
@@ -26,6 +27,8 @@ __all__ = [
     "mark_two_feature_cases",
     "plot_polysemantic_vs_sparsity",
     "plot_gram_blocks",
+    "plot_block_statistics",
+    "plot_tms_published",
     "plot_crosscheck",
     "plot_budget_response",
     "REGIME_COLOURS",
@@ -214,6 +217,102 @@ def mark_two_feature_cases(fig: Figure, cases) -> Figure:
     return fig
 
 
+def _density_axis(ax, p: np.ndarray) -> None:
+    """A reversed logarithmic density axis covering ``p``, sparser to the right."""
+    ax.set_xscale("log")
+    ticks = [t for t in (1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005) if p.min() <= t <= p.max()]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xticks([], minor=True)
+    ax.set_xlim(p.max() * 1.1, p.min() / 1.1)
+    ax.set_xlabel("input density $p = 1 - S$ (log scale; sparser to the right)")
+
+
+def _seed_band(ax, x, values: np.ndarray, colour, label: str) -> None:
+    """The mean over seeds of ``values`` (len(x), n_seeds) as a line, their range as a band."""
+    ax.plot(x, values.mean(axis=1), marker="o", markersize=4, color=colour, label=label)
+    if values.shape[1] > 1:
+        ax.fill_between(x, values.min(axis=1), values.max(axis=1), color=colour, alpha=0.15)
+
+
+def plot_block_statistics(densities, curves, *, path=None) -> Figure:
+    """Size of the largest block and the semi-orthogonality residual against density.
+
+    Parameters
+    ----------
+    densities : ndarray, shape (S,)
+    curves : mapping of str to (largest, residual)
+        Per architecture, arrays of shape (S, n_seeds): features in the largest block of
+        each trained embedding and its :attr:`capopt.BlockStructure.residual`.
+    path : path-like, optional
+        Also write the figure there as a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(figsize=(12.0, 4.8))
+    left, right = fig.subplots(1, 2)
+    for colour, (name, (largest, residual)) in zip(_tab10(), curves.items()):
+        label = ARCHITECTURE_LABELS.get(name, name)
+        _seed_band(left, densities, largest, colour, label)
+        _seed_band(right, densities, np.maximum(residual, LOG_FLOOR), colour, label)
+    for ax in (left, right):
+        _density_axis(ax, np.asarray(densities))
+        ax.grid(alpha=0.3)
+    left.set_ylabel("features in the largest block")
+    right.set_yscale("log")
+    right.set_ylabel(r"residual $(\mathrm{rank}\,W - \sum_i C_i)/\mathrm{rank}\,W$")
+    left.legend(loc="upper left", fontsize=7.5, framealpha=0.9)
+    fig.suptitle("Trained models: block sizes and semi-orthogonality against input density "
+                 "(line: mean over seeds, band: range)")
+    return finish(fig, path)
+
+
+def plot_tms_published(panels, *, path=None) -> Figure:
+    r"""The published Toy Models of Superposition settings, trained in their reference recipe.
+
+    Parameters
+    ----------
+    panels : sequence of (name, TmsExperiment, SparsitySweep, measured)
+        ``measured`` is :math:`d / \|W\|_F^2` per density (shape (S,)) for an experiment
+        measured by dimensions per feature; for one measured by capacity, each
+        represented feature's capacity is drawn against density.
+    path : path-like, optional
+        Also write the figure there as a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(figsize=(6.0 * max(len(panels), 1), 4.8))
+    axes = np.atleast_1d(fig.subplots(1, max(len(panels), 1)))
+    for ax, (name, spec, sw, measured) in zip(axes, panels):
+        if spec.measure == "dimensions per feature":
+            ax.plot(1.0 / sw.densities, measured, marker="o", color="black")
+            ax.set_xscale("log")
+            ax.set_xlabel("1 / density (log scale)")
+            ax.set_ylabel(r"dimensions per feature $d / \|W\|_F^2$")
+        else:
+            C = sw.capacities
+            used = represented(sw.fit.weights, zero_tol=sw.zero_tol).reshape(C.shape)
+            for k, p in enumerate(sw.densities):
+                c = C[k][used[k]]
+                ax.scatter(np.full(c.size, p), c, s=6, alpha=0.3, color="#D55E00", linewidths=0)
+            ax.set_xlabel("input density $p = 1 - S$")
+            ax.set_ylabel("capacity $C_i$ of each represented feature")
+            ax.set_ylim(-0.02, 1.02)
+        for v in spec.published:
+            ax.axhline(v, color="grey", linestyle="--", linewidth=0.8)
+            ax.annotate(f"{v:.3g}", (1.0, v), xycoords=("axes fraction", "data"), fontsize=SMALL_FONT,
+                        xytext=(2, 0), textcoords="offset points", va="center")
+        ax.set_title(f"{spec.name}: N = {spec.n_features}, d = {spec.budget}, {sw.fit.steps} steps",
+                     fontsize=SMALL_FONT + 1)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Toy Models of Superposition settings in the reference recipe "
+                 "(dashed: the published values)")
+    return finish(fig, path)
+
+
 def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figure:
     """Fraction of polysemantic features of trained models against input density.
 
@@ -242,23 +341,15 @@ def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figur
         label, p, fraction = predicted
         ax.plot(p, fraction, color="black", alpha=0.3, linewidth=7, solid_capstyle="round", label=label)
     for colour, (name, sw) in zip(colours, sweeps.items()):
-        f = sw.polysemantic_fraction
-        ax.plot(sw.densities, f.mean(axis=1), marker="o", markersize=4, color=colour,
-                label=ARCHITECTURE_LABELS.get(name, name))
-        if f.shape[1] > 1:
-            ax.fill_between(sw.densities, f.min(axis=1), f.max(axis=1), color=colour, alpha=0.15)
-    ax.set_xscale("log")
-    p = np.concatenate([sw.densities for sw in sweeps.values()])
-    ticks = [t for t in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005) if p.min() <= t <= p.max()]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.set_xlim(p.max() * 1.1, p.min() / 1.1)
+        _seed_band(ax, sw.densities, sw.polysemantic_fraction, colour, ARCHITECTURE_LABELS.get(name, name))
+    _density_axis(ax, np.concatenate([sw.densities for sw in sweeps.values()]))
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("input density $p = 1 - S$ (log scale; sparser to the right)")
     ax.set_ylabel("fraction of features polysemantic")
     sw = next(iter(sweeps.values()))
     seeds = sw.polysemantic_fraction.shape[1]
+    steps = max(s.fit.steps for s in sweeps.values())
     fig.suptitle(f"Trained models: fraction of polysemantic features against input density\n"
-                 f"(N = {sw.importance.size}, d = {sw.budget}, {sw.fit.steps} Adam steps, "
+                 f"(N = {sw.importance.size}, d = {sw.budget}, up to {steps} Adam steps, "
                  f"{seeds} seed{'s' if seeds > 1 else ''} per density)")
     ax.grid(alpha=0.3)
     # Lower right stays empty: trained models are mostly polysemantic at the sparsest inputs.

@@ -19,6 +19,7 @@ from .. import plotting
 from . import captions, computations, drawing
 from .captions import Table, fmt, table
 from .computations import TWO_FEATURE_CASES, Computed, Workbench
+from .settings import Settings
 
 __all__ = ["FIGURES", "FigureSpec", "Rendered", "Table", "Workbench", "fmt", "TWO_FEATURE_CASES"]
 
@@ -45,11 +46,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A registered figure: file-name slug, heading, and the function that makes it."""
+    """A registered figure: file-name slug, heading, the function that makes it, and whether
+    a preset draws it."""
 
     slug: str
     title: str
     make: Callable[[Workbench], Rendered] = field(repr=False)
+    drawn: Callable[[Settings], bool] = field(default=lambda settings: True, repr=False)
 
 
 #: The figures, in report order (slug -> spec).
@@ -57,7 +60,8 @@ FIGURES: dict[str, FigureSpec] = {}
 
 
 def _register(slug: str, title: str, compute: Callable[[Workbench], Computed],
-              draw: Callable[[Computed], Figure], caption: Callable) -> None:
+              draw: Callable[[Computed], Figure], caption: Callable,
+              drawn: Callable[[Settings], bool] = lambda settings: True) -> None:
     """Register the figure ``slug``: ``compute``, then ``draw`` and ``caption`` its result."""
 
     def make(wb: Workbench) -> Rendered:
@@ -68,7 +72,7 @@ def _register(slug: str, title: str, compute: Callable[[Workbench], Computed],
         rows = None if header is None else table(header, computed.rows)
         return Rendered(draw(computed), caption(wb.settings, computed), computed.numbers, rows)
 
-    FIGURES[slug] = FigureSpec(slug, title, make)
+    FIGURES[slug] = FigureSpec(slug, title, make, drawn)
 
 
 _register(
@@ -99,6 +103,19 @@ _register(
     computations.sparsity,
     lambda c: drawing.plot_polysemantic_vs_sparsity(c.data["sweeps"], predicted=c.data["predicted"]),
     captions.sparsity,
+)
+_register(
+    "block-sizes", "Trained models: block sizes and semi-orthogonality, per architecture and density",
+    computations.block_statistics,
+    lambda c: drawing.plot_block_statistics(c.data["densities"], c.data["curves"]),
+    captions.block_sizes,
+)
+_register(
+    "tms-published", "Toy Models of Superposition: the published settings in the reference recipe",
+    computations.tms_published,
+    lambda c: drawing.plot_tms_published(c.data["panels"]),
+    captions.tms_published,
+    drawn=lambda settings: bool(settings.tms_experiments),
 )
 _register(
     "gram-blocks", "Block structure of optimal and trained embeddings", computations.gram_blocks,
