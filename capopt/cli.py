@@ -30,6 +30,7 @@ from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
+from ._progress import compilation_notice, progress_bar, run_times
 from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
 from .weights import load_weights
 
@@ -281,7 +282,7 @@ def _run_crosscheck(args) -> int:
         print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")
         problems = STANDARD_PROBLEMS
         reports = [crosscheck(p.curves, p.budget, route=args.route, seed=args.seed, **options)
-                   for p in problems]
+                   for p in progress_bar(problems, desc="cross-checking", unit="problem")]
         print(crosscheck_table(reports, [p.label for p in problems]))
         return 0
     if args.budget is None:
@@ -437,19 +438,22 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="capopt-report", metavar="DIR",
                    help="folder for report.html, report.md, numbers.json and figures/ "
                         "(default ./capopt-report)")
-    p.add_argument("--quick", action="store_true",
-                   help="smaller runs of the same figures (under a minute; default a few minutes)")
+    p.add_argument("--quick", action="store_true", help="smaller runs of the same figures")
+    p.description = f"{p.description}. {run_times()}"
 
 
 def _run_reproduce(args) -> int:
-    """Regenerate every figure and write the report; one progress line per figure."""
+    """Regenerate every figure and write the report; one progress line per figure, then
+    the claims table."""
     # Imported here: matplotlib loads only for the commands that draw.
     from .report import DEFAULT, QUICK, reproduce
+    from .report.claims import claims_text
 
     _check_writable(args.out, "--out", folder=True)
     settings = QUICK if args.quick else DEFAULT
-    print(f"capopt reproduce ({settings.name} settings) -> {args.out}")
-    files = reproduce(args.out, settings=settings, log=lambda line: print(line, flush=True))
+    print(f"capopt reproduce ({settings.name} settings) -> {args.out}", flush=True)
+    files = reproduce(args.out, settings=settings)
+    print(claims_text(files.claims))
     print(f"done in {files.seconds:.1f} s: {len(files.figures)} figures; open {files.html} "
           f"(self-contained) or {files.markdown}")
     return 0
@@ -471,6 +475,11 @@ COMMANDS = {
     "reproduce": (_configure_reproduce, _run_reproduce,
                   "regenerate every figure of the paper's argument and a report (HTML and Markdown)"),
 }
+
+
+#: The commands that call numba kernels (and so compile them on a first run) and do not say
+#: so themselves.
+_COMPILING_COMMANDS = frozenset({"example", "solve", "compare", "crosscheck", "sweep"})
 
 
 #: The exit statuses, as ``--help`` states them.
@@ -517,6 +526,10 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = show  # one line per warning, without the library's source line
         try:
+            # Said before the pause it explains; reproduce shows it with a bar of its own.
+            notice = compilation_notice() if args.command in _COMPILING_COMMANDS else None
+            if notice is not None:
+                print(f"{prefix}: {notice}", file=sys.stderr, flush=True)
             return args.run(args)
         except (ValueError, TypeError) as exc:
             print(f"{prefix}: error: {exc}", file=sys.stderr)

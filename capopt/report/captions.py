@@ -52,7 +52,8 @@ def _sparsity_header(c) -> tuple[str, ...]:
 
 #: The header of each figure's table (slug -> header, or a function of the computation).
 HEADERS = {
-    "allocation": ("K", "returns", "method", "monosemantic", "polysemantic", "ignored", "lambda", "loss"),
+    "allocation": ("K", "returns", "method", "monosemantic", "polysemantic", "ignored",
+                   "in importance order", "lambda", "loss"),
     "marginal-benefit": ("case", "a/b", "K", "returns", "C_a", "C_b", "lambda", "loss", "regime"),
     "sparsity-sweep": _sparsity_header,
     "gram-blocks": ("embedding", "how", "blocks (features/dims)"),

@@ -45,11 +45,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A registered figure: file-name slug, heading, and the function that makes it."""
+    """A registered figure: file-name slug, heading, the function that makes it, and the
+    computation alone (without drawing; what a first run compiles the kernels with)."""
 
     slug: str
     title: str
     make: Callable[[Workbench], Rendered] = field(repr=False)
+    compute: Callable[[Workbench], Computed] = field(repr=False)
 
 
 #: The figures, in report order (slug -> spec).
@@ -68,7 +70,7 @@ def _register(slug: str, title: str, compute: Callable[[Workbench], Computed],
         rows = None if header is None else table(header, computed.rows)
         return Rendered(draw(computed), caption(wb.settings, computed), computed.numbers, rows)
 
-    FIGURES[slug] = FigureSpec(slug, title, make)
+    FIGURES[slug] = FigureSpec(slug, title, make, compute)
 
 
 _register(
