@@ -26,16 +26,18 @@ __all__ = ["MEASURED_SECONDS", "COMPILE_SECONDS", "COMPILING", "run_times", "sho
 COMPILING = "compiling kernels, first run only"
 
 #: Wall-clock seconds of ``capopt reproduce`` per preset, measured on two cores with the
-#: kernels compiled. None: not measured yet (shown as such, never guessed).
+#: kernels compiled (quick: 17 and 20 s, default: 76 and 105 s, the larger while other work
+#: shared the cores). None: not measured yet (shown as such, never guessed).
 MEASURED_SECONDS: dict[str, float | None] = {
     "quick": 20.0,
-    "default": 105.0,
+    "default": 90.0,
     # Placeholder: --full (issue 15) is measured where it is defined.
     "full": None,
 }
 
 #: Wall-clock seconds a first run spends compiling the numba kernels (cached afterwards),
-#: measured on two cores: a cold run minus a warm one.
+#: measured on two cores: 59 s under reproduce's compilation bar, 61 s a cold run minus a
+#: warm one.
 COMPILE_SECONDS = 60.0
 
 
