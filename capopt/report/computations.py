@@ -347,10 +347,10 @@ def crosscheck_scatter(wb: Workbench) -> Computed:
                      block_summary(r.predicted_blocks), block_summary(r.trained_blocks)))
     numbers["max |dC| over all problems"] = max(r.max_abs_dC for r in reports)
     # sum C <= rank W <= d for any W, with equality iff W is block-semi-orthogonal of full rank.
-    used = [float(r.trained_capacities.sum()) for r in reports]
-    room = [min(r.budget, r.curves.n_features) for r in reports]
-    numbers["max sum C - d over trained embeddings"] = max(u - r.budget for u, r in zip(used, reports))
-    numbers["max min(d, N) - sum C over trained embeddings"] = max(m - u for m, u in zip(room, used))
+    numbers["max sum C - d over trained embeddings"] = max(
+        float(r.trained_capacities.sum()) - r.budget for r in reports)
+    numbers["max min(d, N) - sum C over trained embeddings"] = max(
+        _unused(r.trained_weights, r.budget) for r in reports)
     numbers["max |loss gap| over all problems"] = max(abs(r.loss_gap) for r in reports)
     return Computed(numbers, {"reports": reports, "labels": labels}, tuple(rows))
 
