@@ -279,7 +279,7 @@ def _architecture(ev: Evidence):
     verdict = _grade(differ and measured, differ)
     low, high = min(sparse, key=sparse.__getitem__), max(sparse, key=sparse.__getitem__)
     thin = "" if measured else (f"; evidence thin: {seeds} seed(s) per density, fewer than "
-                                f"{MIN_SEEDS}, so the seed spread is not measured")
+                                f"{MIN_SEEDS}, too few to measure the spread over seeds")
     shown = ", ".join(f"{n} {fmt(x)}" + ("" if r is None else f" (seeds span {fmt(r)})")
                       for (n, x), r in zip(sparse.items(), noise))
     return verdict, (
