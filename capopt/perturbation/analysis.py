@@ -287,7 +287,7 @@ def _structure(curves: LossCurves, terms: LocalTerms, C: np.ndarray, lam: float,
     place = np.empty(n, dtype=np.int8)
     g = np.empty(n)
     linear = curves.shape_mask(Shape.LINEAR)
-    S, pins, first_pin = kkt_structure(C, terms.right, terms.left, terms.curvature, linear, lam,
+    S, pins, first_pin, _ = kkt_structure(C, terms.right, terms.left, terms.curvature, linear, lam,
                                        atol, KINK_RTOL, place, g)
     F = np.flatnonzero(place == ACTIVE)
     kinks = np.flatnonzero(place >= TIGHT)

@@ -1061,6 +1061,8 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
         Active features on a linear piece (``linear[i]`` or :math:`\ell_i'' = 0`).
     first_pin : int
         The first of them, or -1.
+    active : int
+        Active features.
     """
     scale = abs(lam)
     for i in range(C.size):
@@ -1069,6 +1071,7 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
     S = 0.0
     pins = 0
     first_pin = -1
+    active = 0
     for i in range(C.size):
         g[i] = 0.0
         gives = right[i] != 0.0 or lam != 0.0
@@ -1082,31 +1085,35 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
             place[i] = AT_KNOT + TIGHT * (near_right or near_left)
         else:
             place[i] = ACTIVE
+            active += 1
             if linear[i] or h[i] == 0.0:
                 pins += 1
                 first_pin = i if first_pin < 0 else first_pin
             else:
                 g[i] = 1.0 / h[i]
                 S += g[i]
-    return S, pins, first_pin
+    return S, pins, first_pin, active
 
 
 @jit
-def apply_border(g, w, y, out):
-    r""":math:`Q^\top \operatorname{diag}(g) Q y` with :math:`Q = I - \mathbf 1 w^\top`, in O(N).
+def apply_border(g, w, Y, out):
+    r""":math:`Q^\top \operatorname{diag}(g) Q y` with :math:`Q = I - \mathbf 1 w^\top`, for each row y of Y.
 
-    ``g`` and ``w`` are zero outside the active set, so the result is too: the change of
-    the capacities for a change ``y`` of the marginals (:mod:`capopt.perturbation.jacobian`).
+    ``Y`` and ``out`` have shape (k, N): k changes of the marginals at once, in three passes
+    over the features, O(k N). ``g`` and ``w`` are zero outside the active set, so the
+    result is too: the changes of the capacities (:mod:`capopt.perturbation.jacobian`).
     """
-    wy = 0.0
-    for i in range(y.size):
-        wy += w[i] * y[i]
-    total = 0.0
-    for i in range(y.size):
-        out[i] = g[i] * (y[i] - wy)
-        total += out[i]
-    for i in range(y.size):
-        out[i] -= w[i] * total
+    k, n = Y.shape
+    for j in range(k):
+        wy = 0.0
+        for i in range(n):
+            wy += w[i] * Y[j, i]
+        total = 0.0
+        for i in range(n):
+            out[j, i] = g[i] * (Y[j, i] - wy)
+            total += out[j, i]
+        for i in range(n):
+            out[j, i] -= w[i] * total
 
 
 @jit
@@ -1273,9 +1280,10 @@ def _margin(dist, theta):
 
 
 @jit
-def _to_bound(C, dC):
-    """Distance, along a parameter, at which a capacity moving at rate ``dC`` reaches 0 or 1."""
-    return np.inf if dC == 0.0 else min(C, 1.0 - C) / abs(dC)
+def _nearer(dist, gap, rate):
+    """``min(dist, gap / |rate|)``, dividing only when it is smaller (no change at rate 0)."""
+    rate = abs(rate)
+    return gap / rate if gap < dist * rate else dist
 
 
 @jit
@@ -1305,40 +1313,48 @@ def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr,
         dlam_dK += w[i] * dm_dK[i]
         dlam_dr += w[i] * dm_dr[i]
         total += C[i]
-    du = 0.0
-    u = 0.0
-    if lam > 0.0:
-        mu = _multiplier_level(lam)
-        u = 1.0 / mu
-        du = -(lam_dd / _level_multiplier_slope(mu)) / (mu * mu)
-    out[0] = d - total if lam == 0.0 else np.inf
-    out[1] = np.inf
-    out[2] = np.inf
+    to_d = d - total if lam == 0.0 else np.inf
+    to_K = np.inf
+    to_r = np.inf
+    # The nearest level at which a feature leaves a bound: the largest ignore level z_i of
+    # the features at 0 (all below mu), the smallest full level v_i of those at 1 (above).
+    z_max = 0.0
+    v_min = np.inf
     for i in range(C.size):
-        if place[i] >= TIGHT:
+        where = place[i]
+        if where >= TIGHT:
             out[:] = 0.0
             return
-        if place[i] == ACTIVE:
+        if where == ACTIVE:
+            inside = min(C[i], 1.0 - C[i])
             if lam > 0.0:
-                out[0] = min(out[0], _to_bound(C[i], dC_dd[i]))
-            out[1] = min(out[1], _to_bound(C[i], dC_dK[i]))
-            out[2] = min(out[2], _to_bound(C[i], dC_dr[i]))
-        elif not _flat(v[i], K):
-            if du != 0.0:
-                level = _ignore_level(v[i], K) if place[i] == AT_ZERO else _full_level(v[i], K)
-                out[0] = min(out[0], abs(u - 1.0 / level) / abs(du))
+                to_d = _nearer(to_d, inside, dC_dd[i])
+            to_K = _nearer(to_K, inside, dC_dK[i])
+            to_r = _nearer(to_r, inside, dC_dr[i])
+        elif v[i] > 0.0:  # flat curves (v = 0; K = 1 never reaches here) never move
+            if where == AT_ZERO:
+                z_max = max(z_max, _ignore_level(v[i], K))
+            else:
+                v_min = min(v_min, _full_level(v[i], K))
             gap = abs(lam - m[i])
-            if dlam_dK != dm_dK[i]:
-                out[1] = min(out[1], gap / abs(dlam_dK - dm_dK[i]))
-            if dlam_dr != dm_dr[i]:
-                out[2] = min(out[2], gap / abs(dlam_dr - dm_dr[i]))
+            to_K = _nearer(to_K, gap, dlam_dK - dm_dK[i])
+            to_r = _nearer(to_r, gap, dlam_dr - dm_dr[i])
+    if lam > 0.0:
+        mu = _multiplier_level(lam)
+        du = abs((lam_dd / _level_multiplier_slope(mu)) / (mu * mu))
+        u = 1.0 / mu
+        if du != 0.0 and z_max > 0.0:
+            to_d = min(to_d, abs(1.0 / z_max - u) / du)
+        if du != 0.0 and v_min < np.inf:
+            to_d = min(to_d, abs(u - 1.0 / v_min) / du)
+    out[0], out[1], out[2] = to_d, to_K, to_r
 
 
 @jit
 def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, scratch, place, linear):
     r"""Sensitivities of one sweep problem at its optimum (C, lam); returns dlam/dd.
 
-    ``scratch`` (7, >= N) and ``place``, ``linear`` (>= N) are work space. The KKT
+    ``scratch`` (9, >= N) and ``place``, ``linear`` (>= N) are work space. The KKT
     structure of :func:`kkt_structure`, the border of
     :mod:`capopt.perturbation.analysis`, and :func:`apply_border` for the shared kurtosis
     K and the decay r of :math:`v_i = r^i` (:math:`\partial v_i / \partial r = i r^{i-1}`).
@@ -1353,13 +1369,12 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
     terms = scratch[:4, :n]
     quadratic_partials(C, v, K, terms)
     m, h, dm_dv, dm_dK = terms[0], terms[1], terms[2], terms[3]
-    g, w, y = scratch[4, :n], scratch[5, :n], scratch[6, :n]
+    # Rows 3 and 4 are the marginals' changes in K and r, side by side for apply_border; the
+    # border w is dC/dd, written in place.
+    y, g, w, moved = scratch[4, :n], scratch[5, :n], dC_dd, scratch[7:9, :n]
     place, linear = place[:n], linear[:n]
     linear[:] = K[0] == 3.0
-    S, pins, first_pin = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
-    active = 0
-    for i in range(n):
-        active += place[i] == ACTIVE
+    S, pins, first_pin, active = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
     w[:] = 0.0
     lam_dd = 0.0
     tied = K[0] <= 3.0 and r == 1.0 and 0.0 < d < n and n > 1
@@ -1370,19 +1385,18 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
         elif pins > 1 or not (S != 0.0 and math.isfinite(S)):
             tied = True
         else:
+            inverse = 1.0 / S
             for i in range(n):
-                w[i] = g[i] / S
-            lam_dd = -1.0 / S
-    if tied or vertex:
-        dC_dd[:] = np.nan
-        lam_dd = np.nan
-    else:
-        dC_dd[:] = w
+                w[i] = g[i] * inverse
+            lam_dd = -inverse
+    # The marginals' changes in K and in r (dv_i/dr = i r^(i-1) = i v_(i-1)), then the
+    # capacities' through the border, both at once.
     y[0] = 0.0
     for i in range(1, n):
-        y[i] = dm_dv[i] * i * v[i - 1]  # dv_i/dr = i r^(i-1) = i v_(i-1)
-    apply_border(g, w, dm_dK, dC_dK)
-    apply_border(g, w, y, dC_dr)
+        y[i] = dm_dv[i] * i * v[i - 1]
+    apply_border(g, w, scratch[3:5, :n], moved)
+    dC_dK[:] = moved[0]
+    dC_dr[:] = moved[1]
     if K[0] <= 3.0:
         # The vertex rule: whole features and one fraction, constant in K and r until the
         # fraction reaches a bound; in K, the distance to K = 3, where the convex branch
@@ -1396,6 +1410,11 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
         margins[0] = _margin(margins[0], d)
         margins[1] = _margin(margins[1], K[0])
         margins[2] = _margin(margins[2], r)
+    if tied or vertex:
+        # A whole budget at a vertex: any change of d moves a feature off its bound.
+        dC_dd[:] = np.nan
+        lam_dd = np.nan
+        margins[0] = 0.0
     if tied:
         margins[:] = 0.0
         dC_dK[:] = np.nan
@@ -1441,7 +1460,7 @@ def solve_grid_sensitivities(v, n, K, r, d, atol):
     # as the differentiation of a small one).
     blocks = (P + GRID_BLOCK - 1) // GRID_BLOCK
     for b in prange(blocks):
-        scratch = np.empty((7, W))
+        scratch = np.empty((9, W))
         place = np.empty(W, dtype=np.int8)
         linear = np.empty(W, dtype=np.bool_)
         for p in range(b * GRID_BLOCK, min(P, (b + 1) * GRID_BLOCK)):
