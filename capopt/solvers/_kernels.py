@@ -1287,10 +1287,15 @@ def _nearer(dist, gap, rate):
 
 
 @jit
-def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, out):
+def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, lo, hi, out):
     r"""How far d, K and r may each move before a feature of a convex family changes regime.
 
-    Writes the three distances (in the parameters' own units) into ``out``, in one pass.
+    Writes the three distances (in the parameters' own units) into ``out``, looking at the
+    features ``lo <= i < hi`` only: the active ones and their two neighbours. That is
+    enough for a sweep's problems, whose importances decrease with i: with one kurtosis
+    each capacity is non-decreasing in the importance, so the features are in the order
+    monosemantic, active, ignored, and the first to change regime is an active one, the
+    last at 1 or the first at 0.
 
     * **Budget, exact.** With one kurtosis K > 3 each capacity inside (0, 1) is affine in
       :math:`u = 1/\mu` (module docstring: :math:`C_i = (p_i u - 2)/\epsilon_i`), so
@@ -1308,19 +1313,22 @@ def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr,
     """
     dlam_dK = 0.0
     dlam_dr = 0.0
-    total = 0.0
-    for i in range(C.size):
+    for i in range(lo, hi):
         dlam_dK += w[i] * dm_dK[i]
         dlam_dr += w[i] * dm_dr[i]
-        total += C[i]
-    to_d = d - total if lam == 0.0 else np.inf
+    to_d = np.inf
+    if lam == 0.0:
+        total = 0.0
+        for i in range(C.size):
+            total += C[i]
+        to_d = d - total
     to_K = np.inf
     to_r = np.inf
     # The nearest level at which a feature leaves a bound: the largest ignore level z_i of
     # the features at 0 (all below mu), the smallest full level v_i of those at 1 (above).
     z_max = 0.0
     v_min = np.inf
-    for i in range(C.size):
+    for i in range(lo, hi):
         where = place[i]
         if where >= TIGHT:
             out[:] = 0.0
@@ -1351,10 +1359,15 @@ def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr,
 
 
 @jit
-def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, scratch, place, linear):
+def _differentiate_one(C, v, K, r, d, lam, atol, n_full, n_active, dC_dd, dC_dK, dC_dr, margins, scratch,
+                       place, linear):
     r"""Sensitivities of one sweep problem at its optimum (C, lam); returns dlam/dd.
 
-    ``scratch`` (9, >= N) and ``place``, ``linear`` (>= N) are work space. The KKT
+    ``n_full`` and ``n_active`` count the monosemantic and polysemantic features (the
+    solve's counts); the importances decrease with i, so those are the first ``n_full``,
+    then the next ``n_active`` (:func:`_regime_distances`), and only they and their two
+    neighbours need more than their marginal. ``scratch`` (9, >= N) and ``place``,
+    ``linear`` (>= N) are work space. The KKT
     structure of :func:`kkt_structure`, the border of
     :mod:`capopt.perturbation.analysis`, and :func:`apply_border` for the shared kurtosis
     K and the decay r of :math:`v_i = r^i` (:math:`\partial v_i / \partial r = i r^{i-1}`).
@@ -1366,9 +1379,12 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
     NaN.
     """
     n = C.size
+    lo, hi = max(n_full - 1, 0), min(n_full + n_active + 1, n)
     terms = scratch[:4, :n]
-    quadratic_partials(C, v, K, terms)
     m, h, dm_dv, dm_dK = terms[0], terms[1], terms[2], terms[3]
+    for i in range(n):  # kkt_structure reads every marginal; the rest only in [lo, hi)
+        m[i] = _feature_marginal(C[i], v[i], K[0])
+    quadratic_partials(C[lo:hi], v[lo:hi], K, terms[:, lo:hi])
     # Rows 3 and 4 are the marginals' changes in K and r, side by side for apply_border; the
     # border w is dC/dd, written in place.
     y, g, w, moved = scratch[4, :n], scratch[5, :n], dC_dd, scratch[7:9, :n]
@@ -1391,12 +1407,13 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
             lam_dd = -inverse
     # The marginals' changes in K and in r (dv_i/dr = i r^(i-1) = i v_(i-1)), then the
     # capacities' through the border, both at once.
-    y[0] = 0.0
-    for i in range(1, n):
-        y[i] = dm_dv[i] * i * v[i - 1]
-    apply_border(g, w, scratch[3:5, :n], moved)
-    dC_dK[:] = moved[0]
-    dC_dr[:] = moved[1]
+    for i in range(lo, hi):
+        y[i] = dm_dv[i] * i * v[i - 1] if i > 0 else 0.0
+    apply_border(g[lo:hi], w[lo:hi], scratch[3:5, lo:hi], moved[:, lo:hi])
+    dC_dK[:] = 0.0
+    dC_dr[:] = 0.0
+    dC_dK[lo:hi] = moved[0, lo:hi]
+    dC_dr[lo:hi] = moved[1, lo:hi]
     if K[0] <= 3.0:
         # The vertex rule: whole features and one fraction, constant in K and r until the
         # fraction reaches a bound; in K, the distance to K = 3, where the convex branch
@@ -1406,7 +1423,8 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
         margins[1] = _margin(3.0 - K[0], K[0])
         margins[2] = np.inf
     else:
-        _regime_distances(C, v, K[0], d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, y, margins)
+        _regime_distances(C, v, K[0], d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, y, lo, hi,
+                          margins)
         margins[0] = _margin(margins[0], d)
         margins[1] = _margin(margins[1], K[0])
         margins[2] = _margin(margins[2], r)
@@ -1467,8 +1485,8 @@ def solve_grid_sensitivities(v, n, K, r, d, atol):
             m = n[p]
             lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
             lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
-                                           dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p],
-                                           scratch, place, linear)
+                                           counts[p, 0], counts[p, 1], dC_dd[p, :m], dC_dK[p, :m],
+                                           dC_dr[p, :m], margins[p], scratch, place, linear)
             dC_dd[p, m:] = np.nan
             dC_dK[p, m:] = np.nan
             dC_dr[p, m:] = np.nan
