@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .capacity import capacity_summary
 from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
@@ -492,13 +491,26 @@ EXIT_STATUS = (
 USAGE_ERROR, RUNTIME_FAILURE = 2, 1
 
 
+class _Version(argparse.Action):
+    """``--version``, read from the package's metadata only when asked (it costs an import)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capopt",
         description="Capacity allocation in neural-network toy models, solved directly.",
         epilog=EXIT_STATUS,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="print capopt's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS)
