@@ -16,6 +16,7 @@ import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -204,6 +205,16 @@ def last_decade_exponent(n, t) -> float:
         return math.nan
     order = np.argsort(n)[-2:]
     return float(np.diff(np.log10(t[order]))[0] / np.diff(np.log10(n[order]))[0])
+
+
+def traced_peak(fn: Callable[[], object]) -> int:
+    """Peak bytes traced by :mod:`tracemalloc` during ``fn()`` (numpy's buffers included)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def progress(message: str) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ import numpy as np
 import capopt
 from capopt import _blocks
 
-from ._common import markdown_table, progress, ratio, seconds, timed
+from ._common import markdown_table, progress, ratio, seconds, timed, traced_peak
 
 #: (N, d) of the cases; ``--quick`` uses the smaller ones.
 SIZES = ((131_072, 256), (65_536, 1024))
@@ -84,16 +83,6 @@ def write_memmap(path: Path, n: int, d: int, seed: int = 0) -> np.ndarray:
     out.flush()
     del out
     return np.load(path, mmap_mode="r")
-
-
-def traced_peak(fn) -> int:
-    """Peak bytes traced by tracemalloc during ``fn()``."""
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def measure(W: np.ndarray, path: Path) -> dict:

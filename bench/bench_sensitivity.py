@@ -17,7 +17,6 @@ Run with the suite (``python -m bench``) or alone (``python -m bench --only sens
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from capopt.curves import quadratic
 from capopt.solvers import solve
 from capopt.sweeps import sweep
 
-from ._common import markdown_table, progress, ratio, seconds, timed
+from ._common import markdown_table, progress, ratio, seconds, timed, traced_peak
 
 SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
@@ -42,15 +41,6 @@ def problem(family: str, n: int):
     if family == "mixed":
         K[::2] = rng.uniform(1.5, 2.8, K[::2].size)
     return quadratic(v, K), n / 4
-
-
-def traced_peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def run(quick: bool = False) -> dict:

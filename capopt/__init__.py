@@ -14,7 +14,6 @@ Examples
 ['polysemantic', 'polysemantic']
 """
 
-from importlib import metadata as _metadata
 
 from .capacity import CapacitySummary, capacity, capacity_summary, leverage_scores
 from .curves import (
@@ -35,10 +34,6 @@ from .solvers import METHODS, AllocationError, AllocationResult, Certificate, St
 from .comparison import Comparison, compare
 from .weights import load_weights
 
-try:  # one source for the version: the installed package's metadata (pyproject.toml)
-    __version__ = _metadata.version("capopt")
-except _metadata.PackageNotFoundError:  # a source tree on the path, never installed
-    __version__ = "0+unknown"
 
 # Sweeps pull in xarray, training numba: they are imported on first use, so that
 # `import capopt` loads none of numba, llvmlite, xarray, matplotlib, cvxpy, sympy, pandas,
@@ -49,11 +44,24 @@ _LAZY |= {name: "capopt.perturbation" for name in ("sensitivity", "Sensitivity")
 _LAZY["crosscheck"] = "capopt.training"
 
 
+def _version() -> str:
+    """The installed package's version (pyproject.toml, through its metadata): one source."""
+    from importlib import metadata  # with its email parsers, a third of `import capopt`
+
+    try:
+        return metadata.version("capopt")
+    except metadata.PackageNotFoundError:  # a source tree on the path, never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "__version__":
+        globals()["__version__"] = version = _version()
+        return version
     raise AttributeError(f"module 'capopt' has no attribute {name!r}")
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .capacity import capacity_summary
 from .catalogue import TMS_EXPERIMENTS
 from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
+from ._progress import compilation_notice, progress_bar, run_times
 from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
 from .weights import load_weights
 
@@ -316,7 +316,7 @@ def _run_crosscheck(args) -> int:
         print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")
         problems = STANDARD_PROBLEMS
         reports = [crosscheck(p.curves, p.budget, route=args.route, seed=args.seed, **options)
-                   for p in problems]
+                   for p in progress_bar(problems, desc="cross-checking", unit="problem")]
         print(crosscheck_table(reports, [p.label for p in problems]))
         return 0
     if args.budget is None:
@@ -473,23 +473,26 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
                    help="folder for report.html, report.md, numbers.json and figures/ "
                         "(default ./capopt-report)")
     preset = p.add_mutually_exclusive_group()
-    preset.add_argument("--quick", action="store_true",
-                        help="smaller runs of the same figures (under a minute; default a few minutes)")
+    preset.add_argument("--quick", action="store_true", help="smaller runs of the same figures")
     preset.add_argument("--full", action="store_true",
                         help="the trained figures at paper strength (N = 40, d = 10, 5 seeds) plus the "
                              "published Toy Models of Superposition settings (200->20, the 400->30 "
-                             "window) in their reference recipe; hours on two cores")
+                             "window) in their reference recipe")
+    p.description = f"{p.description}. {run_times()}"
 
 
 def _run_reproduce(args) -> int:
-    """Regenerate every figure and write the report; one progress line per figure."""
+    """Regenerate every figure and write the report; one progress line per figure, then
+    the claims table."""
     # Imported here: matplotlib loads only for the commands that draw.
     from .report import DEFAULT, FULL, QUICK, reproduce
+    from .report.claims import claims_text
 
     _check_writable(args.out, "--out", folder=True)
     settings = QUICK if args.quick else FULL if args.full else DEFAULT
-    print(f"capopt reproduce ({settings.name} settings) -> {args.out}")
-    files = reproduce(args.out, settings=settings, log=lambda line: print(line, flush=True))
+    print(f"capopt reproduce ({settings.name} settings) -> {args.out}", flush=True)
+    files = reproduce(args.out, settings=settings)
+    print(claims_text(files.claims))
     print(f"done in {files.seconds:.1f} s: {len(files.figures)} figures; open {files.html} "
           f"(self-contained) or {files.markdown}")
     return 0
@@ -513,6 +516,11 @@ COMMANDS = {
 }
 
 
+#: The commands that call numba kernels (and so compile them on a first run) and do not say
+#: so themselves.
+_COMPILING_COMMANDS = frozenset({"example", "solve", "compare", "crosscheck", "sweep"})
+
+
 #: The exit statuses, as ``--help`` states them.
 EXIT_STATUS = (
     "exit status: 0 on success; 2 for a usage error, found before any computation starts "
@@ -523,13 +531,26 @@ EXIT_STATUS = (
 USAGE_ERROR, RUNTIME_FAILURE = 2, 1
 
 
+class _Version(argparse.Action):
+    """``--version``, read from the package's metadata only when asked (it costs an import)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capopt",
         description="Capacity allocation in neural-network toy models, solved directly.",
         epilog=EXIT_STATUS,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="print capopt's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS)
@@ -557,6 +578,10 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = show  # one line per warning, without the library's source line
         try:
+            # Said before the pause it explains; reproduce shows it with a bar of its own.
+            notice = compilation_notice() if args.command in _COMPILING_COMMANDS else None
+            if notice is not None:
+                print(f"{prefix}: {notice}", file=sys.stderr, flush=True)
             return args.run(args)
         except (ValueError, TypeError) as exc:
             print(f"{prefix}: error: {exc}", file=sys.stderr)

@@ -239,3 +239,15 @@ def test_sweep_names_a_damaged_checkpoint_chunk_in_one_warning_line(tmp_path, ca
     assert err == (f"capopt sweep: warning: checkpoint chunk '{chunks / 'chunk-000001.npz'}' holds chunk 2, "
                    "not chunk 1 (a file copied or renamed into the wrong place); solving chunk 1 again\n")
     assert (tmp_path / "a.nc").read_bytes() == (tmp_path / "b.nc").read_bytes()
+
+
+def test_sweep_with_sensitivities_stores_them(tmp_path, capsys):
+    from capopt.sweeps import load_sweep, sweep
+
+    grid = ["--n-features", "6", "--budget", "2.5", "--importance-decay", "0.8", "0.9", "--density", "0.1", "0.5"]
+    code, out, _ = run(capsys, "sweep", *grid, "--sensitivities", "--no-figure", "--output", str(tmp_path / "s.nc"))
+    assert code == 0 and "regime margin" in out
+    ds = load_sweep(tmp_path / "s.nc")
+    expected = sweep(n_features=6, budget=2.5, importance_decay=[0.8, 0.9], density=[0.1, 0.5], sensitivities=True)
+    for name in ("capacity_d_budget", "capacity_d_density", "capacity_d_decay", "regime_margin"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values)

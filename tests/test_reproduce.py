@@ -1,7 +1,8 @@
 """``capopt reproduce`` (issue 7): the quick run writes every file, and the report says what
 the figures show.
 
-One ``--quick`` run through the CLI serves every test (module fixture, ~15 s on two cores).
+One ``--quick`` run through the CLI serves every test (module fixture; its time is
+``MEASURED_SECONDS["quick"]`` of :mod:`capopt._progress`).
 Reference values: theory §3's worked case (C = (5/6, 1/6), loss 5.25 for v = (2, 1), K = 7)
 and the closed-form boundaries of the phase diagrams, derived independently of the solvers
 that drew the figures; issue 5's bound max |dC| <= 1e-3 for exact-loss training.
@@ -21,6 +22,8 @@ from matplotlib.image import imread
 
 from capopt.cli import main
 from capopt.report import DEFAULT, FIGURES, FULL, QUICK, Workbench, fmt
+from capopt.report.claims import CLAIM_KEYS, RULES, Verdict
+from capopt.report.writer import CLAIMS_HEADING, SETTINGS_HEADING
 
 #: Issue 5: exact-loss L-BFGS training lands on the solver's capacities within this.
 CROSSCHECK_DC = 1e-3
@@ -107,6 +110,42 @@ def test_progress_has_one_timed_line_per_figure(run):
     for k, slug in enumerate(DRAWN, start=1):
         assert re.search(rf"^\[{k}/{len(DRAWN)}\] {k:02d}-{slug}\.png +\d+\.\d s", stdout, re.M), slug
     assert "report.html" in stdout
+
+
+def test_numbers_json_carries_the_claims_table_with_its_four_keys(run):
+    _, _, numbers = run
+    claims = numbers["claims"]
+    assert isinstance(claims, list) and len(claims) == len(RULES)
+    for claim in claims:
+        assert tuple(claim) == CLAIM_KEYS
+        assert claim["verdict"] in {v.value for v in Verdict}
+        assert claim["figure"].startswith("Figure")
+        # The run produces every number each rule reads.
+        assert not claim["evidence"].startswith("no evidence"), claim
+
+
+def test_the_report_opens_with_the_claims_and_ends_with_the_settings(run):
+    out, stdout, numbers = run
+    markdown = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    for text in (markdown.replace("\\|", "|"), html.unescape(page)):
+        claims, first, settings = (text.index(CLAIMS_HEADING), text.index("Figure 1."),
+                                   text.index(SETTINGS_HEADING))
+        assert claims < first < settings
+        for claim in numbers["claims"]:
+            assert claim["evidence"] in text and claim["claim"] in text
+    assert f'<td class="{numbers["claims"][0]["verdict"].replace(" ", "-")}">' in page
+    # The run prints the table too, verdict first.
+    for claim in numbers["claims"]:
+        assert re.search(rf"^  {re.escape(claim['verdict'])} +{re.escape(claim['claim'])} ", stdout, re.M)
+
+
+def test_the_closed_form_claims_are_reproduced(run):
+    verdicts = {c["claim"]: c["verdict"] for c in run[2]["claims"]}
+    exact = [RULES[name][0] for name in ("budget", "regimes", "cases", "marginal-share", "marginal-value")]
+    assert all(verdicts[claim] == "reproduced" for claim in exact)
+    # Affine, not proportional, at finite K: the paper's wording holds only in part.
+    assert verdicts[RULES["affine"][0]] == "partly"
 
 
 def test_worked_case_and_phase_boundaries_match_the_closed_forms(run):

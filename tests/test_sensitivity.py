@@ -326,3 +326,19 @@ def test_functions_are_differentiated_in_the_budget():
     # The curvatures come from finite differences of the callables (about 1e-7 of l).
     analytic = np.r_[s.capacity_d_budget, s.multiplier_d_budget, s.loss_d_budget]
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-5)
+
+
+def test_kink_derivatives_are_those_of_the_side_where_the_feature_stays():
+    # v = (2, 1), K = 7: feature 1 starts when the level reaches z_1 = (K - 1) v_1 / 2 = 3,
+    # where C_0 = (p_0 / z_1 - 2) / (K - 3) = 1/2 (theory §3). At d = 1/2 it sits at 0 with
+    # m_1(0) = lam: a kink. The derivatives are those of the active set as found ({0}),
+    # i.e. the one-sided ones of less budget; more budget brings feature 1 in.
+    v, K, d = np.array([2.0, 1.0]), 7.0, 0.5
+    s = sensitivity(quadratic(v, K), d)
+    assert s.kinks.tolist() == [1] and s.active.tolist() == [0] and not s.differentiable
+    h = 1e-7  # one-sided: truncation h |lam''| / 2 ~ 5e-6, rounding ~1e-8
+    left = (optimum(v, K, d) - optimum(v, K, d - h)) / h
+    right = (optimum(v, K, d + h) - optimum(v, K, d)) / h
+    analytic = np.r_[s.capacity_d_budget, s.multiplier_d_budget]
+    assert_close(analytic, left[:3], "left derivative in d")
+    assert np.abs(analytic - right[:3]).max() > 0.1   # the other side differs

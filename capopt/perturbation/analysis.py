@@ -69,6 +69,22 @@ __all__ = ["Sensitivity", "sensitivity", "KINK_RTOL", "TIE_RTOL"]
 TIE_RTOL = 1e-12
 
 
+def _by_name(table: str, name: str, doc: str) -> property:
+    """A read-only attribute ``<table>_<name>``: the entry ``name`` of the mapping ``table``,
+    or an AttributeError naming the parameters the family has."""
+
+    def get(self):
+        entries = getattr(self, table)
+        if name not in entries:
+            raise AttributeError(
+                f"{table}_{name}: this family has no parameter {name!r}; its parameters are "
+                f"{sorted(entries) or 'none (only the budget)'}"
+            )
+        return entries[name]
+
+    return property(get, doc=doc)
+
+
 @dataclass(frozen=True, repr=False)
 class Sensitivity:
     r"""Derivatives of an optimum :math:`(C^*, \lambda, L^*)` in the problem's parameters.
@@ -117,43 +133,18 @@ class Sensitivity:
     differentiable: bool
     status: Status
 
-    def _named(self, table: Mapping, name: str, what: str):
-        if name not in table:
-            raise AttributeError(
-                f"{what}: this family has no parameter {name!r}; its parameters are "
-                f"{sorted(table) or 'none (only the budget)'}"
-            )
-        return table[name]
-
-    @property
-    def capacity_d_importance(self) -> CapacityJacobian:
-        r""":math:`\partial C_i / \partial v_j`, an N x N operator."""
-        return self._named(self.capacity_d, "importance", "capacity_d_importance")
-
-    @property
-    def capacity_d_kurtosis(self) -> CapacityJacobian:
-        r""":math:`\partial C_i / \partial K_j`; for one shared K, ``capacity_d_kurtosis @ ones``."""
-        return self._named(self.capacity_d, "kurtosis", "capacity_d_kurtosis")
-
-    @property
-    def multiplier_d_importance(self) -> np.ndarray:
-        r""":math:`\partial \lambda / \partial v_j`, shape (N,)."""
-        return self._named(self.multiplier_d, "importance", "multiplier_d_importance")
-
-    @property
-    def multiplier_d_kurtosis(self) -> np.ndarray:
-        r""":math:`\partial \lambda / \partial K_j`, shape (N,)."""
-        return self._named(self.multiplier_d, "kurtosis", "multiplier_d_kurtosis")
-
-    @property
-    def loss_d_importance(self) -> np.ndarray:
-        r""":math:`\partial L^* / \partial v_j`, shape (N,)."""
-        return self._named(self.loss_d, "importance", "loss_d_importance")
-
-    @property
-    def loss_d_kurtosis(self) -> np.ndarray:
-        r""":math:`\partial L^* / \partial K_j`, shape (N,)."""
-        return self._named(self.loss_d, "kurtosis", "loss_d_kurtosis")
+    capacity_d_importance = _by_name(
+        "capacity_d", "importance", r""":math:`\partial C_i / \partial v_j`, an N x N operator.""")
+    capacity_d_kurtosis = _by_name(
+        "capacity_d", "kurtosis", r""":math:`\partial C_i / \partial K_j`; for one shared K, ``... @ ones``.""")
+    multiplier_d_importance = _by_name(
+        "multiplier_d", "importance", r""":math:`\partial \lambda / \partial v_j`, shape (N,).""")
+    multiplier_d_kurtosis = _by_name(
+        "multiplier_d", "kurtosis", r""":math:`\partial \lambda / \partial K_j`, shape (N,).""")
+    loss_d_importance = _by_name(
+        "loss_d", "importance", r""":math:`\partial L^* / \partial v_j`, shape (N,).""")
+    loss_d_kurtosis = _by_name(
+        "loss_d", "kurtosis", r""":math:`\partial L^* / \partial K_j`, shape (N,).""")
 
     def to_dict(self) -> dict:
         """The budget derivatives and the feature sets as plain Python values (for JSON);
@@ -287,7 +278,7 @@ def _structure(curves: LossCurves, terms: LocalTerms, C: np.ndarray, lam: float,
     place = np.empty(n, dtype=np.int8)
     g = np.empty(n)
     linear = curves.shape_mask(Shape.LINEAR)
-    S, pins, first_pin = kkt_structure(C, terms.right, terms.left, terms.curvature, linear, lam,
+    S, pins, first_pin, _ = kkt_structure(C, terms.right, terms.left, terms.curvature, linear, lam,
                                        atol, KINK_RTOL, place, g)
     F = np.flatnonzero(place == ACTIVE)
     kinks = np.flatnonzero(place >= TIGHT)

@@ -76,11 +76,11 @@ class CapacityJacobian(LinearOperator):
         super().__init__(np.float64, (n, n * self._per_feature))
 
     def _core(self, y: np.ndarray) -> np.ndarray:
-        r""":math:`Q^\top \operatorname{diag}(g) Q y`, column by column (symmetric)."""
-        out = np.empty_like(y)
-        for k in range(y.shape[1]):
-            apply_border(self.inverse_curvature, self.border, np.ascontiguousarray(y[:, k]), out[:, k])
-        return out
+        r""":math:`Q^\top \operatorname{diag}(g) Q y` for each column y (symmetric)."""
+        rows = np.ascontiguousarray(y.T)
+        out = np.empty_like(rows)
+        apply_border(self.inverse_curvature, self.border, rows, out)
+        return out.T
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         n, k = self.shape[0], X.shape[1]

@@ -53,7 +53,8 @@ def _sparsity_header(c) -> tuple[str, ...]:
 
 #: The header of each figure's table (slug -> header, or a function of the computation).
 HEADERS = {
-    "allocation": ("K", "returns", "method", "monosemantic", "polysemantic", "ignored", "lambda", "loss"),
+    "allocation": ("K", "returns", "method", "monosemantic", "polysemantic", "ignored",
+                   "in importance order", "lambda", "loss"),
     "marginal-benefit": ("case", "a/b", "K", "returns", "C_a", "C_b", "lambda", "loss", "regime"),
     "sparsity-sweep": _sparsity_header,
     "gram-blocks": ("embedding", "how", "blocks (features/dims)"),
@@ -112,6 +113,8 @@ def two_feature(s, c) -> str:
         "(capopt.sweeps.phase_boundaries: each crossing refined along K to 1e-10 by a root of the "
         f"KKT margin, re-solving the problem); its {numbers['traced crossings']} points lie within "
         f"{fmt(numbers['max relative distance of traced K from 1 + 2a/b'])} (relative) of 1 + 2a/b. "
+        "The solid line along the bottom edge is the other change of regime the tracer finds: at "
+        "K = 1 every curve is flat and nothing is represented, just above it feature a owns the neuron. "
         "Sparse inputs (large K) and similar importances (a/b near 1) make sharing "
         "optimal. The lettered points are the cases A-F of the previous figure."
     )

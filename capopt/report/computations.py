@@ -19,9 +19,12 @@ from typing import Callable
 import numpy as np
 
 from .. import _formulas as F
+from .._progress import progress_bar, show_progress
 from ..catalogue import STANDARD_PROBLEMS
 from ..curves import Shape, gated_kurtosis, quadratic
+from ..capacity import capacity
 from ..geometry import block_sizes, block_summary, blocks
+from ..perturbation import sensitivity
 from ..realisation import optimal_quadratic_model
 from ..regimes import Regime, classify
 from ..solvers import solve
@@ -33,7 +36,8 @@ from .captions import fmt
 from .drawing import ARCHITECTURE_LABELS
 from .settings import Settings
 
-__all__ = ["Workbench", "Computed", "TWO_FEATURE_CASES", "ON_BOUNDARY", "FD_STEP", "BUDGET_FEATURES"]
+__all__ = ["Workbench", "Computed", "TWO_FEATURE_CASES", "ON_BOUNDARY", "FD_STEP", "BUDGET_FEATURES",
+           "SENSITIVITY_BUDGET"]
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,16 @@ class Workbench:
     settings : Settings
     log : callable
         Receives one line of progress per long computation.
+    progress : bool, optional
+        Draw a progress bar (stderr) over each training sweep and the cross-checks; by
+        default only on an interactive terminal.
     """
 
-    def __init__(self, settings: Settings, log: Callable[[str], None] = print):
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print, *,
+                 progress: bool | None = None):
         self.settings = settings
         self.log = log
+        self.progress = show_progress(progress)
 
     @cached_property
     def train_importance(self) -> np.ndarray:
@@ -89,6 +98,7 @@ class Workbench:
                 name, self.train_importance, s.train_budget, self.train_densities,
                 n_seeds=s.train_seeds, steps=s.train_steps, batch_size=s.train_batch,
                 lr=s.train_lr, seed=s.seed, tol=s.train_tol, window=s.train_window,
+                progress=self.progress, desc=f"training {name}",
             )
             fit = out[name].fit
             self.log(f"      trained {name:<8} {self.train_densities.size * s.train_seeds} instances x "
@@ -117,20 +127,30 @@ class Workbench:
         """Exact-loss L-BFGS cross-check of every standard problem."""
         s = self.settings
         return [crosscheck(p.curves, p.budget, starts=s.crosscheck_starts, seed=s.seed)
-                for p in STANDARD_PROBLEMS]
+                for p in progress_bar(STANDARD_PROBLEMS, progress=self.progress, desc="cross-checking",
+                                      unit="problem", leave=False)]
 
+
+#: The code of the polysemantic regime in ``AllocationResult.regime_codes``.
+_POLYSEMANTIC = list(Regime).index(Regime.POLYSEMANTIC)
 
 _RETURNS = {Shape.CONCAVE: "increasing", Shape.LINEAR: "constant", Shape.CONVEX: "diminishing"}
 
 
 # ---------------------------------------------------------------- 1. allocation vs importance
+def _affine_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line y = slope x + intercept: (slope, intercept, max |residual|)."""
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept), float(np.max(np.abs(y - (slope * x + intercept))))
+
+
 def allocation(wb: Workbench) -> Computed:
     s = wb.settings
     v = 0.9 ** np.arange(s.allocation_features, dtype=np.float64)
     Ks = s.allocation_kurtosis
     results = [solve(quadratic(v, K), s.allocation_budget) for K in Ks]
     theory, rows = [], []
-    numbers: dict[str, int | float] = {}
+    numbers: dict[str, int | float | str] = {}
     off_curve = 0.0
     grid = np.linspace(0.0, 1.02 * v.max(), 400)
     for K, r in zip(Ks, results):
@@ -143,6 +163,18 @@ def allocation(wb: Workbench) -> Computed:
             on = np.clip(F.quadratic_response(level, v, K), 0.0, 1.0)
             off_curve = max(off_curve, float(np.max(np.abs(r.capacities - on))))
         theory.append(curve)
+        # v decreases with i, so regimes in importance order have non-decreasing codes
+        # (monosemantic, polysemantic, ignored).
+        ordered = bool(np.all(np.diff(r.regime_codes) >= 0))
+        numbers[f"K={K:g} regimes in importance order"] = "yes" if ordered else "no"
+        poly = r.regime_codes == _POLYSEMANTIC
+        if K > 3 and poly.sum() >= 2:
+            # theory §3: between the thresholds C_i is affine in v_i with intercept -2/(K - 3).
+            slope, intercept, residual = _affine_fit(v[poly], r.capacities[poly])
+            numbers.update({f"K={K:g} poly slope": slope, f"K={K:g} poly intercept": intercept,
+                            f"K={K:g} closed-form intercept -2/(K-3)": -2.0 / (K - 3.0),
+                            f"K={K:g} poly fit max residual": residual,
+                            f"K={K:g} poly mean C": float(r.capacities[poly].mean())})
         counts = r.counts
         shape = _RETURNS[quadratic(v, K).shape]
         for regime in ("monosemantic", "polysemantic", "ignored"):
@@ -150,7 +182,7 @@ def allocation(wb: Workbench) -> Computed:
         numbers[f"K={K:g} lambda"] = r.multiplier
         numbers[f"K={K:g} loss"] = r.loss
         rows.append((K, shape, r.method, counts["monosemantic"], counts["polysemantic"],
-                     counts["ignored"], r.multiplier, r.loss))
+                     counts["ignored"], numbers[f"K={K:g} regimes in importance order"], r.multiplier, r.loss))
     numbers["max |C - closed form|"] = off_curve
     data = {"importance": v, "kurtosis": Ks, "results": results, "theory": theory}
     return Computed(numbers, data, tuple(rows))
@@ -278,11 +310,8 @@ def sparsity(wb: Workbench) -> Computed:
         numbers[f"{name} dense"] = float(f[0])
         numbers[f"{name} dense seed range"] = _spread(per_seed[0])
         numbers[f"{name} sparse"] = float(f[-1])
-        numbers[f"{name} sparse seed range"] = _spread(per_seed[-1])
-        numbers[f"{name} dense by capacity alone"] = float(alone)
-        numbers[f"{name} max change over thresholds"] = float(np.max(np.abs(sensitivity - f)))
-        numbers[f"{name} Adam steps"] = int(sw.fit.steps)
-        numbers[f"{name} converged"] = "yes" if sw.fit.converged else "no (cap)"
+                lr=s.train_lr, seed=s.seed, tol=s.train_tol, window=s.train_window,
+                progress=self.progress, desc=f"training {name}",
         grows += bool(f[-1] > f[0])
         rows.append((name, f[0], numbers[f"{name} dense seed range"], f[-1],
                      numbers[f"{name} sparse seed range"], alone,
@@ -377,6 +406,11 @@ def tms_published(wb: Workbench) -> Computed:
 
 
 # ---------------------------------------------------------------- 6. Gram matrices and blocks
+def _unused(W: np.ndarray, d: int) -> float:
+    """min(d, N) - sum_i C_i of the d x N embedding W."""
+    return float(min(d, W.shape[-1]) - capacity(W).sum())
+
+
 def gram_blocks(wb: Workbench) -> Computed:
     s = wb.settings
     k = wb.gram_index
@@ -393,7 +427,10 @@ def gram_blocks(wb: Workbench) -> Computed:
     numbers = {"density": p,
                "quadratic optimal blocks": block_summary(optimal_blocks),
                "quadratic L-BFGS blocks": block_summary(check.trained_blocks),
-               "quadratic L-BFGS max |dC|": check.max_abs_dC}
+               "quadratic L-BFGS max |dC|": check.max_abs_dC,
+               # Zero iff the embedding is block-semi-orthogonal of rank min(d, N) (theory §1).
+               "quadratic optimal min(d, N) - sum C": _unused(model.W, s.train_budget),
+               "quadratic L-BFGS min(d, N) - sum C": _unused(check.trained_weights, s.train_budget)}
     rows = [("quadratic optimal", "capopt.solve + optimal_quadratic_model",
              numbers["quadratic optimal blocks"]),
             ("quadratic trained", "L-BFGS on the exact loss", numbers["quadratic L-BFGS blocks"])]
@@ -418,6 +455,11 @@ def crosscheck_scatter(wb: Workbench) -> Computed:
         rows.append((label, r.curves.n_features, r.budget, r.predicted.method, r.max_abs_dC, r.loss_gap,
                      block_summary(r.predicted_blocks), block_summary(r.trained_blocks)))
     numbers["max |dC| over all problems"] = max(r.max_abs_dC for r in reports)
+    # sum C <= rank W <= d for any W, with equality iff W is block-semi-orthogonal of full rank.
+    numbers["max sum C - d over trained embeddings"] = max(
+        float(r.trained_capacities.sum()) - r.budget for r in reports)
+    numbers["max min(d, N) - sum C over trained embeddings"] = max(
+        _unused(r.trained_weights, r.budget) for r in reports)
     numbers["max |loss gap| over all problems"] = max(abs(r.loss_gap) for r in reports)
     return Computed(numbers, {"reports": reports, "labels": labels}, tuple(rows))
 
@@ -443,6 +485,30 @@ def _budget_families(n: int):
     )
 
 
+#: Budget at which the sensitivities of the budget-response families are reported.
+SENSITIVITY_BUDGET = 2.5
+
+
+def _budget_sensitivity(label: str, curves, d: float, h: float) -> dict:
+    """dL*/dd from :func:`capopt.sensitivity` against the central difference of L*, and for
+    a convex family of one kurtosis how dC/dd shares the marginal dimension."""
+    s = sensitivity(curves, d)
+    fd = (solve(curves, d + h).loss - solve(curves, d - h).loss) / (2 * h)
+    out = {f"{label} d = {d:g}: dL*/dd": s.loss_d_budget,
+           f"{label} d = {d:g}: central difference of L*": fd}
+    if curves.shape is Shape.CONVEX and curves.shared_kurtosis is not None:
+        # theory §3: C_i = ((K - 1) v_i / mu - 2)/(K - 3), so dC_i/dd is proportional to v_i
+        # among the polysemantic features, and they share the whole marginal dimension.
+        poly = solve(curves, d).regime_codes == _POLYSEMANTIC
+        v = curves.importance[poly]
+        share = s.capacity_d_budget[poly] / (v / v.sum())
+        out.update({f"{label} d = {d:g}: polysemantic features": int(poly.sum()),
+                    f"{label} d = {d:g}: max |(dC_i/dd) / (v_i / sum v) - 1|":
+                        float(np.max(np.abs(share - 1.0))),
+                    f"{label} d = {d:g}: sum dC/dd": float(s.capacity_d_budget.sum())})
+    return out
+
+
 def budget_response(wb: Workbench) -> Computed:
     n = BUDGET_FEATURES
     d = np.linspace(0.0, n + 1.0, wb.settings.budget_points)
@@ -464,5 +530,6 @@ def budget_response(wb: Workbench) -> Computed:
                         f"{label} lambda at d = 2.5": solve(curves, 2.5).multiplier})
         rows.append((label, results[len(d) // 2].method, used, fd_error,
                      numbers[f"{label} lambda at d = 2.5"]))
+        numbers.update(_budget_sensitivity(label, curves, SENSITIVITY_BUDGET, h))
     return Computed(numbers, {"budgets": d, "families": families, "n_features": n, "step": h},
                     tuple(rows))

@@ -46,12 +46,14 @@ class Rendered:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A registered figure: file-name slug, heading, the function that makes it, and whether
-    a preset draws it."""
+    """A registered figure: file-name slug, heading, the function that makes it, the
+    computation alone (without drawing; what a first run compiles the kernels with), and
+    whether a preset draws it."""
 
     slug: str
     title: str
     make: Callable[[Workbench], Rendered] = field(repr=False)
+    compute: Callable[[Workbench], Computed] = field(repr=False)
     drawn: Callable[[Settings], bool] = field(default=lambda settings: True, repr=False)
 
 
@@ -72,7 +74,7 @@ def _register(slug: str, title: str, compute: Callable[[Workbench], Computed],
         rows = None if header is None else table(header, computed.rows)
         return Rendered(draw(computed), caption(wb.settings, computed), computed.numbers, rows)
 
-    FIGURES[slug] = FigureSpec(slug, title, make, drawn)
+    FIGURES[slug] = FigureSpec(slug, title, make, compute, drawn)
 
 
 _register(

@@ -101,7 +101,7 @@ class Settings:
         return asdict(self)
 
 
-#: ``capopt reproduce``: about two minutes on two cores.
+#: ``capopt reproduce`` (its measured time: :data:`capopt._progress.MEASURED_SECONDS`).
 DEFAULT = Settings(
     name="default",
     allocation_features=40,

@@ -11,7 +11,11 @@ from pathlib import Path
 
 from .figures import FigureSpec, Rendered, Table
 
-__all__ = ["Entry", "Document", "write_markdown", "write_html"]
+__all__ = ["Entry", "Document", "write_markdown", "write_html", "CLAIMS_HEADING", "SETTINGS_HEADING"]
+
+#: The headings of the report's first section and of its appendix.
+CLAIMS_HEADING = "The paper's claims, judged by this run"
+SETTINGS_HEADING = "Appendix: settings"
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,12 @@ class Entry:
 
 @dataclass(frozen=True)
 class Document:
-    """Everything the report says: a title, an introduction, settings, figures, a footer."""
+    """Everything the report says: a title, an introduction, the claims table, the figures,
+    a footer, and the settings (an appendix)."""
 
     title: str
     intro: str
+    claims: Table
     settings: dict
     entries: tuple[Entry, ...]
     footer: str
@@ -54,8 +60,8 @@ def _md_table(table: Table) -> list[str]:
 def write_markdown(doc: Document, path: Path) -> Path:
     """Write ``doc`` as Markdown; figures are linked relative to ``path``'s folder."""
     path = Path(path)
-    lines = [f"# {doc.title}", "", doc.intro, "", "Settings:", ""]
-    lines += _md_table(_settings_table(doc.settings)) + [""]
+    lines = [f"# {doc.title}", "", doc.intro, "", f"## {CLAIMS_HEADING}", ""]
+    lines += _md_table(doc.claims) + [""]
     for e in doc.entries:
         link = e.png.relative_to(path.parent).as_posix()
         lines += [f"## Figure {e.number}. {e.spec.title}", "",
@@ -64,6 +70,7 @@ def write_markdown(doc: Document, path: Path) -> Path:
         if e.rendered.table is not None:
             lines += _md_table(e.rendered.table) + [""]
         lines += [f"*Computed in {e.seconds:.1f} s.*", ""]
+    lines += [f"## {SETTINGS_HEADING}", ""] + _md_table(_settings_table(doc.settings)) + [""]
     lines += ["---", "", doc.footer, ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -80,12 +87,21 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
 .timing { color: #777; font-size: 0.85em; }
 code { background: #f3f3f3; padding: 0 0.2em; }
+td.reproduced { background: #e3f2e1; font-weight: bold; }
+td.partly { background: #fdf1d6; font-weight: bold; }
+td.not-reproduced { background: #f9dcdc; font-weight: bold; }
 """
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: Table, classed: str | None = None) -> str:
+    """``table`` as HTML; the cells of column ``classed`` get their text as a CSS class."""
+
+    def cell(column: str, text: str) -> str:
+        css = f' class="{html.escape(text.replace(" ", "-"))}"' if column == classed else ""
+        return f"<td{css}>{html.escape(text)}</td>"
+
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+    body = "".join("<tr>" + "".join(cell(h, c) for h, c in zip(table.header, row)) + "</tr>"
                    for row in table.rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -100,7 +116,8 @@ def write_html(doc: Document, path: Path) -> Path:
         f"<title>{esc(doc.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(doc.title)}</h1>",
         f"<p>{esc(doc.intro)}</p>",
-        f"<details><summary>Settings</summary>{_html_table(_settings_table(doc.settings))}</details>",
+        f'<h2 id="claims">{esc(CLAIMS_HEADING)}</h2>',
+        _html_table(doc.claims, classed="verdict"),
     ]
     for e in doc.entries:
         data = base64.b64encode(e.png.read_bytes()).decode("ascii")
@@ -114,6 +131,7 @@ def write_html(doc: Document, path: Path) -> Path:
         if e.rendered.table is not None:
             parts.append(_html_table(e.rendered.table))
         parts.append(f'<p class="timing">Computed in {e.seconds:.1f} s.</p>')
-    parts += ["<hr>", f"<p>{esc(doc.footer)}</p>", "</body></html>", ""]
+    parts += [f'<h2 id="settings">{esc(SETTINGS_HEADING)}</h2>', _html_table(_settings_table(doc.settings)),
+              "<hr>", f"<p>{esc(doc.footer)}</p>", "</body></html>", ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -1061,6 +1061,8 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
         Active features on a linear piece (``linear[i]`` or :math:`\ell_i'' = 0`).
     first_pin : int
         The first of them, or -1.
+    active : int
+        Active features.
     """
     scale = abs(lam)
     for i in range(C.size):
@@ -1069,6 +1071,7 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
     S = 0.0
     pins = 0
     first_pin = -1
+    active = 0
     for i in range(C.size):
         g[i] = 0.0
         gives = right[i] != 0.0 or lam != 0.0
@@ -1082,31 +1085,35 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
             place[i] = AT_KNOT + TIGHT * (near_right or near_left)
         else:
             place[i] = ACTIVE
+            active += 1
             if linear[i] or h[i] == 0.0:
                 pins += 1
                 first_pin = i if first_pin < 0 else first_pin
             else:
                 g[i] = 1.0 / h[i]
                 S += g[i]
-    return S, pins, first_pin
+    return S, pins, first_pin, active
 
 
 @jit
-def apply_border(g, w, y, out):
-    r""":math:`Q^\top \operatorname{diag}(g) Q y` with :math:`Q = I - \mathbf 1 w^\top`, in O(N).
+def apply_border(g, w, Y, out):
+    r""":math:`Q^\top \operatorname{diag}(g) Q y` with :math:`Q = I - \mathbf 1 w^\top`, for each row y of Y.
 
-    ``g`` and ``w`` are zero outside the active set, so the result is too: the change of
-    the capacities for a change ``y`` of the marginals (:mod:`capopt.perturbation.jacobian`).
+    ``Y`` and ``out`` have shape (k, N): k changes of the marginals at once, in three passes
+    over the features, O(k N). ``g`` and ``w`` are zero outside the active set, so the
+    result is too: the changes of the capacities (:mod:`capopt.perturbation.jacobian`).
     """
-    wy = 0.0
-    for i in range(y.size):
-        wy += w[i] * y[i]
-    total = 0.0
-    for i in range(y.size):
-        out[i] = g[i] * (y[i] - wy)
-        total += out[i]
-    for i in range(y.size):
-        out[i] -= w[i] * total
+    k, n = Y.shape
+    for j in range(k):
+        wy = 0.0
+        for i in range(n):
+            wy += w[i] * Y[j, i]
+        total = 0.0
+        for i in range(n):
+            out[j, i] = g[i] * (Y[j, i] - wy)
+            total += out[j, i]
+        for i in range(n):
+            out[j, i] -= w[i] * total
 
 
 @jit
@@ -1273,16 +1280,22 @@ def _margin(dist, theta):
 
 
 @jit
-def _to_bound(C, dC):
-    """Distance, along a parameter, at which a capacity moving at rate ``dC`` reaches 0 or 1."""
-    return np.inf if dC == 0.0 else min(C, 1.0 - C) / abs(dC)
+def _nearer(dist, gap, rate):
+    """``min(dist, gap / |rate|)``, dividing only when it is smaller (no change at rate 0)."""
+    rate = abs(rate)
+    return gap / rate if gap < dist * rate else dist
 
 
 @jit
-def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, out):
+def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, dm_dr, lo, hi, out):
     r"""How far d, K and r may each move before a feature of a convex family changes regime.
 
-    Writes the three distances (in the parameters' own units) into ``out``, in one pass.
+    Writes the three distances (in the parameters' own units) into ``out``, looking at the
+    features ``lo <= i < hi`` only: the active ones and their two neighbours. That is
+    enough for a sweep's problems, whose importances decrease with i: with one kurtosis
+    each capacity is non-decreasing in the importance, so the features are in the order
+    monosemantic, active, ignored, and the first to change regime is an active one, the
+    last at 1 or the first at 0.
 
     * **Budget, exact.** With one kurtosis K > 3 each capacity inside (0, 1) is affine in
       :math:`u = 1/\mu` (module docstring: :math:`C_i = (p_i u - 2)/\epsilon_i`), so
@@ -1300,45 +1313,61 @@ def _regime_distances(C, v, K, d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr,
     """
     dlam_dK = 0.0
     dlam_dr = 0.0
-    total = 0.0
-    for i in range(C.size):
+    for i in range(lo, hi):
         dlam_dK += w[i] * dm_dK[i]
         dlam_dr += w[i] * dm_dr[i]
-        total += C[i]
-    du = 0.0
-    u = 0.0
-    if lam > 0.0:
-        mu = _multiplier_level(lam)
-        u = 1.0 / mu
-        du = -(lam_dd / _level_multiplier_slope(mu)) / (mu * mu)
-    out[0] = d - total if lam == 0.0 else np.inf
-    out[1] = np.inf
-    out[2] = np.inf
-    for i in range(C.size):
-        if place[i] >= TIGHT:
+    to_d = np.inf
+    if lam == 0.0:
+        total = 0.0
+        for i in range(C.size):
+            total += C[i]
+        to_d = d - total
+    to_K = np.inf
+    to_r = np.inf
+    # The nearest level at which a feature leaves a bound: the largest ignore level z_i of
+    # the features at 0 (all below mu), the smallest full level v_i of those at 1 (above).
+    z_max = 0.0
+    v_min = np.inf
+    for i in range(lo, hi):
+        where = place[i]
+        if where >= TIGHT:
             out[:] = 0.0
             return
-        if place[i] == ACTIVE:
+        if where == ACTIVE:
+            inside = min(C[i], 1.0 - C[i])
             if lam > 0.0:
-                out[0] = min(out[0], _to_bound(C[i], dC_dd[i]))
-            out[1] = min(out[1], _to_bound(C[i], dC_dK[i]))
-            out[2] = min(out[2], _to_bound(C[i], dC_dr[i]))
-        elif not _flat(v[i], K):
-            if du != 0.0:
-                level = _ignore_level(v[i], K) if place[i] == AT_ZERO else _full_level(v[i], K)
-                out[0] = min(out[0], abs(u - 1.0 / level) / abs(du))
+                to_d = _nearer(to_d, inside, dC_dd[i])
+            to_K = _nearer(to_K, inside, dC_dK[i])
+            to_r = _nearer(to_r, inside, dC_dr[i])
+        elif v[i] > 0.0:  # flat curves (v = 0; K = 1 never reaches here) never move
+            if where == AT_ZERO:
+                z_max = max(z_max, _ignore_level(v[i], K))
+            else:
+                v_min = min(v_min, _full_level(v[i], K))
             gap = abs(lam - m[i])
-            if dlam_dK != dm_dK[i]:
-                out[1] = min(out[1], gap / abs(dlam_dK - dm_dK[i]))
-            if dlam_dr != dm_dr[i]:
-                out[2] = min(out[2], gap / abs(dlam_dr - dm_dr[i]))
+            to_K = _nearer(to_K, gap, dlam_dK - dm_dK[i])
+            to_r = _nearer(to_r, gap, dlam_dr - dm_dr[i])
+    if lam > 0.0:
+        mu = _multiplier_level(lam)
+        du = abs((lam_dd / _level_multiplier_slope(mu)) / (mu * mu))
+        u = 1.0 / mu
+        if du != 0.0 and z_max > 0.0:
+            to_d = min(to_d, abs(1.0 / z_max - u) / du)
+        if du != 0.0 and v_min < np.inf:
+            to_d = min(to_d, abs(u - 1.0 / v_min) / du)
+    out[0], out[1], out[2] = to_d, to_K, to_r
 
 
 @jit
-def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, scratch, place, linear):
+def _differentiate_one(C, v, K, r, d, lam, atol, n_full, n_active, dC_dd, dC_dK, dC_dr, margins, scratch,
+                       place, linear):
     r"""Sensitivities of one sweep problem at its optimum (C, lam); returns dlam/dd.
 
-    ``scratch`` (7, >= N) and ``place``, ``linear`` (>= N) are work space. The KKT
+    ``n_full`` and ``n_active`` count the monosemantic and polysemantic features (the
+    solve's counts); the importances decrease with i, so those are the first ``n_full``,
+    then the next ``n_active`` (:func:`_regime_distances`), and only they and their two
+    neighbours need more than their marginal. ``scratch`` (9, >= N) and ``place``,
+    ``linear`` (>= N) are work space. The KKT
     structure of :func:`kkt_structure`, the border of
     :mod:`capopt.perturbation.analysis`, and :func:`apply_border` for the shared kurtosis
     K and the decay r of :math:`v_i = r^i` (:math:`\partial v_i / \partial r = i r^{i-1}`).
@@ -1350,16 +1379,18 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
     NaN.
     """
     n = C.size
+    lo, hi = max(n_full - 1, 0), min(n_full + n_active + 1, n)
     terms = scratch[:4, :n]
-    quadratic_partials(C, v, K, terms)
     m, h, dm_dv, dm_dK = terms[0], terms[1], terms[2], terms[3]
-    g, w, y = scratch[4, :n], scratch[5, :n], scratch[6, :n]
+    for i in range(n):  # kkt_structure reads every marginal; the rest only in [lo, hi)
+        m[i] = _feature_marginal(C[i], v[i], K[0])
+    quadratic_partials(C[lo:hi], v[lo:hi], K, terms[:, lo:hi])
+    # Rows 3 and 4 are the marginals' changes in K and r, side by side for apply_border; the
+    # border w is dC/dd, written in place.
+    y, g, w, moved = scratch[4, :n], scratch[5, :n], dC_dd, scratch[7:9, :n]
     place, linear = place[:n], linear[:n]
     linear[:] = K[0] == 3.0
-    S, pins, first_pin = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
-    active = 0
-    for i in range(n):
-        active += place[i] == ACTIVE
+    S, pins, first_pin, active = kkt_structure(C, m, m, h, linear, lam, atol, KINK_RTOL, place, g)
     w[:] = 0.0
     lam_dd = 0.0
     tied = K[0] <= 3.0 and r == 1.0 and 0.0 < d < n and n > 1
@@ -1370,19 +1401,19 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
         elif pins > 1 or not (S != 0.0 and math.isfinite(S)):
             tied = True
         else:
+            inverse = 1.0 / S
             for i in range(n):
-                w[i] = g[i] / S
-            lam_dd = -1.0 / S
-    if tied or vertex:
-        dC_dd[:] = np.nan
-        lam_dd = np.nan
-    else:
-        dC_dd[:] = w
-    y[0] = 0.0
-    for i in range(1, n):
-        y[i] = dm_dv[i] * i * v[i - 1]  # dv_i/dr = i r^(i-1) = i v_(i-1)
-    apply_border(g, w, dm_dK, dC_dK)
-    apply_border(g, w, y, dC_dr)
+                w[i] = g[i] * inverse
+            lam_dd = -inverse
+    # The marginals' changes in K and in r (dv_i/dr = i r^(i-1) = i v_(i-1)), then the
+    # capacities' through the border, both at once.
+    for i in range(lo, hi):
+        y[i] = dm_dv[i] * i * v[i - 1] if i > 0 else 0.0
+    apply_border(g[lo:hi], w[lo:hi], scratch[3:5, lo:hi], moved[:, lo:hi])
+    dC_dK[:] = 0.0
+    dC_dr[:] = 0.0
+    dC_dK[lo:hi] = moved[0, lo:hi]
+    dC_dr[lo:hi] = moved[1, lo:hi]
     if K[0] <= 3.0:
         # The vertex rule: whole features and one fraction, constant in K and r until the
         # fraction reaches a bound; in K, the distance to K = 3, where the convex branch
@@ -1392,10 +1423,16 @@ def _differentiate_one(C, v, K, r, d, lam, atol, dC_dd, dC_dK, dC_dr, margins, s
         margins[1] = _margin(3.0 - K[0], K[0])
         margins[2] = np.inf
     else:
-        _regime_distances(C, v, K[0], d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, y, margins)
+        _regime_distances(C, v, K[0], d, m, place, w, lam, lam_dd, dC_dd, dC_dK, dC_dr, dm_dK, y, lo, hi,
+                          margins)
         margins[0] = _margin(margins[0], d)
         margins[1] = _margin(margins[1], K[0])
         margins[2] = _margin(margins[2], r)
+    if tied or vertex:
+        # A whole budget at a vertex: any change of d moves a feature off its bound.
+        dC_dd[:] = np.nan
+        lam_dd = np.nan
+        margins[0] = 0.0
     if tied:
         margins[:] = 0.0
         dC_dK[:] = np.nan
@@ -1441,15 +1478,15 @@ def solve_grid_sensitivities(v, n, K, r, d, atol):
     # as the differentiation of a small one).
     blocks = (P + GRID_BLOCK - 1) // GRID_BLOCK
     for b in prange(blocks):
-        scratch = np.empty((7, W))
+        scratch = np.empty((9, W))
         place = np.empty(W, dtype=np.int8)
         linear = np.empty(W, dtype=np.bool_)
         for p in range(b * GRID_BLOCK, min(P, (b + 1) * GRID_BLOCK)):
             m = n[p]
             lam[p], loss[p] = _solve_one(v[p, :m], K[p : p + 1], d[p], atol, C[p, :m], counts[p])
             lam_dd[p] = _differentiate_one(C[p, :m], v[p, :m], K[p : p + 1], r[p], d[p], lam[p], atol,
-                                           dC_dd[p, :m], dC_dK[p, :m], dC_dr[p, :m], margins[p],
-                                           scratch, place, linear)
+                                           counts[p, 0], counts[p, 1], dC_dd[p, :m], dC_dK[p, :m],
+                                           dC_dr[p, :m], margins[p], scratch, place, linear)
             dC_dd[p, m:] = np.nan
             dC_dK[p, m:] = np.nan
             dC_dr[p, m:] = np.nan

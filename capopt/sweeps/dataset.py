@@ -57,7 +57,9 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
     kurtosis of each point of the density axis (used when ``grid`` sweeps ``density``),
     ``chunks`` the (capacities, multipliers, losses, counts) of every chunk in order.
     """
-    C, lam, loss, counts, *derivatives = (np.concatenate(parts) for parts in zip(*chunks))
+    # One chunk (a sweep of up to chunk_size problems) is used as it is, without a copy.
+    C, lam, loss, counts, *derivatives = (parts[0] if len(parts) == 1 else np.concatenate(parts)
+                                          for parts in zip(*chunks))
     dims = tuple(k for k, x in grid.items() if x.ndim == 1)
     shape = tuple(grid[k].size for k in dims)
     coords: dict[str, tuple[str | tuple[str, ...], np.ndarray, dict[str, str]]]
