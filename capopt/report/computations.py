@@ -306,12 +306,15 @@ def sparsity(wb: Workbench) -> Computed:
         f = per_seed.mean(axis=1)
         # The count without the norm threshold: what capacity alone calls polysemantic.
         alone = sw.fractions(zero_tol=0.0)[0, :, 1].mean()
-        sensitivity = sw.threshold_sensitivity(s.regime_atols, s.zero_tols)
+        by_threshold = sw.threshold_sensitivity(s.regime_atols, s.zero_tols)
         numbers[f"{name} dense"] = float(f[0])
         numbers[f"{name} dense seed range"] = _spread(per_seed[0])
         numbers[f"{name} sparse"] = float(f[-1])
-                lr=s.train_lr, seed=s.seed, tol=s.train_tol, window=s.train_window,
-                progress=self.progress, desc=f"training {name}",
+        numbers[f"{name} sparse seed range"] = _spread(per_seed[-1])
+        numbers[f"{name} dense by capacity alone"] = float(alone)
+        numbers[f"{name} max change over thresholds"] = float(np.max(np.abs(by_threshold - f)))
+        numbers[f"{name} Adam steps"] = int(sw.fit.steps)
+        numbers[f"{name} converged"] = "yes" if sw.fit.converged else "no (cap)"
         grows += bool(f[-1] > f[0])
         rows.append((name, f[0], numbers[f"{name} dense seed range"], f[-1],
                      numbers[f"{name} sparse seed range"], alone,
