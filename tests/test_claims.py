@@ -63,6 +63,10 @@ def _reproducing() -> dict:
         "gram-blocks": {"density": 0.1, "quadratic optimal blocks": "10/3", "quadratic L-BFGS blocks": "10/3",
                         "quadratic optimal min(d, N) - sum C": 0.0, "quadratic L-BFGS min(d, N) - sum C": 1e-12,
                         "tms-relu blocks": "2/1 x3", "square blocks": "10/3", "seeds": MIN_SEEDS},
+        "block-sizes": {"tms-relu p = 0.1 largest block": 2.0, "tms-relu p = 0.1 largest block seed range": 1.0,
+                        "square p = 0.1 largest block": 10.0, "square p = 0.1 largest block seed range": 2.0,
+                        "tms-relu p = 1 largest block": 1.0, "tms-relu p = 1 largest block seed range": 0.0,
+                        "square p = 1 largest block": 1.0, "square p = 1 largest block seed range": 0.0},
         "crosscheck": {"max sum C - d over trained embeddings": 0.0,
                        "max min(d, N) - sum C over trained embeddings": 1e-12},
         "budget": budget,
@@ -95,8 +99,8 @@ CHANGES = {
                       {"sparsity_sweep": {"square sparse": 0.85}}),
     "semi-orthogonal": ({"gram_blocks": {"quadratic L-BFGS blocks": "7/2, 3/1"}},
                         {"gram_blocks": {"quadratic optimal min(d, N) - sum C": 0.3}}),
-    "block-sizes": ({"gram_blocks": {"seeds": 1}},
-                    {"gram_blocks": {"tms-relu blocks": "10/3"}}),
+    "block-sizes": ({"block_sizes": {"square p = 0.1 largest block seed range": 7.0}},
+                    {"block_sizes": {"tms-relu p = 0.1 largest block": 10.0}}),
     "cases": ({"marginal_benefit": {"D C_a": 0.9, "D C_b": 0.1}},
               {f"marginal_benefit": {f"{c} C_a": 0.3 for c, _, _ in TWO_FEATURE_CASES}}),
     "marginal-share": ({"budget": {f"convex, K = 5 {AT} max |(dC_i/dd) / (v_i / sum v) - 1|": 1e-3}},
@@ -172,5 +176,5 @@ def test_table_text_and_dicts_carry_the_same_rows():
 
 
 def test_figures_are_named_by_their_number_in_the_report():
-    assert figure_label(("budget", "allocation")) == "Figures 1, 8"
+    assert figure_label(("budget", "allocation")) == "Figures 1, 9"
     assert figure_label(("allocation",)) == "Figure 1"
