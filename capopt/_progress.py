@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import sys
 
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
-from ._jit import cold_sources
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 __all__ = ["MEASURED_SECONDS", "COMPILE_SECONDS", "COMPILING", "run_times", "show_progress",
            "progress_bar", "compilation_notice"]
@@ -70,9 +71,11 @@ def show_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
-def progress_bar(iterable=None, *, progress: bool | None = None, **options) -> tqdm:
+def progress_bar(iterable=None, *, progress: bool | None = None, **options) -> "tqdm":
     """A tqdm bar on stderr (``desc``, ``total``, ``unit`` ... in ``options``); a silent
     pass-through when :func:`show_progress` says no."""
+    from tqdm.auto import tqdm  # imported on first use: `capopt --help` stays light
+
     return tqdm(iterable, disable=not show_progress(progress), dynamic_ncols=True,
                 mininterval=0.5, **options)
 
@@ -86,6 +89,8 @@ def compilation_notice() -> str | None:
     >>> notice is None or notice.startswith(COMPILING)
     True
     """
+    from ._jit import cold_sources  # numba: only a command that runs kernels asks
+
     if not cold_sources():
         return None
     return f"{COMPILING} ({_about(COMPILE_SECONDS)} on two cores; numba caches them)"

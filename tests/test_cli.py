@@ -251,3 +251,15 @@ def test_sweep_with_sensitivities_stores_them(tmp_path, capsys):
     expected = sweep(n_features=6, budget=2.5, importance_decay=[0.8, 0.9], density=[0.1, 0.5], sensitivities=True)
     for name in ("capacity_d_budget", "capacity_d_density", "capacity_d_decay", "regime_margin"):
         np.testing.assert_array_equal(ds[name].values, expected[name].values)
+
+
+def test_help_loads_no_heavy_library():
+    # `capopt --help` must stay fast: the kernels (numba), the sweeps' xarray, the figures'
+    # matplotlib and the progress bars load only for the commands that use them.
+    code = ("import sys, contextlib, io\nfrom capopt.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "print(sorted(m for m in ('numba', 'llvmlite', 'xarray', 'pandas', 'matplotlib', 'tqdm',"
+            " 'importlib.metadata', 'scipy.sparse.csgraph') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
