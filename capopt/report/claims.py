@@ -322,13 +322,14 @@ def _block_sizes(ev: Evidence):
             float(ev.get("block-sizes", f"{key}{suffix} seed range")))
     # At each density, the architectures of the largest and the smallest mean largest block,
     # and by how much their means differ beyond both seed ranges.
-    best = None
+    best: tuple | None = None
     for density, archs in by_density.items():
         high = max(archs, key=lambda n: archs[n][0])
         low = min(archs, key=lambda n: archs[n][0])
         margin = archs[high][0] - archs[low][0] - archs[high][1] - archs[low][1]
         if best is None or margin > best[0]:
             best = (margin, density, high, low, archs)
+    assert best is not None  # labels() found at least two entries
     margin, density, high, low, archs = best
     seeds = int(ev.setting("train_seeds", 1))
     measured = seeds >= MIN_SEEDS
