@@ -27,19 +27,20 @@ __all__ = ["MEASURED_SECONDS", "COMPILE_SECONDS", "COMPILING", "run_times", "sho
 COMPILING = "compiling kernels, first run only"
 
 #: Wall-clock seconds of ``capopt reproduce`` per preset, measured on two cores with the
-#: kernels compiled (quick: 17 and 20 s, default: 76 and 105 s, the larger while other work
-#: shared the cores). None: not measured yet (shown as such, never guessed).
+#: kernels compiled, from a fresh install of README's command (quick: 16 s; default: 154 s
+#: with 36 s of compilation, so about 120 s; the default trains 3 seeds to convergence or
+#: 8000 steps). None: not measured yet (shown as such, never guessed): --full was timed only
+#: in parts (its 400->30 window alone about 13 min a density on a busy machine).
 MEASURED_SECONDS: dict[str, float | None] = {
     "quick": 20.0,
-    "default": 90.0,
-    # Placeholder: --full (issue 15) is measured where it is defined.
+    "default": 120.0,
     "full": None,
 }
 
 #: Wall-clock seconds a first run spends compiling the numba kernels (cached afterwards),
-#: measured on two cores: 59 s under reproduce's compilation bar, 61 s a cold run minus a
-#: warm one.
-COMPILE_SECONDS = 60.0
+#: measured on two cores: 36 s under reproduce's compilation bar in a fresh install, 59 s
+#: while other work shared the cores.
+COMPILE_SECONDS = 40.0
 
 
 def _about(seconds: float | None) -> str:
