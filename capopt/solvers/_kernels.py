@@ -52,6 +52,11 @@ window (:mod:`capopt.solvers.structured`), and :func:`solve_grid`, many problems
 kurtosis each solved in parallel for :func:`capopt.sweep` with this water-filling and the
 vertex rule of :func:`capopt.solvers.vertex.vertex`.
 
+Sensitivities: :func:`kkt_structure` (where each feature sits in the KKT system),
+:func:`apply_border` (the Jacobian's diagonal-plus-border product) and
+:func:`quadratic_partials` serve :func:`capopt.sensitivity`; :func:`solve_grid_sensitivities`
+differentiates every problem of a sweep in the pass that solves it.
+
 Every kernel that calls another lives in this one module because numba's cache checks
 only the source file of each cached function: kernels split across modules would keep a
 stale copy of the others after an edit. ``python -m derivations`` drops the caches when it
