@@ -10,6 +10,7 @@ from capopt.training import (
     SparseInputs,
     fit,
     linear_autoencoder_loss_and_gradient,
+    CheckpointError,
     load_checkpoint,
     quadratic_loss_and_gradient,
     save_checkpoint,
@@ -124,6 +125,21 @@ def test_autoencoder_kernel_matches_numpy_formula(activation):
     np.testing.assert_allclose(loss, np.sum(I[:, None, :] * err**2, axis=(1, 2)), rtol=1e-13)
 
 
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_two_layer_kernel_matches_numpy_formula(activation):
+    """The fused pass against the numpy formula of the two-layer gradient (r = yhat - y)."""
+    rng = np.random.default_rng(3)
+    h, x = rng.normal(size=(2, 16, 3)), rng.normal(size=(2, 16, 5))
+    b, v = rng.normal(size=2), rng.uniform(size=(2, 5))
+    phi, dphi = ACTIVATIONS[activation]
+    r = np.sum(phi(h), axis=-1) + b[:, None] - np.einsum("rki,ri->rk", x * x, v)
+    dh, loss, residual_sum = h.copy(), np.empty(2), np.empty(2)
+    _kernels.two_layer_residual(dh, x, v, b, _kernels.NEURON_CODES[activation], 0.5, loss, residual_sum)
+    np.testing.assert_allclose(dh, 0.5 * r[..., None] * dphi(h), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(loss, np.sum(r**2, axis=1), rtol=1e-13)
+    np.testing.assert_allclose(residual_sum, np.sum(r, axis=1), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("base", ["gaussian", "rademacher", "uniform", "tms"])
 def test_sparse_inputs_have_the_requested_moments(base):
     """Unit-variance bases: E x = 0, E x^2 = 1, E x^4 = K_z / p; TMS: E x = p/2, E x^2 = p/3.
@@ -233,8 +249,18 @@ def test_finished_checkpoint_returns_the_run_without_training(tmp_path):
 def test_checkpoint_of_another_configuration_is_rejected(tmp_path):
     path = tmp_path / "run.npz"
     fit(small_model(), checkpoint=path, **RUN)
-    with pytest.raises(ValueError, match="different training configuration"):
+    with pytest.raises(CheckpointError, match="different training configuration"):
         fit(small_model(), checkpoint=path, **{**RUN, "lr": 2e-2})
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not an npz"])
+def test_unreadable_checkpoint_is_named_not_resumed(tmp_path, damage):
+    path = tmp_path / "run.npz"
+    fit(small_model(), checkpoint=path, **RUN)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"run\.npz.*cannot be read"):
+        fit(small_model(), checkpoint=path, **RUN)
 
 
 def test_checkpoint_needs_an_explicit_seed(tmp_path):

@@ -22,6 +22,9 @@ BASE_CODES = {"tms": 0, "uniform": 1, "rademacher": 2, "gaussian": 3}
 #: Codes of the autoencoder output nonlinearities.
 ACTIVATION_CODES = {"linear": 0, "relu": 1, "gelu": 2}
 
+#: Codes of the two-layer models' neuron nonlinearities.
+NEURON_CODES = {"linear": 0, "square": 1, "relu": 2, "gelu": 3, "abs": 4}
+
 _SQRT3 = math.sqrt(3.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -30,6 +33,10 @@ _relu = jit(F.relu)
 _relu_slope = jit(F.relu_slope)
 _gelu = jit(F.gelu)
 _gelu_slope = jit(F.gelu_slope)
+_square = jit(F.square)
+_square_slope = jit(F.square_slope)
+_absolute = jit(F.absolute)
+_absolute_slope = jit(F.absolute_slope)
 
 
 @jit
@@ -89,3 +96,49 @@ def autoencoder_residual(z, b, x, importance, activation, scale, loss):
                 z[r, k, i] = scale * weighted * slope
         loss[r] = total
 
+
+
+@jit
+def _neuron(h, activation):
+    """One neuron's output and slope at pre-activation ``h`` (codes: :data:`NEURON_CODES`)."""
+    if activation == 0:
+        return h, 1.0
+    if activation == 1:
+        return _square(h), _square_slope(h)
+    if activation == 2:
+        return _relu(h), _relu_slope(h)
+    if activation == 3:
+        cdf = 0.5 * (1.0 + math.erf(h * _INV_SQRT2))
+        return _gelu(h, cdf), _gelu_slope(h, cdf)
+    return _absolute(h), _absolute_slope(h)
+
+
+@jit
+def two_layer_residual(h, x, v, b, activation, scale, loss, residual_sum):
+    r"""Fused output pass of the two-layer model, in place.
+
+    On entry ``h`` (R, B, d) holds the pre-activations :math:`W x`; on exit it holds
+    :math:`\text{scale}\cdot r\,\phi'(h)` with the residual
+    :math:`r = \sum_k \phi(h_k) + b - \sum_i v_i x_i^2` of each example. ``loss[r]`` gets
+    :math:`\sum_\text{batch} r^2` and ``residual_sum[r]`` :math:`\sum_\text{batch} r` for
+    instance r. Each neuron's nonlinearity is evaluated once (GeLU's :math:`\Phi` too).
+    """
+    R, n_rows, d = h.shape
+    n = x.shape[2]
+    for q in range(R):
+        total, total_sq = 0.0, 0.0
+        for k in range(n_rows):
+            target = 0.0
+            for i in range(n):
+                target += v[q, i] * x[q, k, i] * x[q, k, i]
+            output = b[q] - target
+            for j in range(d):
+                out, slope = _neuron(h[q, k, j], activation)
+                output += out
+                h[q, k, j] = slope
+            total += output
+            total_sq += output * output
+            for j in range(d):
+                h[q, k, j] *= scale * output
+        loss[q] = total_sq
+        residual_sum[q] = total
