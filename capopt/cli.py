@@ -471,7 +471,8 @@ def _run_sweep(args) -> int:
 def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="capopt-report", metavar="DIR",
                    help="folder for report.html, report.md, numbers.json and figures/ "
-                        "(default ./capopt-report)")
+                        "(default ./capopt-report); its checkpoints/ keeps the training state, "
+                        "so an interrupted run resumes and a finished one is reused")
     preset = p.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="smaller runs of the same figures")
     preset.add_argument("--full", action="store_true",

@@ -189,6 +189,23 @@ def test_training_figures_are_reproducible_from_their_seeds():
     assert first.caption == second.caption
 
 
+def test_training_resumes_from_the_reports_checkpoints(tmp_path):
+    """A second workbench reads the finished runs back (same weights, no step trained); a
+    damaged checkpoint is named in the log and trained afresh, never merged."""
+    tiny = dataclasses.replace(QUICK, train_features=6, train_budget=2, train_densities=2, train_steps=100,
+                               train_batch=64)
+    first = Workbench(tiny, log=lambda line: None, checkpoints=tmp_path).sweeps
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"quick-{name}.npz" for name in first)
+    damaged = tmp_path / "quick-relu.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    lines = []
+    second = Workbench(tiny, log=lines.append, checkpoints=tmp_path).sweeps
+    for name, sweep in second.items():
+        np.testing.assert_array_equal(sweep.fit.weights, first[name].fit.weights)
+        assert (sweep.fit.resumed_from == first[name].fit.steps) == (name != "relu"), name
+    assert any("quick-relu.npz" in line and "afresh" in line for line in lines)
+
+
 def test_tms_figure_shows_every_number_and_its_source():
     tiny = dataclasses.replace(QUICK, tms_experiments=("tms-200-20", "tms-400-30"), tms_steps=2)
     assert FIGURES["tms-published"].drawn(tiny) and not FIGURES["tms-published"].drawn(DEFAULT)

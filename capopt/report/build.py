@@ -19,7 +19,10 @@ from .figures import FIGURES, Workbench
 from .settings import DEFAULT, Settings
 from .writer import Document, Entry, write_html, write_markdown
 
-__all__ = ["reproduce", "ReportFiles"]
+__all__ = ["reproduce", "ReportFiles", "CHECKPOINTS"]
+
+#: The folder under ``out`` that holds the training checkpoints.
+CHECKPOINTS = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
     ----------
     out : path-like
         Folder for ``report.md``, ``report.html``, ``numbers.json`` and ``figures/*.png``;
-        created if missing, files of an earlier run overwritten.
+        created if missing, files of an earlier run overwritten. The training runs keep
+        their state in ``out/checkpoints/`` (one file per preset and run): a run that was
+        interrupted resumes where it stopped, one that finished is read back instead of
+        trained again (delete the folder to train afresh).
     settings : Settings
         :data:`~capopt.report.DEFAULT`, :data:`~capopt.report.QUICK` or
         :data:`~capopt.report.FULL` (the trained figures at paper strength and the published
@@ -120,7 +126,7 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
     folder.mkdir(parents=True, exist_ok=True)
     show = show_progress(progress)
     _compile(settings, log, show)
-    bench = Workbench(settings, log, progress=show)
+    bench = Workbench(settings, log, progress=show, checkpoints=out / CHECKPOINTS)
     entries = []
     specs = [spec for spec in FIGURES.values() if spec.drawn(settings)]
     with progress_bar(total=len(specs) + 1, progress=show, desc="capopt reproduce",

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Callable
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,7 +32,8 @@ from ..solvers import solve
 from ..sweeps import phase_boundaries, polysemantic_phase, two_feature_phase
 from ..catalogue import TMS_EXPERIMENTS
 from ..training import ARCHITECTURES, crosscheck, sparsity_sweep, tms_experiment, train_autoencoder
-from ..training.results import TRAINED_REGIME_ATOL
+from ..training.checkpoint import CheckpointError
+from ..training.results import TRAINED_REGIME_ATOL, SampledFit
 from .captions import fmt
 from .drawing import ARCHITECTURE_LABELS
 from .settings import Settings
@@ -70,13 +72,41 @@ class Workbench:
     progress : bool, optional
         Draw a progress bar (stderr) over each training sweep and the cross-checks; by
         default only on an interactive terminal.
+    checkpoints : Path, optional
+        Folder of the training runs' checkpoints (one file per preset and run): an
+        interrupted run resumes where it stopped, a finished one is read back.
     """
 
     def __init__(self, settings: Settings, log: Callable[[str], None] = print, *,
-                 progress: bool | None = None):
+                 progress: bool | None = None, checkpoints: Path | None = None):
         self.settings = settings
         self.log = log
         self.progress = show_progress(progress)
+        self.checkpoints = checkpoints
+
+    def train(self, label: str, run: Callable[..., Any]) -> Any:
+        """``run(checkpoint=...)``, resumable from ``checkpoints/<preset>-<label>.npz``.
+
+        A checkpoint that cannot be resumed (unreadable, or written by another
+        configuration) is named in the log, removed and the training done afresh; a run
+        whose checkpoint is complete is read back, not trained again.
+        """
+        if self.checkpoints is None:
+            return run(checkpoint=None)
+        path = self.checkpoints / f"{self.settings.name}-{label}.npz"
+        try:
+            return run(checkpoint=path)
+        except CheckpointError as exc:
+            self.log(f"      {exc}: training {label} afresh")
+            path.unlink()
+            return run(checkpoint=path)
+
+    def _trained(self, label: str, instances: int, fit: SampledFit, started: float) -> None:
+        """Log one line for a finished training run."""
+        resumed = f", resumed from step {fit.resumed_from}" if fit.resumed_from else ""
+        self.log(f"      trained {label:<10} {instances} instances x {fit.steps} steps "
+                 f"({'converged' if fit.converged else 'cap reached'}{resumed}) in "
+                 f"{time.perf_counter() - started:.1f} s")
 
     @cached_property
     def train_importance(self) -> np.ndarray:
@@ -94,27 +124,26 @@ class Workbench:
         out = {}
         for name in ARCHITECTURES:
             started = time.perf_counter()
-            out[name] = sparsity_sweep(
-                name, self.train_importance, s.train_budget, self.train_densities,
+            out[name] = self.train(name, partial(
+                sparsity_sweep, name, self.train_importance, s.train_budget, self.train_densities,
                 n_seeds=s.train_seeds, steps=s.train_steps, batch_size=s.train_batch,
-                lr=s.train_lr, seed=s.seed, tol=s.train_tol, window=s.train_window,
-                progress=self.progress, desc=f"training {name}",
-            )
-            fit = out[name].fit
-            self.log(f"      trained {name:<8} {self.train_densities.size * s.train_seeds} instances x "
-                     f"{fit.steps} steps ({'converged' if fit.converged else 'cap reached'}) in "
-                     f"{time.perf_counter() - started:.1f} s")
+                lr=s.train_lr, seed=s.seed, dtype=np.dtype(s.train_dtype), tol=s.train_tol,
+                window=s.train_window, progress=self.progress, desc=f"training {name}",
+            ))
+            self._trained(name, self.train_densities.size * s.train_seeds, out[name].fit, started)
         return out
 
     @cached_property
     def tms(self) -> dict:
         """Each of ``settings.tms_experiments`` trained in its reference recipe, by name."""
         out = {}
-        for name in self.settings.tms_experiments:
+        s = self.settings
+        for name in s.tms_experiments:
             started = time.perf_counter()
-            out[name] = tms_experiment(name, n_seeds=self.settings.tms_seeds,
-                                       steps=self.settings.tms_steps, seed=self.settings.seed)
-            self.log(f"      trained {name} in {time.perf_counter() - started:.1f} s")
+            out[name] = self.train(name, partial(
+                tms_experiment, name, n_seeds=s.tms_seeds, steps=s.tms_steps, seed=s.seed,
+                progress=self.progress, desc=f"training {name}"))
+            self._trained(name, out[name].densities.size * s.tms_seeds, out[name].fit, started)
         return out
 
     @cached_property
@@ -388,9 +417,10 @@ def tms_published(wb: Workbench) -> Computed:
             dense = int(np.argmax(sw.densities))
             numbers[f"{name} loss per feature at p = 1"] = float(loss[dense])
             numbers[f"{name} PCA-like loss per feature"] = pca_like_loss(N, spec.budget)
-            glorot = train_autoencoder(np.ones(N), spec.budget, density=1.0, init="glorot",
-                                       steps=sw.fit.steps, batch_size=spec.batch_size, lr=spec.lr,
-                                       seed=wb.settings.seed, dtype=np.float32)
+            glorot = wb.train(f"{name}-glorot", partial(
+                train_autoencoder, np.ones(N), spec.budget, density=1.0, init="glorot",
+                steps=sw.fit.steps, batch_size=spec.batch_size, lr=spec.lr, seed=wb.settings.seed,
+                dtype=np.float32, progress=wb.progress, desc=f"training {name}, glorot init"))
             numbers[f"{name} loss per feature at p = 1, glorot init"] = float(glorot.final_loss[0] / N)
             rows += [(name, fmt(p), fmt(q), "-", ell) for p, q, ell in zip(sw.densities, dpf, loss)]
             panels.append((name, spec, sw, dpf))

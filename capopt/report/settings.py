@@ -39,6 +39,9 @@ class Settings:
         Cap on the Adam steps, instances per density, minibatch size.
     train_lr : float
         Adam learning rate (constant).
+    train_dtype : {"float32", "float64"}
+        Precision of the trained sweeps: float32, the precision Toy Models of Superposition
+        trains in (half the memory traffic of float64; capacities are read to 1e-2).
     train_tol, train_window : float, int
         Convergence criterion of the sweeps (:func:`capopt.training.fit`'s ``tol`` and
         ``window``, records of 100 steps): training stops when the mean loss of the last
@@ -85,6 +88,7 @@ class Settings:
     train_seeds: int
     train_batch: int
     train_lr: float
+    train_dtype: str
     train_tol: float
     train_window: int
     regime_atols: tuple
@@ -121,6 +125,7 @@ DEFAULT = Settings(
     train_seeds=3,
     train_batch=256,
     train_lr=3e-3,
+    train_dtype="float32",
     train_tol=1e-3,
     train_window=10,
     regime_atols=(0.01, 0.02, 0.05),

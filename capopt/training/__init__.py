@@ -15,7 +15,7 @@ from .autoencoders import (
 )
 from ..catalogue import STANDARD_PROBLEMS, TMS_EXPERIMENTS, Problem, TmsExperiment
 from .crosscheck import CrosscheckReport, crosscheck, crosscheck_table
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .initialisers import INITS
 from .inputs import FixedSample, SparseInputs
 from .optim import SCHEDULES, Adam, fit, fit_exact
@@ -52,6 +52,7 @@ __all__ = [
     "fit_exact",
     "linear_autoencoder_loss_and_gradient",
     "load_checkpoint",
+    "CheckpointError",
     "quadratic_loss_and_gradient",
     "save_checkpoint",
     "train_autoencoder",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,16 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_write
 from .._typing import PathLike
 
-__all__ = ["save_checkpoint", "load_checkpoint", "fingerprint", "progress_bar"]
+__all__ = ["save_checkpoint", "load_checkpoint", "fingerprint", "progress_bar", "CheckpointError"]
 
 _META = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: unreadable, or written by another configuration.
+
+    The message names the file; nothing is read from it into the run.
+    """
 
 
 def fingerprint(config: dict) -> str:
@@ -51,10 +59,22 @@ def save_checkpoint(path: PathLike, arrays: dict[str, np.ndarray], meta: dict) -
 
 
 def load_checkpoint(path: PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, meta)``."""
-    with np.load(Path(path), allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files if k != _META}
-        meta = json.loads(str(f[_META]))
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, meta)``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a whole checkpoint (truncated, not an ``.npz``, no header).
+    """
+    try:
+        with np.load(Path(path), allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files if k != _META}
+            meta = json.loads(str(f[_META]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} has no header")
     return arrays, meta
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.optimize import minimize
 
-from .checkpoint import fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from .checkpoint import CheckpointError, fingerprint, load_checkpoint, progress_bar, save_checkpoint
 from .results import ExactFit, SampledFit
 from .._validation import check_count
 from .._typing import PathLike, Seed
@@ -205,8 +205,10 @@ def fit(
     Raises
     ------
     ValueError
-        On non-positive counts, an unknown schedule, a checkpoint without a seed, or a
-        checkpoint written by a different configuration.
+        On non-positive counts, an unknown schedule or a checkpoint without a seed.
+    CheckpointError
+        (a ValueError) On a checkpoint that cannot be read or was written by a different
+        configuration; the message names the file.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size),
                         ("checkpoint_every", checkpoint_every), ("record_every", record_every),
@@ -242,7 +244,7 @@ def fit(
     if checkpoint is not None and Path(checkpoint).exists():
         arrays, meta = load_checkpoint(checkpoint)
         if meta.get("fingerprint") != key:
-            raise ValueError(
+            raise CheckpointError(
                 f"checkpoint {str(checkpoint)!r} was written by a different training "
                 "configuration; delete it or pass another checkpoint path"
             )
