@@ -27,29 +27,29 @@ __all__ = ["MEASURED_SECONDS", "COMPILE_SECONDS", "COMPILING", "run_times", "sho
 COMPILING = "compiling kernels, first run only"
 
 #: Wall-clock seconds of ``capopt reproduce`` per preset, measured on two cores with the
-#: kernels compiled, from a fresh install of README's command (quick: 16 s; default: 154 s
-#: with 36 s of compilation, so about 120 s; the default trains 3 seeds to convergence or
-#: 8000 steps). None: not measured yet (shown as such, never guessed): --full was timed only
-#: in parts (its 400->30 window alone about 13 min a density on a busy machine).
+#: kernels compiled, from a fresh install of README's command: quick 20 s; default 201 s
+#: with 58 s of compilation, so about 145 s (3 seeds, to convergence or 8000 steps); full
+#: 5122 s (85 min, 5 seeds of N = 40, d = 10 to convergence or 20 000 steps: 69 min; the two
+#: TMS settings: 16 min), while the test suite shared the cores for about 20 of them.
 MEASURED_SECONDS: dict[str, float | None] = {
     "quick": 20.0,
-    "default": 120.0,
-    "full": None,
+    "default": 145.0,
+    "full": 5122.0,
 }
 
 #: Wall-clock seconds a first run spends compiling the numba kernels (cached afterwards),
-#: measured on two cores: 36 s under reproduce's compilation bar in a fresh install, 59 s
-#: while other work shared the cores.
-COMPILE_SECONDS = 40.0
+#: measured on two cores: 58 s under reproduce's compilation bar in a fresh install.
+COMPILE_SECONDS = 60.0
 
 
 def _about(seconds: float | None) -> str:
-    """``'about 20 s'``, ``'about 2 minutes'``; ``'not measured yet'`` for None."""
+    """``'about 20 s'``, ``'about 2.5 minutes'`` (to 5 minutes from 20 minutes on);
+    ``'not measured yet'`` for None."""
     if seconds is None:
         return "not measured yet"
     if seconds < 90:
         return f"about {5 * round(seconds / 5):.0f} s"
-    minutes = round(seconds / 30) / 2
+    minutes = round(seconds / 30) / 2 if seconds < 1200 else 5 * round(seconds / 300)
     return f"about {minutes:g} minute{'s' * (minutes != 1)}"
 
 
