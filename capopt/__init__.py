@@ -33,6 +33,7 @@ from .user_curves import from_functions, from_table
 from .solvers import METHODS, AllocationError, AllocationResult, Certificate, Status, solve
 from .comparison import Comparison, compare
 from .weights import load_weights
+from ._folder_lock import FolderInUseError
 
 
 # Sweeps pull in xarray, training numba: they are imported on first use, so that
@@ -73,6 +74,7 @@ __all__ = [
     "CapacitySummary",
     "Certificate",
     "Comparison",
+    "FolderInUseError",
     "LinearAutoencoderCurves",
     "LossCurves",
     "METHODS",

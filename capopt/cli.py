@@ -4,11 +4,12 @@ Commands are registered in :data:`COMMANDS` (name -> (configure parser, run)); `
 builds the parser from it, so adding a command touches only this table and its two functions.
 
 Exit status (:data:`EXIT_STATUS`): 0 on success; 2 for a command line that cannot run as
-given, found before any computation starts (argparse's errors, and a value the library
-refuses with ValueError or TypeError: a value out of range, a missing input file, an output
-path that cannot be written); 1 for a failure during the run (a solve that is not
-certified, an error of the operating system). Either way one line on stderr names the
-argument or the file, and no traceback is shown.
+given, found before any computation starts (argparse's errors, a value the library refuses
+with ValueError or TypeError: a value out of range, a missing input file, an output path
+that cannot be written; and a checkpoint folder that another live run is using,
+FolderInUseError); 1 for a failure during the run (a solve that is not certified, an error
+of the operating system). Either way one line on stderr names the argument or the file,
+and no traceback is shown.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .comparison import compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, solve
+from ._folder_lock import FolderInUseError
 from ._progress import compilation_notice, progress_bar, run_times
 from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
 from .weights import load_weights
@@ -86,6 +88,10 @@ def _add_weights_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="axis of the features: -1 for W[hidden, feature] (default), -2 for W[feature, hidden]",
     )
+    p.add_argument("--max-bytes", type=int, metavar="BYTES",
+                   help="the most bytes an array read into memory may take (an .npz member, "
+                        "a bfloat16 tensor; the others are memory-mapped), checked against the "
+                        "size its file declares before reading (default: the memory available)")
 
 
 def _configure_capacity(p: argparse.ArgumentParser) -> None:
@@ -110,7 +116,7 @@ def _weights_from_args(args):
     """The array the weights arguments name, and its feature axis (warning when defaulted
     to the shorter one)."""
     try:
-        W = load_weights(args.weights, args.key)
+        W = load_weights(args.weights, args.key, max_bytes=args.max_bytes)
     except OSError as exc:  # a missing or unreadable file is reported as main reports bad values
         raise ValueError(str(exc)) from exc
     if args.feature_axis is None:
@@ -526,8 +532,9 @@ _COMPILING_COMMANDS = frozenset({"example", "solve", "compare", "crosscheck", "s
 EXIT_STATUS = (
     "exit status: 0 on success; 2 for a usage error, found before any computation starts "
     "(an unknown option, a value out of range, a missing input file, an output path that "
-    "cannot be written); 1 for a failure during the run (a solve that is not certified, an "
-    "error of the operating system). Errors are one line on stderr naming the argument or file."
+    "cannot be written, a checkpoint folder another run is using); 1 for a failure during "
+    "the run (a solve that is not certified, an error of the operating system). Errors are "
+    "one line on stderr naming the argument or file."
 )
 USAGE_ERROR, RUNTIME_FAILURE = 2, 1
 
@@ -584,7 +591,7 @@ def main(argv=None) -> int:
             if notice is not None:
                 print(f"{prefix}: {notice}", file=sys.stderr, flush=True)
             return args.run(args)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, FolderInUseError) as exc:
             print(f"{prefix}: error: {exc}", file=sys.stderr)
             return USAGE_ERROR
         except (AllocationError, OSError) as exc:

@@ -1,9 +1,13 @@
 """Weights from files: ``capopt.load_weights`` and ``capopt capacity FILE`` on each format."""
 
+import io
 import json
+import os
 import struct
 import subprocess
 import sys
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -215,11 +219,190 @@ def test_a_dtype_numpy_lacks_is_refused_by_name(tmp_path):
     ({"path": 3}, "path must be a str or os.PathLike, got int"),
     ({"key": 0}, "key must be a str or None, got int"),
     ({"mmap": "yes"}, "mmap must be a bool, got str"),
+    ({"max_bytes": 1.5e9}, "max_bytes must be an int or None, got float"),
+    ({"max_bytes": True}, "max_bytes must be an int or None, got bool"),
 ])
 def test_arguments_of_the_wrong_kind_are_refused(tmp_path, kwargs, message):
     np.save(tmp_path / "W.npy", np.eye(2))
     with pytest.raises(TypeError, match=message):
         load_weights(**{"path": tmp_path / "W.npy", **kwargs})
+
+
+def test_a_negative_max_bytes_is_refused(tmp_path):
+    np.save(tmp_path / "W.npy", np.eye(2))
+    with pytest.raises(ValueError, match="max_bytes must be >= 0, got -1"):
+        load_weights(tmp_path / "W.npy", max_bytes=-1)
+
+
+# ---------------------------------------------------------------- oversized and malformed files
+#: Bytes of a float64 array of shape (2**20, 2**20): what the forged headers below declare.
+EIGHT_TIB = 8 * 2**40
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def forged_npy(shape=(2**20, 2**20)) -> bytes:
+    """An .npy header declaring a float64 array of ``shape``, followed by 64 bytes of data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + b"\0" * 64
+
+
+def write_zip(path: Path, members: dict[str, bytes], method=zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def patch_only_member(path: Path, *, flags: int = 0, method: int | None = None) -> None:
+    """Set general-purpose ``flags`` bits and the compression ``method`` of a one-member zip,
+    in its local header and its central-directory entry alike (as another writer would)."""
+    data = bytearray(path.read_bytes())
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    for at in (local + 6, central + 8):
+        struct.pack_into("<H", data, at, struct.unpack_from("<H", data, at)[0] | flags)
+    if method is not None:
+        for at in (local + 8, central + 10):
+            struct.pack_into("<H", data, at, method)
+    path.write_bytes(bytes(data))
+
+
+def test_an_npz_member_is_refused_by_its_declared_size_before_it_is_inflated(tmp_path):
+    # 4 MiB of zeros deflate to a few kB: the file's size says nothing of the member's.
+    path = write_zip(tmp_path / "bomb.npz", {"W.npy": npy_bytes(np.zeros((512, 1024)))}, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 2**14
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as exc:
+            load_weights(path, max_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak} bytes allocated before the refusal"
+    message = str(exc.value)
+    assert f"member 'W' of weights file '{path}' would take 4.0 MiB (4194304 bytes)" in message
+    assert "1.0 MiB (1048576 bytes) allowed by max_bytes" in message and "--max-bytes" in message
+    np.testing.assert_array_equal(load_weights(path, max_bytes=2**22), np.zeros((512, 1024)))
+
+
+def test_an_npz_header_declaring_terabytes_is_refused_by_the_memory_available(tmp_path):
+    from capopt.weights import _available_memory
+
+    if _available_memory() is None:
+        pytest.skip("this system does not say how much memory is available")
+    path = write_zip(tmp_path / "forged.npz", {"W.npy": forged_npy()})
+    with pytest.raises(ValueError, match=rf"member 'W' of weights file '{path}' would take 8\.0 TiB "
+                                         rf"\({EIGHT_TIB} bytes\) .* allowed by the memory available now"):
+        load_weights(path)
+
+
+def test_the_listing_is_read_from_headers_even_of_huge_members(tmp_path):
+    path = write_zip(tmp_path / "sae.npz", {"W_dec.npy": forged_npy(), "b_dec.npy": npy_bytes(np.zeros(3))})
+    with pytest.raises(ValueError, match="holds 2 arrays") as exc:
+        load_weights(path)
+    assert "W_dec (1048576, 1048576) float64" in str(exc.value)
+    np.testing.assert_array_equal(load_weights(path, key="b_dec", max_bytes=24), np.zeros(3))
+
+
+def test_arrays_read_into_memory_are_capped_and_mapped_ones_are_not(tmp_path):
+    W = embedding(np.float32, (16, 16))  # 1 KiB
+    for suffix in (".npy", ".safetensors"):
+        path = tmp_path / f"W{suffix}"
+        save(path, {"W": W})
+        with pytest.raises(ValueError, match=r"would take 1\.0 KiB \(1024 bytes\) in memory .* more "
+                                             r"than the 1000 bytes allowed by max_bytes; read it memory-mapped"):
+            load_weights(path, mmap=False, max_bytes=1000)
+        np.testing.assert_array_equal(load_weights(path, max_bytes=1000), W)
+    path = tmp_path / "bf16.safetensors"
+    write_safetensors_raw(path, {"W": ("BF16", (16, 16), b"\0" * 512)})
+    with pytest.raises(ValueError, match=r"tensor 'W' .* would take 1\.0 KiB .*float32.*bfloat16 is widened"):
+        load_weights(path, max_bytes=1000)
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_a_npy_header_declaring_more_than_the_file_holds_is_named(tmp_path, mmap):
+    path = tmp_path / "W.npy"
+    path.write_bytes(forged_npy())
+    with pytest.raises(ValueError, match=rf"weights file '{path}' is not a readable \.npy file: its header "
+                                         rf"declares shape \(1048576, 1048576\), float64, 8\.0 TiB .* only 64 bytes"):
+        load_weights(path, mmap=mmap)
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_a_safetensors_header_declaring_more_than_the_file_holds_is_named(tmp_path, mmap):
+    header = json.dumps({"W": {"dtype": "F64", "shape": [2**20, 2**20], "data_offsets": [0, EIGHT_TIB]}}).encode()
+    path = tmp_path / "W.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
+    with pytest.raises(ValueError, match=f"weights file '{path}' is not a readable .safetensors file"):
+        load_weights(path, mmap=mmap)
+
+
+def _deflate64(path: Path) -> None:
+    write_zip(path, {"W.npy": npy_bytes(np.eye(2))})
+    patch_only_member(path, method=9)  # deflate64, which zipfile cannot inflate
+
+
+def _encrypted(path: Path) -> None:
+    write_zip(path, {"W.npy": npy_bytes(np.eye(2))})
+    patch_only_member(path, flags=0x1)
+
+
+def _damaged_deflate_stream(path: Path) -> None:
+    write_zip(path, {"W.npy": npy_bytes(np.eye(64))}, zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    start = 30 + len("W.npy")  # the member's data follows its local header and name
+    data[start:start + 8] = b"\xff" * 8  # a deflate block of the reserved type 3
+    path.write_bytes(bytes(data))
+
+
+#: Each malformed .npz: how to write it, and what the one-line error says of member 'W'.
+MALFORMED_NPZ = {
+    "not an npy array": (lambda p: write_zip(p, {"W": b"hello, not an array"}),
+                         r"is not a readable \.npy array: it does not begin with the \.npy signature"),
+    "encrypted": (_encrypted, r"is encrypted; load_weights reads unencrypted members"),
+    "compression zipfile lacks": (_deflate64, r"cannot be read by Python's zipfile \(.*compression method 9, deflate64\)"),
+    "damaged deflate stream": (_damaged_deflate_stream, r"is not a readable \.npy array: Error -3"),
+    "forged size": (lambda p: write_zip(p, {"W.npy": forged_npy()}), r"would take 8\.0 TiB"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_NPZ)
+def test_a_malformed_npz_member_is_named_in_a_value_error(tmp_path, case):
+    write, reason = MALFORMED_NPZ[case]
+    path = tmp_path / "W.npz"
+    write(path)
+    with pytest.raises(ValueError, match=f"member 'W' of weights file '{path}' {reason}"):
+        load_weights(path, max_bytes=2**30)
+
+
+def test_the_listing_marks_members_that_are_no_arrays(tmp_path):
+    path = write_zip(tmp_path / "sae.npz", {"W_dec.npy": npy_bytes(np.eye(2)), "notes.txt": b"trained 2024"})
+    with pytest.raises(ValueError, match="holds 2 arrays") as exc:
+        load_weights(path)
+    assert "W_dec (2, 2) float64" in str(exc.value)
+    assert "notes.txt (not a readable .npy array: choose it with key= to see why)" in str(exc.value)
+    np.testing.assert_array_equal(load_weights(path, key="W_dec"), np.eye(2))
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_npz_members_compressed_with_bzip2_or_lzma_are_read(tmp_path, method):
+    # numpy writes stored or deflated members; zipfile also reads these two, so they are fine.
+    path = write_zip(tmp_path / "W.npz", {"W.npy": npy_bytes(np.eye(3))}, method)
+    np.testing.assert_array_equal(load_weights(path), np.eye(3))
+
+
+def test_a_fifo_or_device_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "W.npy"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=f"weights file '{fifo}' is not a regular file: it is a named pipe"):
+        load_weights(fifo)
+    with pytest.raises(ValueError, match="weights file '/dev/null' is not a regular file: it is a character device"):
+        load_weights("/dev/null")
 
 
 def test_importing_capopt_leaves_safetensors_unloaded():
@@ -283,3 +466,27 @@ def test_cli_capacity_runs_as_a_module(tmp_path):
                             text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "sum C = 2.000000   rank = 2   d = 2" in result.stdout
+
+
+@pytest.mark.parametrize("case", MALFORMED_NPZ)
+def test_cli_reports_a_malformed_npz_member_in_one_line(tmp_path, capsys, case):
+    write, reason = MALFORMED_NPZ[case]
+    path = tmp_path / "W.npz"
+    write(path)
+    code, out, err = run(capsys, "capacity", str(path), "--max-bytes", str(2**30))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"capopt capacity: error: member 'W' of weights file '{path}'")
+
+
+def test_cli_max_bytes_refuses_an_npz_that_inflates_past_it(tmp_path, capsys):
+    path = write_zip(tmp_path / "bomb.npz", {"W.npy": npy_bytes(np.zeros((512, 1024)))}, zipfile.ZIP_DEFLATED)
+    code, _, err = run(capsys, "capacity", str(path), "--max-bytes", "1000000")
+    assert code == 2 and err.count("\n") == 1
+    assert "would take 4.0 MiB (4194304 bytes) in memory" in err
+    assert "976.6 KiB (1000000 bytes) allowed by max_bytes" in err
+
+
+def test_cli_names_a_fifo_as_no_regular_file(tmp_path, capsys):
+    os.mkfifo(tmp_path / "W.npy")
+    code, _, err = run(capsys, "capacity", str(tmp_path / "W.npy"))
+    assert code == 2 and err.count("\n") == 1 and "is not a regular file: it is a named pipe (FIFO)" in err

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._folder_lock import FolderLock
 from .._progress import COMPILING, compilation_notice, progress_bar, show_progress
 from ..plotting import DPI
 from .claims import Claim, Evidence, claims_table, evaluate, verdict_counts
@@ -96,7 +97,7 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
         created if missing, files of an earlier run overwritten. The training runs keep
         their state in ``out/checkpoints/`` (one file per preset and run): a run that was
         interrupted resumes where it stopped, one that finished is read back instead of
-        trained again (delete the folder to train afresh).
+        trained again (delete the folder to train afresh). One run at a time may use it.
     settings : Settings
         :data:`~capopt.report.DEFAULT`, :data:`~capopt.report.QUICK` or
         :data:`~capopt.report.FULL` (the trained figures at paper strength and the published
@@ -114,6 +115,12 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
     -------
     ReportFiles
 
+    Raises
+    ------
+    capopt._folder_lock.FolderInUseError
+        If another live process is using ``out/checkpoints/`` (the message names the folder
+        and the pid), before anything is computed or written.
+
     Notes
     -----
     The report opens with the claims table (:mod:`capopt.report.claims`): each claim of the
@@ -122,9 +129,16 @@ def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
     """
     started = time.perf_counter()
     out = Path(out)
+    # Held for the whole run: another run would overwrite its checkpoints as they are written.
+    with FolderLock(out / CHECKPOINTS):
+        return _reproduce(out, settings, log, show_progress(progress), started)
+
+
+def _reproduce(out: Path, settings: Settings, log: Callable[[str], None], show: bool,
+               started: float) -> ReportFiles:
+    """:func:`reproduce`'s work, once it holds ``out/checkpoints/``."""
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    show = show_progress(progress)
     _compile(settings, log, show)
     bench = Workbench(settings, log, progress=show, checkpoints=out / CHECKPOINTS)
     entries = []

@@ -74,7 +74,9 @@ class Workbench:
         default only on an interactive terminal.
     checkpoints : Path, optional
         Folder of the training runs' checkpoints (one file per preset and run): an
-        interrupted run resumes where it stopped, a finished one is read back.
+        interrupted run resumes where it stopped, a finished one is read back. The caller
+        holds its :class:`~capopt._folder_lock.FolderLock`, so that no other run writes
+        there meanwhile (:func:`~capopt.report.reproduce` does, for the whole run).
     """
 
     def __init__(self, settings: Settings, log: Callable[[str], None] = print, *,

@@ -3,7 +3,9 @@
 A :class:`ChunkStore` directory holds ``manifest.json`` (everything that fixes the chunks'
 contents, see :func:`manifest`) and one ``chunk-<index>.npz`` per finished chunk, each
 written atomically (:func:`capopt._atomic.atomic_write`), so an interrupted sweep leaves
-only whole chunks behind. A directory holding another sweep is refused, naming what differs.
+only whole chunks behind. A directory holding another sweep is refused, naming what differs;
+so is a directory that another live sweep is using (its lock file ``.capopt.lock``, see
+:mod:`capopt._folder_lock`), whose temporary chunks in flight are therefore never removed.
 
 Every chunk file also carries a header: its index, the digest of the sweep's manifest, the
 shape and dtype of each array and a SHA-256 checksum of the arrays' bytes. A chunk is
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_write
+from .._folder_lock import FolderLock
 
 __all__ = ["ChunkStore", "CheckpointWarning", "manifest", "FIELDS", "SENSITIVITY_FIELDS"]
 
@@ -90,7 +93,9 @@ def _differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
 class ChunkStore:
     """The finished chunks of one sweep in a directory (or nowhere, without one).
 
-    One sweep at a time may use a directory.
+    One sweep at a time may use a directory: the store holds the directory's
+    :class:`~capopt._folder_lock.FolderLock` from its creation until :meth:`close` (the end
+    of a ``with`` block, or the store's garbage collection).
 
     Parameters
     ----------
@@ -101,6 +106,8 @@ class ChunkStore:
 
     Raises
     ------
+    capopt._folder_lock.FolderInUseError
+        If another live process is using the directory (the message names it and the pid).
     ValueError
         If the directory's ``manifest.json`` is unreadable, of another format, or describes
         another sweep (the message names the file and the parameters that differ).
@@ -111,18 +118,36 @@ class ChunkStore:
         self.manifest = manifest
         self.fields = FIELDS + (SENSITIVITY_FIELDS if manifest.get("sensitivities") else ())
         self.sweep_digest = _digest(json.dumps(manifest, sort_keys=True).encode())
+        self._lock: FolderLock | None = None
         if self.directory is None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # Before anything there is written or removed: another sweep may be using it.
+        self._lock = FolderLock(self.directory).acquire()
         path = self.directory / MANIFEST
-        if path.exists():
-            self._check_manifest(path)
-        else:
-            with atomic_write(path) as f:
-                f.write(json.dumps(manifest, indent=1).encode())
-        # Temporary files of a writer that was killed: never renamed, so never a chunk.
+        try:
+            if path.exists():
+                self._check_manifest(path)
+            else:
+                with atomic_write(path) as f:
+                    f.write(json.dumps(manifest, indent=1).encode())
+        except BaseException:
+            self.close()
+            raise
+        # Temporary files of a writer that was killed (a live one would hold the lock):
+        # never renamed, so never a chunk.
         for stale in self.directory.glob(".chunk-*.tmp"):
             stale.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the directory to other sweeps: the sweep is over (done or abandoned)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> ChunkStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def _check_manifest(self, path: Path) -> None:
         """Refuse a manifest that is not this sweep's, saying what is wrong with it."""

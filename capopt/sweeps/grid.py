@@ -175,19 +175,20 @@ def sweep(
             sensitivities,
         )
 
-    store = ChunkStore(checkpoint, manifest(grid, base, chunk_size, regime_atol, width, sensitivities))
-    chunks = store.finished(n_problems)
-    pending = [index for index in range(len(starts)) if index not in chunks]
-    done = sum(min(chunk_size, n_problems - starts[i]) for i in chunks)
-    bar = tqdm(total=n_problems, initial=done, unit="problem", desc="capopt sweep",
-               disable=(None if progress is None else not progress))
-    try:
-        for index, result in run_chunks(pending, task, _solve_chunk, executor):
-            store.save(index, result)
-            chunks[index] = result
-            bar.update(result[1].size)
-    finally:
-        bar.close()
+    # The store holds the checkpoint folder's lock until the sweep ends, also on an error.
+    with ChunkStore(checkpoint, manifest(grid, base, chunk_size, regime_atol, width, sensitivities)) as store:
+        chunks = store.finished(n_problems)
+        pending = [index for index in range(len(starts)) if index not in chunks]
+        done = sum(min(chunk_size, n_problems - starts[i]) for i in chunks)
+        bar = tqdm(total=n_problems, initial=done, unit="problem", desc="capopt sweep",
+                   disable=(None if progress is None else not progress))
+        try:
+            for index, result in run_chunks(pending, task, _solve_chunk, executor):
+                store.save(index, result)
+                chunks[index] = result
+                bar.update(result[1].size)
+        finally:
+            bar.close()
     return to_dataset(grid, _kurtosis(grid, base), base, regime_atol, width,
                       [chunks[i] for i in range(len(starts))])
 
