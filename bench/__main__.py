@@ -13,7 +13,8 @@ Parts, in order: ``solvers`` (time against N), ``training`` (solve against gradi
 training), ``sweep`` (problems per second), ``memory`` (peak memory at the largest N),
 ``ties`` (identical concave features, certified), ``imports`` (``import capopt`` and
 ``capopt --help`` against ``import numpy``), ``capacity`` (dictionary-sized memmaps),
-``sensitivity`` (the sensitivities against the solve, and sweeps with them).
+``sensitivity`` (the sensitivities against the solve, and sweeps with them), ``mixed``
+(the mixed-family global method on its worst seeds, in time and memory).
 ``crosscheck`` (the training cross-check tables, tens of minutes) runs only when named.
 Only a full run of the default parts updates the files in ``bench/``, so that every number
 there comes from one run.
@@ -32,6 +33,7 @@ from . import (
     bench_capacity,
     bench_import,
     bench_memory,
+    bench_mixed,
     bench_sensitivity,
     bench_solvers,
     bench_sweep,
@@ -51,8 +53,10 @@ PARTS = {
     "crosscheck": (crosscheck_tables, "Training cross-check tables"),
     "capacity": (bench_capacity, "Capacity of dictionary-sized float32 memmaps"),
     "sensitivity": (bench_sensitivity, "Sensitivities against the solve"),
+    "mixed": (bench_mixed, "Mixed families on their worst seeds: time and memory"),
 }
-DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity", "sensitivity")
+DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity", "sensitivity",
+                 "mixed")
 
 BENCH_DIR = ROOT / "bench"
 README = BENCH_DIR / "README.md"

@@ -5,6 +5,8 @@ values and budgets, differenced centrally; it shares no code with the implicit
 differentiation under test. The operators are also checked against their dense form.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, strategies as st
@@ -342,3 +344,104 @@ def test_kink_derivatives_are_those_of_the_side_where_the_feature_stays():
     analytic = np.r_[s.capacity_d_budget, s.multiplier_d_budget]
     assert_close(analytic, left[:3], "left derivative in d")
     assert np.abs(analytic - right[:3]).max() > 0.1   # the other side differs
+
+
+# Ties between structures of a mixed family (issue reproducers). The reference route is
+# one-sided differences of re-solves: at a tie the optimum jumps with the budget, and each
+# side's loss slope is that of the structure optimal there.
+TIES = [
+    # A dense feature (K < 3) taken whole ties with two sparse ones water-filled in its place.
+    (np.array([6.11146463623901, 1.0, 0.8]), np.array([1.2, 7.0, 7.0]), 1.0),
+    # A concave feature whole and a convex fraction against the convex features alone.
+    (np.array([1.9718012070185984, 1.0, 0.8]), np.array([2.0, 7.0, 7.0]), 1.5),
+]
+#: One-sided difference step, and its truncation: the loss is smooth on either side of the
+#: tie with curvature ~1e2 here, so a slope is off by ~1e2 * H / 2.
+H = 1e-7
+ONE_SIDED = 1e-4
+
+
+def one_sided_slopes(curves, d, h=H):
+    loss = lambda x: solve(curves, x).loss  # noqa: E731
+    return (loss(d + h) - loss(d)) / h, (loss(d) - loss(d - h)) / h
+
+
+@pytest.mark.parametrize("v, K, d", TIES)
+def test_a_tie_between_structures_is_undetermined_with_one_sided_loss_slopes(v, K, d):
+    curves = quadratic(v, K)
+    s = sensitivity(curves, d)
+    below, above = solve(curves, d - 1e-9).capacities, solve(curves, d + 1e-9).capacities
+    jumped = np.flatnonzero(np.abs(above - below) > 1e-6)
+    assert set(jumped.tolist()) <= set(s.undetermined.tolist()) and jumped.size
+    assert not s.differentiable and np.isnan(s.multiplier_d_budget)
+    assert np.isnan(s.capacity_d_budget[s.undetermined]).all()
+    assert np.isnan(s.multiplier_d_importance[s.undetermined]).all()
+    right, left = one_sided_slopes(curves, d)
+    assert s.loss_d_budget == pytest.approx(right, abs=ONE_SIDED)
+    assert s.loss_d_budget_left == pytest.approx(left, abs=ONE_SIDED)
+    assert abs(right - left) > 1.0  # a real kink of L*, not rounding
+
+
+@pytest.mark.parametrize("v, K, d", TIES)
+def test_a_tie_is_seen_for_the_same_curves_given_as_functions(v, K, d):
+    curves = from_functions([lambda C, vi=vi, Ki=Ki: F.quadratic_loss(C, vi, Ki) for vi, Ki in zip(v, K)],
+                            shapes=["concave" if Ki < 3 else "convex" for Ki in K])
+    s = sensitivity(curves, d)
+    assert s.undetermined.size and not s.differentiable
+    right, left = one_sided_slopes(curves, d)
+    assert s.loss_d_budget == pytest.approx(right, abs=ONE_SIDED)
+    assert s.loss_d_budget_left == pytest.approx(left, abs=ONE_SIDED)
+
+
+def test_a_tie_is_seen_for_tables():
+    # A concave table worth 2 whole against a linear one that gains 2 per unit: at d = 1
+    # either takes the dimension, and C jumps between (1, 0) and (0, 1) with the budget.
+    grid = np.linspace(0.0, 1.0, 5)
+    curves = from_table(grid, np.array([2.0 - 2.0 * grid ** 2, 2.0 - 2.0 * grid]))
+    result = solve(curves, 1.0)
+    assert len(result.alternatives) == 1
+    s = sensitivity(curves, 1.0, result=result)
+    assert s.undetermined.tolist() == [0, 1] and not s.differentiable
+    # Steps the size of a knot interval: the tables' method is exact to a gap of 1e-9 of
+    # the loss scale, which a smaller step would not resolve; L* is piecewise linear here.
+    below, above = solve(curves, 1.0 - 0.1).capacities, solve(curves, 1.0 + 0.1).capacities
+    assert np.all(np.abs(above - below) > 0.5)
+    right, left = one_sided_slopes(curves, 1.0, h=0.1)
+    assert s.loss_d_budget == pytest.approx(right, abs=ONE_SIDED)
+    assert s.loss_d_budget_left == pytest.approx(left, abs=ONE_SIDED)
+
+
+@pytest.mark.parametrize("scale", [1e-155, 1e155])
+def test_sensitivities_hold_at_any_scale_without_warnings(scale):
+    # Derivatives in the budget of importances scaled by s: C* does not change, lam scales
+    # as s^2. The reference is the same problem at scale 1, by central differences of
+    # re-solves; s^2 * (dlam/dd at scale 1) leaves float64 towards 0 or inf as it should.
+    v, K, d = np.array([1.4157629262832028, 0.6219797661327385]), 7.0, 1.8520378154175263
+    unit = central_difference(lambda x: optimum(v, K, float(x)), d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = sensitivity(quadratic(scale * v, K), d)
+    assert s.differentiable and s.undetermined.size == 0
+    np.testing.assert_allclose(s.capacity_d_budget, unit[:2], rtol=0, atol=FD)
+    truth = scale ** 2 * unit[2] if scale < 1 else -np.inf
+    assert s.multiplier_d_budget == pytest.approx(truth, rel=FD)
+    assert s.loss_d_budget == -solve(quadratic(scale * v, K), d).multiplier
+    # Scale-free derivatives in the importances: dC/dv scales as 1/s.
+    np.testing.assert_allclose(s.capacity_d_importance.todense() * scale,
+                               sensitivity(quadratic(v, K), d).capacity_d_importance.todense(),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_tiers_of_separated_scale_are_differentiated_in_their_own_units():
+    # Importances 1e200 and 1e-200 cannot share one unit: the top tier is full, and the
+    # bottom one shares the half dimension left exactly as it would alone (theory §5), so
+    # its derivatives are those of v = (1, 3) at d = 0.5, by central differences of
+    # re-solves at that scale; lam = 2 mu^2 underflows float64, its tier does not.
+    v, K = np.array([1e200, 2e200, 1e-200, 3e-200]), 7.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = sensitivity(quadratic(v, K), 2.5)
+    alone = central_difference(lambda x: optimum(np.array([1.0, 3.0]), K, float(x)), 0.5)
+    assert s.differentiable and s.kinks.size == 0
+    np.testing.assert_allclose(s.capacity_d_budget, np.r_[0.0, 0.0, alone[:2]], rtol=0, atol=FD)
+    assert s.loss_d_budget == 0.0 and s.multiplier_d_budget == 0.0   # -lam, dlam/dd underflow

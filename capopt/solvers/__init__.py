@@ -13,7 +13,7 @@ immutable :class:`Method` in a module of its own (:mod:`~capopt.solvers.waterfil
 :mod:`~capopt.solvers.dp`, :mod:`~capopt.solvers.reference`) whose fields are its options.
 """
 
-from .certificate import certify, evaluate
+from .certificate import certify, evaluate, multiplier_interval
 from .method import Method
 from .methods import AUTO, METHODS
 from .problem import Problem
@@ -32,5 +32,6 @@ __all__ = [
     "Status",
     "Solution",
     "certify",
+    "multiplier_interval",
     "evaluate",
 ]

@@ -94,6 +94,9 @@ __all__ = [
     "AT_KNOT",
     "TIGHT",
     "response_totals",
+    "total_loss",
+    "kkt_interval",
+    "dominance_records",
     "stationary_levels",
     "pair_assembly",
     "CERTIFICATE_FIELDS",
@@ -850,6 +853,31 @@ def _add(acc, x):
 
 
 @jit
+def _window_events(v, K, lo, hi, levels, owner):
+    """The curves' breakpoints strictly inside the window of levels (lo, hi): +i at v_i
+    (saturated -> affine, or a step down), -(i + 1) at z_i of a convex curve. Written into
+    ``levels`` and ``owner`` where they have room; returns how many (few: the window is
+    where the budget is tight), so that a first call with empty arrays sizes the second."""
+    shared = K.size == 1
+    n = 0
+    for i in range(v.size):
+        xi = v[i]
+        ki = K[0] if shared else K[i]
+        if not ((xi > 0.0) & (ki != 1.0)):
+            continue
+        zi = 0.5 * (ki - 1.0) * xi
+        if (lo < xi) & (xi < hi):
+            if n < levels.size:
+                levels[n], owner[n] = xi, i
+            n += 1
+        if (ki > 3.0) & (lo < zi) & (zi < hi):
+            if n < levels.size:
+                levels[n], owner[n] = zi, -(i + 1)
+            n += 1
+    return n
+
+
+@jit
 def stationary_levels(v, K, x, k, target, top):
     r"""Levels at which a concave feature and the water-filled curves share ``target``
     as a local minimum of the loss.
@@ -864,7 +892,7 @@ def stationary_levels(v, K, x, k, target, top):
     :math:`\mu = -a / b`. The stretches are walked through the sorted breakpoints inside
     the feature's window, from c = 0 (mu = (k - 1) x / 2) up to c = 1 or the level where
     c reaches ``top``; the sums are compensated, since curves near K = 3 add and remove
-    large terms. O(N + B log B) for B breakpoints in the window.
+    large terms. O(N + B log B) time for B breakpoints in the window, O(B) memory.
 
     Returns
     -------
@@ -875,9 +903,6 @@ def stationary_levels(v, K, x, k, target, top):
     lo = 0.5 * (k - 1.0) * x
     eps_j = k - 3.0
     hi = x if top >= 1.0 else (k - 1.0) * x / (2.0 * (1.0 - top) + (k - 1.0) * top)
-    levels = np.empty(2 * v.size + 1)
-    owner = np.empty(2 * v.size + 1, np.int64)
-    n = 0
     n_full = 0.0
     P = np.zeros(2)
     E = np.zeros(2)
@@ -886,21 +911,17 @@ def stationary_levels(v, K, x, k, target, top):
         ki = K[0] if shared else K[i]
         if not ((xi > 0.0) & (ki != 1.0)):
             continue
-        zi = 0.5 * (ki - 1.0) * xi
         # The state just above lo.
         if xi > lo:
             n_full += 1.0
-        elif ki > 3.0 and zi > lo:
+        elif ki > 3.0 and 0.5 * (ki - 1.0) * xi > lo:
             _add(P, (2.0 * xi + (ki - 3.0) * xi) / (ki - 3.0))
             _add(E, 2.0 / (ki - 3.0))
-        # Events: +i at v_i (saturated -> affine, or a step down), -(i + 1) at z_i.
-        levels[n] = xi
-        owner[n] = i
-        n += (lo < xi) & (xi < hi)
-        levels[n] = zi
-        owner[n] = -(i + 1)
-        n += (ki > 3.0) & (lo < zi) & (zi < hi)
-    order = np.argsort(levels[:n])
+    n = _window_events(v, K, lo, hi, np.empty(0), np.empty(0, np.int64))
+    levels = np.empty(n)
+    owner = np.empty(n, np.int64)
+    _window_events(v, K, lo, hi, levels, owner)
+    order = np.argsort(levels)
     found = np.empty((n + 1, 2))
     m = 0
     pj = (2.0 * x + eps_j * x) / eps_j
@@ -999,6 +1020,67 @@ def _feature_loss(C, v, K):
 
 
 @jit
+def total_loss(v, K, C):
+    r""":math:`\sum_i \ell_i(C_i)` of the quadratic model in one pass (``K`` one entry or N),
+    each term as :func:`_feature_loss`, summed with compensation: the total is then good to
+    a few roundings of itself, whatever N."""
+    shared = K.size == 1
+    acc = np.zeros(2)
+    for i in range(v.size):
+        _add(acc, _feature_loss(C[i], v[i], K[0] if shared else K[i]))
+    return acc[0] + acc[1]
+
+
+@jit
+def kkt_interval(v, K, C, atol):
+    r"""The multipliers that satisfy the KKT conditions at C: ``(P, Q)`` with
+    :math:`P = \max(0, \max_{C_i < 1} m_i(C_i))` and :math:`Q = \min_{C_i > 0} m_i(C_i)`
+    (inf when no capacity is held), capacities within ``atol`` of a bound being at it; one
+    pass, for :func:`capopt.solvers.certificate.multiplier_interval`."""
+    shared = K.size == 1
+    P = 0.0
+    Q = math.inf
+    for i in range(v.size):
+        c = C[i]
+        m = _feature_marginal(c, v[i], K[0] if shared else K[i])
+        if c < 1.0 - atol:
+            P = max(P, m)
+        if c > atol:
+            Q = min(Q, m)
+    return P, Q
+
+
+@jit
+def _walk_records(v, K, U, order, first, last, step, full, out):
+    """:func:`dominance_records` into ``out`` (when it has room); returns how many."""
+    shared = K.size == 1
+    n = 0
+    guard = math.inf if full else -math.inf
+    for r in range(first, last, step):
+        j = U[order[r]]
+        k = K[0] if shared else K[j]
+        m = _full_multiplier(v[j], k) if full else _ignore_multiplier(v[j], k)
+        if (m < guard) if full else (m > guard):
+            guard = m
+            if n < out.size:
+                out[n] = r
+            n += 1
+    return n
+
+
+@jit
+def dominance_records(v, K, U, order, first, last, step, full):
+    r"""The ranks no earlier one dominates, walking ``range(first, last, step)`` of the
+    concave features ``U[order[r]]``: with ``full`` False those whose :math:`m(0)` exceeds
+    every earlier one's, with ``full`` True those whose :math:`m(1)` is below every earlier
+    one's (see :mod:`capopt.solvers.structured`). Two passes, so that the memory is that of
+    the records."""
+    out = np.empty(_walk_records(v, K, U, order, first, last, step, full, np.empty(0, np.int64)), np.int64)
+    _walk_records(v, K, U, order, first, last, step, full, out)
+    return out
+
+
+@jit
 def _feature_marginal(C, v, K):
     r"""Marginal benefit :math:`-\ell'(C)`; 0 for a flat curve."""
     if _flat(v, K):
@@ -1019,19 +1101,23 @@ def quadratic_partials(C, v, K, out):
     :math:`m_i`, :math:`\ell_i''`, :math:`\partial m_i / \partial v_i`,
     :math:`\partial m_i / \partial K_i`, :math:`\partial \ell_i / \partial v_i`,
     :math:`\partial \ell_i / \partial K_i` (the sensitivities' terms; the sweeps need
-    only the first four). ``K`` has one entry (shared) or N. A flat curve has zero
+    only the first four, the KKT structure the first two; ``out`` has 2, 4 or 6 rows).
+    ``K`` has one entry (shared) or N. A flat curve has zero
     marginal and curvature; its loss partials are those of its constant
     :math:`(K - 1) v^2`, which the formulas give at C = 0, where it sits.
     """
     shared = K.size == 1
-    with_loss = out.shape[0] > 4
+    rows = out.shape[0]
+    with_partials = rows > 2
+    with_loss = rows > 4
     for i in range(C.size):
         c, x, k = C[i], v[i], K[0] if shared else K[i]
         flat = _flat(x, k)
         out[0, i] = _feature_marginal(c, x, k)
         out[1, i] = 0.0 if flat else _curvature(c, x, k)
-        out[2, i] = _marginal_d_importance(c, x, k)
-        out[3, i] = _marginal_d_kurtosis(c, x, k)
+        if with_partials:
+            out[2, i] = _marginal_d_importance(c, x, k)
+            out[3, i] = _marginal_d_kurtosis(c, x, k)
         if with_loss:
             out[4, i] = _loss_d_importance(c, x, k)
             out[5, i] = _loss_d_kurtosis(c, x, k)
@@ -1056,7 +1142,8 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
     table: the one-sided marginals differ), plus ``TIGHT`` when a one-sided marginal on
     the side where it can move is within ``kink_rtol`` of lam, relative to the largest
     marginal (a kink; a marginal of 0 at lam = 0 never moves). Writes ``g[i]``
-    :math:`= 1 / \ell_i''` for an active feature whose piece is curved, else 0.
+    :math:`= 1 / \ell_i''` for an active feature whose piece is curved, else 0 (``g``
+    may be ``h`` itself).
 
     Returns
     -------
@@ -1078,6 +1165,8 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
     first_pin = -1
     active = 0
     for i in range(C.size):
+        # Read before writing: g may be h itself (the curvature turned into its inverse).
+        hi = h[i]
         g[i] = 0.0
         gives = right[i] != 0.0 or lam != 0.0
         near_right = gives and abs(right[i] - lam) <= tol
@@ -1091,11 +1180,11 @@ def kkt_structure(C, right, left, h, linear, lam, atol, kink_rtol, place, g):
         else:
             place[i] = ACTIVE
             active += 1
-            if linear[i] or h[i] == 0.0:
+            if linear[i] or hi == 0.0:
                 pins += 1
                 first_pin = i if first_pin < 0 else first_pin
             else:
-                g[i] = 1.0 / h[i]
+                g[i] = 1.0 / hi
                 S += g[i]
     return S, pins, first_pin, active
 

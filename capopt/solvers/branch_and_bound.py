@@ -26,6 +26,7 @@ import numpy as np
 from ..curves import LossCurves, Shape
 from .certificate import kkt_multiplier
 from .result import Solution
+from .ties import structural_moves, tied
 
 __all__ = ["branch_and_bound", "BOX_ATOL", "POLISH_RTOL", "POLISH_PASSES"]
 
@@ -388,4 +389,26 @@ def branch_and_bound(
         lower_bound=lower,
         lower_bound_how="branch and bound over concave boxes (chord relaxation)",
         iterations=nodes,
+        alternatives=_ties(split, C, budget, gap_rtol * max(1.0, abs(best.loss))),
     )
+
+
+def _ties(split: _Split, C: np.ndarray, d: float, within: float) -> tuple[np.ndarray, ...]:
+    """The structures one move away from ``C`` (:func:`capopt.solvers.ties.structural_moves`)
+    whose loss is within ``within`` -- the search's own gap -- of its loss: with the other
+    concave capacities fixed, the water-filled curves refilled exactly."""
+    moves = structural_moves(split.curves, C, d)
+    if not moves:
+        return ()
+    x = C[split.concave]
+    at = np.full(split.n, -1)
+    at[split.concave] = np.arange(split.concave.size)
+    candidates = []
+    for feature, value in moves:
+        y = x.copy()
+        y[at[feature]] = value
+        if y.sum() <= d:
+            node = _solve_convex_relaxation(split, y, y, d)
+            candidates.append((node.capacities, node.loss))
+    loss = float(np.sum(split.curves.loss(C)))
+    return tied(candidates, C, loss + within)

@@ -40,7 +40,8 @@ from ..curves import LossCurves, QuadraticCurves
 from ..regimes import DEFAULT_REGIME_ATOL
 from .result import Certificate
 
-__all__ = ["certify", "evaluate", "Evaluation", "kkt_multiplier", "budget_violation", "onto_budget"]
+__all__ = ["certify", "evaluate", "Evaluation", "kkt_multiplier", "multiplier_interval", "budget_violation",
+           "onto_budget"]
 
 DUAL_HOW = "Lagrangian dual g(lambda) at the returned multiplier"
 
@@ -78,19 +79,39 @@ def kkt_multiplier(
         Capacities within ``atol`` of a bound count as at it.
     """
     C = np.asarray(capacities, dtype=np.float64)
-    right, left = curves.one_sided_marginals(C)
-    at_zero = C <= atol
-    at_one = C >= 1.0 - atol
-    inside = ~(at_zero | at_one)
-    need_above = max(float(np.max(right[~at_one], initial=0.0)), 0.0)
-    need_below = float(np.min(left[~at_zero], initial=np.inf))
+    need_above, need_below = multiplier_interval(curves, C, atol=atol)
     if need_above <= need_below:
         return need_above
+    inside = (C > atol) & (C < 1.0 - atol)
     if reported is not None and inside.any():
+        right, left = curves.one_sided_marginals(C)
         lo = min(float(right[inside].min()), float(left[inside].min()))
         hi = max(float(right[inside].max()), float(left[inside].max()))
         return max(float(np.clip(reported, lo, hi)), 0.0)
     return max(0.5 * (need_above + need_below), 0.0)
+
+
+def multiplier_interval(
+    curves: LossCurves, capacities: np.ndarray, *, atol: float = DEFAULT_REGIME_ATOL
+) -> tuple[float, float]:
+    r"""The range :math:`[P, Q]` of multipliers the KKT conditions allow at an allocation.
+
+    :math:`P = \max(0, \max_{C_i < 1} m_i(C_i^+))`, the most a feature that can grow
+    gains from capacity, and :math:`Q = \min_{C_i > 0} m_i(C_i^-)` (inf when no capacity
+    is held), the least one that can shrink loses: :math:`-P` and :math:`-Q` are the right
+    and left derivatives of the loss in the budget there (a binding budget). Empty (P > Q)
+    at a point that is not stationary. One pass with no temporary arrays for the
+    quadratic model.
+    """
+    C = np.ascontiguousarray(capacities, dtype=np.float64)
+    if isinstance(curves, QuadraticCurves):
+        from ._kernels import kkt_interval
+
+        P, Q = kkt_interval(curves.importance, np.atleast_1d(curves._K), C, atol)
+        return float(P), float(Q)
+    right, left = curves.one_sided_marginals(C)
+    P = max(float(np.max(right[C < 1.0 - atol], initial=0.0)), 0.0)
+    return P, float(np.min(left[C > atol], initial=np.inf))
 
 
 def _ratio(numerator: float, scale: float) -> float:

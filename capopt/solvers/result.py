@@ -110,6 +110,8 @@ class Solution:
     ``assumptions`` name what the method's proof takes on trust; ``exact`` is False when
     the method knows its answer missed its own standard (the certificate then decides).
     ``failure`` is empty unless the method produced no allocation (:meth:`failed`).
+    ``alternatives`` are other allocations the method evaluated whose loss it cannot tell
+    from the returned one's (a tie: the optimum is not unique).
     """
 
     capacities: np.ndarray
@@ -120,6 +122,7 @@ class Solution:
     assumptions: tuple[str, ...] = ()
     exact: bool = True
     failure: str = ""
+    alternatives: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def failed(cls, n_features: int, reason: str, *, iterations: int = 0) -> Solution:
@@ -174,6 +177,14 @@ class AllocationResult:
         (read-only); :attr:`regimes` names them.
     reason : str
         Why the method produced no allocation (status FAILED); empty otherwise.
+    alternatives : tuple of ndarray
+        Other optimal allocations the method found: allocations it evaluated whose loss
+        is that of :attr:`capacities` to within its rounding (read-only, shape (N,) each).
+        Non-empty at a tie between structures of a non-convex family (say a dense feature
+        taken whole against sparse ones sharing its dimension): the optimum is not unique
+        there, and a small change of the problem can make any of them the only optimum
+        (:func:`capopt.sensitivity` reads them). Empty for a unique optimum, and for
+        methods that do not compare structures.
     """
 
     capacities: np.ndarray
@@ -191,6 +202,7 @@ class AllocationResult:
     multiplier_exponent: int = 0
     regime_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8), repr=False)
     reason: str = ""
+    alternatives: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     def _at_allocation(self, evaluate) -> np.ndarray:
         """``evaluate(capacities)`` as a read-only float64 array; NaN without an allocation."""

@@ -137,15 +137,18 @@ def solve(
         scaled_multiplier, multiplier_exponent = float(solution.multiplier), e
         certificate = _in_user_units(evaluation.certificate, e, tier.constant, notes)
         codes, iterations = evaluation.regime_codes, solution.iterations
+        alternatives = solution.alternatives
     else:
         solved = _solve_tiers(chosen, tier_list, problem, notes)
         if isinstance(solved, Solution):
             return _failed(problem, name, solved, throw)
-        C, scaled_loss, e, (scaled_multiplier, multiplier_exponent), certificate, codes, iterations = solved
+        C, scaled_loss, e, (scaled_multiplier, multiplier_exponent), certificate, codes, iterations, alternatives = solved
         constant = sum(tier.constant for tier in tier_list)
         loss = _user_loss(curves, C, scaled_loss, e, constant, True)
     multiplier = _times_power_of_two(scaled_multiplier, multiplier_exponent)
     C.setflags(write=False)
+    for alternative in alternatives:
+        alternative.setflags(write=False)
     worst = certificate.worst
     # A capacity that is not finite makes the feasibility residual infinite.
     ok = worst <= tol
@@ -165,6 +168,7 @@ def solve(
         scaled_multiplier=scaled_multiplier,
         multiplier_exponent=multiplier_exponent,
         regime_codes=codes,
+        alternatives=alternatives,
     )
     if throw and status is not Status.OPTIMAL:
         if status is Status.UNPROVEN:
@@ -218,6 +222,9 @@ def _solve_tier(method: Method, problem: Problem) -> tuple[Solution, Evaluation 
     fitted = onto_budget(solution.capacities, d)
     if fitted is not solution.capacities:
         solution = replace(solution, capacities=fitted)
+    if solution.alternatives:
+        solution = replace(solution, alternatives=tuple(onto_budget(np.asarray(a, dtype=np.float64), d)
+                                                        for a in solution.alternatives))
     evaluation = evaluate(
         curves,
         solution.capacities,
@@ -268,14 +275,16 @@ def _in_user_units(
 
 def _solve_tiers(
     method: Method, tier_list: Sequence[units.Tier], problem: Problem, notes: tuple[str, ...]
-) -> Solution | tuple[np.ndarray, float, int, tuple[float, int], Certificate, np.ndarray, int]:
+) -> Solution | tuple[np.ndarray, float, int, tuple[float, int], Certificate, np.ndarray, int,
+                      tuple[np.ndarray, ...]]:
     """Solve tiers of separated scale in turn (see :mod:`capopt.solvers.units`).
 
     A tier gets the budget its predecessors left only when they are full: every useful
     feature at 1 with budget to spare. The combined certificate is the worst tier's; its
     multiplier is the largest in the user's units (that of the tier where the budget binds,
-    by the separation), kept as its tier's scaled value and exponent. The failed solution of
-    a tier, if any, is returned instead.
+    by the separation), kept as its tier's scaled value and exponent. A tier's tied
+    alternatives come back with the other tiers' capacities. The failed solution of a tier,
+    if any, is returned instead.
     """
     n, d = problem.n_features, problem.budget
     C = np.zeros(n)
@@ -284,6 +293,7 @@ def _solve_tiers(
     iterations = 0
     multiplier = (0.0, 0)
     certificates = []
+    tied: list[tuple[np.ndarray, np.ndarray]] = []
     top = tier_list[0].exponent
     scaled_loss = 0.0
     for tier in tier_list:
@@ -291,7 +301,9 @@ def _solve_tiers(
         if solution.failure:
             return solution
         assert evaluation is not None  # a solution that did not fail is evaluated
+        assert tier.features is not None  # several tiers: each names its features
         C[tier.features] = solution.capacities
+        tied += [(tier.features, alternative) for alternative in solution.alternatives]
         codes[tier.features] = evaluation.regime_codes
         iterations += solution.iterations
         scaled_loss += _times_power_of_two(evaluation.loss, tier.exponent - top)
@@ -320,4 +332,9 @@ def _solve_tiers(
         how=f"{len(tier_list)} tiers of separated scale, each: {certificates[0].how}",
         assumptions=tuple(dict.fromkeys(a for c in certificates for a in c.assumptions)) + notes,
     )
-    return C, scaled_loss, top, multiplier, combined, codes, iterations
+    alternatives = []
+    for features, values in tied:
+        alternative = C.copy()
+        alternative[features] = values
+        alternatives.append(alternative)
+    return C, scaled_loss, top, multiplier, combined, codes, iterations, tuple(alternatives)

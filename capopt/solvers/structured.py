@@ -72,124 +72,154 @@ from .. import _formulas as F
 from ..curves import SHAPE_CODES, QuadraticCurves, Shape
 from .certificate import kkt_multiplier
 from .result import Solution
+from .ties import tied
 
 __all__ = ["solve_mixed"]
 
 EPS = float(np.finfo(np.float64).eps)
 
+#: Rounding of a candidate's loss, in roundings (eps) of the loss scale, besides log2 N more
+#: for the pairwise sums of the concave gains: each term of V's compensated total to a few
+#: ulps, the water-filled capacities' own rounding moving the loss only to second order at
+#: their KKT point. Candidates this close are tied, and the enumeration's bound allows it.
+TIE_ROUNDINGS = 16.0
+
 HOW = "exhaustive over the concave count and the fractional concave feature (theory §2 structure)"
 
 
 class _Problem:
-    """The family split into its concave features U and the water-filled rest V."""
+    """The family split into its concave features U and the water-filled rest V.
+
+    Laid out for memory: V is water-filled on one copy of the importances in which U's are
+    0 (flat curves, which take no capacity and lose nothing), into one array of capacities
+    in the user's order; besides those two arrays of N, O(U). A candidate is kept as its
+    structure, its capacities formed only for the answer (:meth:`allocation`).
+    """
 
     def __init__(self, curves: QuadraticCurves, d: float):
-        from ._kernels import waterfill_quadratic
+        from ._kernels import total_loss, waterfill_quadratic
 
-        self._fill = waterfill_quadratic
+        self._fill, self._loss = waterfill_quadratic, total_loss
         self.curves = curves
         self.d = d
-        self.v = curves.importance
-        self.K = np.ascontiguousarray(curves.kurtosis, dtype=np.float64)
-        codes = curves.shape_codes
-        self.U = np.flatnonzero(codes == SHAPE_CODES[Shape.CONCAVE])
-        self.V = np.flatnonzero(codes != SHAPE_CODES[Shape.CONCAVE])
-        self.vV = np.ascontiguousarray(self.v[self.V])
-        self.KV = np.ascontiguousarray(self.K[self.V])
-        self.filled_curves = curves.subset(self.V)
-        self.gain = F.quadratic_gain(self.v[self.U], self.K[self.U])
-        # Ranks by gain, ties to the lower index.
-        self.order = np.argsort(-self.gain, kind="stable")
-        self.values: dict[float, tuple[np.ndarray, float, float]] = {}
+        n = curves.n_features
+        self.K = np.atleast_1d(curves._K)
+        self.U = np.flatnonzero(curves.shape_codes == SHAPE_CODES[Shape.CONCAVE])
+        v_U = curves.importance[self.U]
+        self.gain = F.quadratic_gain(v_U, self.K[self.U] if self.K.size > 1 else self.K[0])
+        self.total_gain = float(np.sum(self.gain))
+        # The chords' importances until the relaxation is solved, then 0.
+        self.v_V = curves.importance.copy()
+        self.v_V[self.U] = F.quadratic_multiplier_level(self.gain)
+        self.C = np.empty(n)
+        self.order = np.empty(0, np.intp)
+        self.values: dict[float, tuple[float, float]] = {}
 
-    def filled(self, budget: float):
-        """V water-filled with ``budget``: (capacities, loss V(b), multiplier), cached."""
+    def relaxation(self) -> tuple[np.ndarray, float]:
+        """The chord relaxation, water-filled exactly: its capacities (in ``C``, until the
+        next fill) and loss; call once, first. The chord of a concave curve is a linear one
+        of its gain: a quadratic curve of kurtosis 3 whose level is its importance at every
+        C, the level of a multiplier equal to the gain."""
+        K = np.array(np.broadcast_to(self.K, self.C.shape))
+        K[self.U] = 3.0
+        self._fill(self.v_V, K, self.d, self.C)
+        loss = float(self._loss(self.v_V, K, self.C))
+        self.v_V[self.U] = 0.0
+        return self.C, loss
+
+    def rank(self) -> None:
+        """Ranks by gain, ties to the lower index."""
+        self.order = np.argsort(-self.gain, kind="stable")
+
+    def concave(self, rank: int) -> tuple[float, float]:
+        """(v, K) of the concave feature of that rank."""
+        i = self.U[self.order[rank]]
+        return float(self.curves.importance[i]), float(self.K[i] if self.K.size > 1 else self.K[0])
+
+    def filled(self, budget: float) -> tuple[float, float]:
+        """V water-filled with ``budget`` (into ``C``): its loss V(b) and multiplier, cached."""
         if budget not in self.values:
-            C = np.empty(self.V.size)
-            lam = 0.0
-            if self.V.size:
-                lam = self._fill(self.vV, self.KV, max(budget, 0.0), C)[0]
-            loss = float(np.sum(self.filled_curves.loss(C))) if self.V.size else 0.0
-            self.values[budget] = (C, loss, float(lam))
+            lam = float(self._fill(self.v_V, self.K, max(budget, 0.0), self.C)[0])
+            self.values[budget] = (float(self._loss(self.v_V, self.K, self.C)), lam)
         return self.values[budget]
 
-    def allocation(self, ones: np.ndarray, j: int | None, c: float):
-        """Capacities with the concave ``ones`` (ranks) at 1, rank ``j`` at c, V filled."""
-        C = np.zeros(self.curves.n_features)
-        C[self.U[self.order[ones]]] = 1.0
+    def loss(self, ones: np.ndarray, j: int | None, c: float) -> float:
+        """The loss with the concave ``ones`` (ranks) at 1, rank ``j`` at c, the others at
+        0 and V filled: V(b) and the gains of the concave features left out."""
+        spent = ones.size + (c if j is not None else 0.0)
+        left_out = self.total_gain - float(np.sum(self.gain[self.order[ones]]))
         if j is not None:
-            C[self.U[self.order[j]]] = c
-        C[self.V] = self.filled(self.d - ones.size - (c if j is not None else 0.0))[0]
-        return C, float(np.sum(self.curves.loss(C)))
+            left_out -= float(self.gain[self.order[j]]) - float(F.quadratic_loss(c, *self.concave(j)))
+        return self.filled(self.d - spent)[0] + left_out
+
+    def allocation(self, ones: np.ndarray, j: int | None, c: float, out: np.ndarray) -> np.ndarray:
+        """The capacities of that structure, formed in ``out`` (N,)."""
+        spent = ones.size + (c if j is not None else 0.0)
+        self._fill(self.v_V, self.K, max(self.d - spent, 0.0), out)
+        out[self.U[self.order[ones]]] = 1.0
+        if j is not None:
+            out[self.U[self.order[j]]] = c
+        return out
 
 
 def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
     """The exact allocation of a quadratic family holding concave curves (module doc)."""
-    from ._kernels import waterfill_quadratic
-
+    n = curves.n_features
+    # The loss scale: what every feature can gain (flat curves, constant, gain nothing).
+    with np.errstate(over="ignore"):
+        scale = float(np.sum(curves.loss_range()))
     p = _Problem(curves, d)
     nU = p.U.size
-    # The chord relaxation: every concave curve replaced by a linear one of its gain, as a
-    # quadratic curve of kurtosis 3, whose level is its importance at every C: the level of
-    # a multiplier equal to the gain.
-    v_relaxed = p.v.copy()
-    K_relaxed = p.K.copy()
-    v_relaxed[p.U] = F.quadratic_multiplier_level(p.gain)
-    K_relaxed[p.U] = 3.0
-    relaxed = np.empty(curves.n_features)
-    waterfill_quadratic(v_relaxed, K_relaxed, d, relaxed)
+    relaxed, lower = p.relaxation()
     chords = relaxed[p.U]
-    lower = float(np.sum(QuadraticCurves(v_relaxed, K_relaxed).loss(relaxed)))
     k0 = int(np.count_nonzero(chords >= 1.0))
     fraction = bool(np.any((chords > 0.0) & (chords < 1.0)))
+    del relaxed, chords
+    p.rank()
+    # The enumeration is exact up to the rounding of its losses: candidates this close are
+    # tied, neither can be proven better.
+    rounding = (TIE_ROUNDINGS + np.log2(max(n, 2))) * EPS * scale
 
     most = min(nU, int(np.floor(d)))
-    candidates = [(k, None, 0.0) for k in (k0, k0 + 1) if k <= most]
-    best = None
-    for k, _, _ in candidates:
-        C, loss = p.allocation(np.arange(k), None, 0.0)
-        if best is None or loss < best[1]:
-            best = (C, loss)
-    assert best is not None, "k0 whole concave features always fit the budget"
-    nodes = len(candidates)
+    found = [((np.arange(k), None, 0.0), p.loss(np.arange(k), None, 0.0)) for k in (k0, k0 + 1) if k <= most]
+    assert found, "k0 whole concave features always fit the budget"
     if fraction and nU > k0:
-        for C, loss in _fractional(p, k0, best[1]):
-            nodes += 1
-            if loss < best[1]:
-                best = (C, loss)
-    C, loss = best
-    scale = float(np.sum(curves.loss_range()))
-    # The enumeration is exact; its losses are sums of N rounded terms.
-    bound = max(lower, loss - 4.0 * EPS * curves.n_features * scale)
+        found.extend(_fractional(p, k0, min(loss for _, loss in found), rounding))
+    structure, loss = min(found, key=lambda candidate: candidate[1])
+    near = [(s, value) for s, value in found if value <= loss + rounding and s is not structure]
+    # The losses are known: the gains' memory goes to the ties' capacities.
+    del p.gain
+    # The answer formed last, in the working array: only the ties need arrays of their own.
+    others = [(p.allocation(*s, np.empty(n)), value) for s, value in near]
+    C = p.allocation(*structure, p.C)
+    del p
     return Solution(
         capacities=C,
         multiplier=kkt_multiplier(curves, C),
-        lower_bound=bound,
+        lower_bound=max(lower, loss - rounding),
         lower_bound_how=HOW,
-        iterations=nodes,
+        iterations=len(found),
+        alternatives=tied(others, C, loss + rounding),
     )
 
 
-def _fractional(p: _Problem, k0: int, incumbent: float):
-    """Allocations with one concave feature fractional in (k0, k0 + 1) worth evaluating."""
-    from ._kernels import pair_assembly, response_totals, stationary_levels
+def _fractional(p: _Problem, k0: int, incumbent: float, tie: float):
+    """The structures with one concave feature fractional in (k0, k0 + 1) worth evaluating,
+    with their losses: every one whose bound is within ``tie`` of the best loss found, so
+    that ties are seen."""
+    from ._kernels import dominance_records, pair_assembly, response_totals, stationary_levels
 
     R0 = p.d - k0
     top = min(1.0, R0)
-    base = float(np.sum(p.gain)) - float(np.sum(p.gain[p.order[:k0]]))
-    at_zero = p.filled(R0)[1]
-    at_top = p.filled(R0 - top)[1]
+    base = p.total_gain - float(np.sum(p.gain[p.order[:k0]]))
+    at_zero = p.filled(R0)[0]
+    at_top = p.filled(R0 - top)[0]
     g_next = p.gain[p.order[k0]]
-    v_U, K_U = p.v[p.U], p.K[p.U]
-    m0 = F.quadratic_ignore_multiplier(v_U, K_U)
-    m1 = F.quadratic_full_multiplier(v_U, K_U)
     best = incumbent
 
     def phi(g: float) -> float:
         # min over c of V(R0 - c) - c g, where V's multiplier equals g.
-        if p.V.size == 0:
-            return -top * g
-        used, value = response_totals(p.vV, p.KV, F.quadratic_multiplier_level(g))
+        used, value = response_totals(p.v_V, p.K, F.quadratic_multiplier_level(g))
         c = min(max(R0 - used, 0.0), top)
         if c == 0.0:
             return at_zero
@@ -197,27 +227,25 @@ def _fractional(p: _Problem, k0: int, incumbent: float):
             return at_top - top * g
         return value - c * g
 
-    sides = (range(k0, p.U.size), range(k0 - 1, -1, -1))
-    for inside, ranks in zip((False, True), sides):
-        guard = -np.inf if not inside else np.inf
-        for r in ranks:
+    for inside in (False, True):
+        first, last, step = (k0 - 1, -1, -1) if inside else (k0, p.U.size, 1)
+        # The candidates no other on this side dominates (module doc), in the order visited;
+        # the bounds grow outwards, so the first whose bound exceeds the best ends the side.
+        for r in dominance_records(p.curves.importance, p.K, p.U, p.order, first, last, step, inside):
             j = p.order[r]
             g = float(p.gain[j])
             delta = g - g_next if inside else 0.0
-            if base + delta + phi(g) >= best:
+            if base + delta + phi(g) > best + tie:
                 break
-            # Dominated by a candidate already seen on this side (see module doc).
-            if (not inside and m0[j] <= guard) or (inside and m1[j] >= guard):
-                continue
-            guard = max(guard, m0[j]) if not inside else min(guard, m1[j])
             ones = np.delete(np.arange(k0 + 1), r) if inside else np.arange(k0)
-            x, k = float(v_U[j]), float(K_U[j])
-            stretches = stationary_levels(p.vV, p.KV, x, k, R0, top)
-            fractions = [pair_assembly(p.vV, p.KV, x, k, R0, lo, hi, np.empty(p.V.size))[0]
-                         for lo, hi in stretches]
+            x, k = p.concave(int(r))
+            stretches = stationary_levels(p.v_V, p.K, x, k, R0, top)
+            # pair_assembly writes V's capacities at the stationary point into C, scratch.
+            fractions = [pair_assembly(p.v_V, p.K, x, k, R0, lo, hi, p.C)[0] for lo, hi in stretches]
             if top < 1.0:
                 fractions.append(top)
             for c in fractions:
-                C, loss = p.allocation(ones, r, min(c, top))
+                structure = (ones, int(r), min(c, top))
+                loss = p.loss(*structure)
                 best = min(best, loss)
-                yield C, loss
+                yield structure, loss

@@ -30,9 +30,11 @@ import itertools
 
 import numpy as np
 
+from ..curves import Shape
 from ..user_curves import TabulatedCurves
 from .certificate import kkt_multiplier
 from .result import Solution
+from .ties import structural_moves, tied
 
 __all__ = ["solve_tables"]
 
@@ -142,4 +144,29 @@ def solve_tables(
         lower_bound=min(lower, best.loss),
         lower_bound_how=HOW,
         iterations=nodes,
+        alternatives=_ties(curves, best, d, slack),
     )
+
+
+def _ties(curves: TabulatedCurves, best: _Relaxation, d: float, within: float) -> tuple[np.ndarray, ...]:
+    """The structures one move away from the optimum
+    (:func:`capopt.solvers.ties.structural_moves`) whose loss is within ``within`` -- the
+    search's own gap -- of its loss: every other non-convex curve held on the knot interval
+    holding its capacity (where it is linear, its own envelope), the convex ones free."""
+    moves = structural_moves(curves, best.C, d)
+    if not moves:
+        return ()
+    grid, M = curves.grid, curves.grid.size
+    free = curves.shape_mask(Shape.CONVEX) | curves.shape_mask(Shape.LINEAR)
+    below = np.clip(np.searchsorted(grid, best.C, side="right") - 1, 0, M - 1)
+    on = np.abs(grid[below] - best.C) <= KNOT_ATOL
+    a = np.where(free, 0, below)
+    b = np.where(free, M - 1, np.where(on, below, np.minimum(below + 1, M - 1)))
+    candidates = []
+    for feature, value in moves:
+        a2, b2 = a.copy(), b.copy()
+        a2[feature] = b2[feature] = 0 if value == 0.0 else M - 1
+        relaxed = _Relaxation(curves, a2, b2, d)
+        if relaxed.feasible:
+            candidates.append((relaxed.C, relaxed.loss))
+    return tied(candidates, best.C, best.loss + within)
