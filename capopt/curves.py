@@ -170,18 +170,26 @@ class LossCurves(abc.ABC):
         lam = np.asarray(lam, dtype=np.float64)
         shape = np.broadcast_shapes(lam.shape, (self.n_features,))
         lo, hi = np.zeros(shape), np.ones(shape)
-        m0 = np.broadcast_to(self.marginal(lo), shape)
-        m1 = np.broadcast_to(self.marginal(hi), shape)
+        starts = self._marginal_above(lo, lam)
+        fills = self._marginal_above(hi, lam)
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            above = self.marginal(mid) > lam
+            above = self._marginal_above(mid, lam)
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        C = np.where(m0 <= lam, 0.0, np.where(m1 > lam, 1.0, 0.5 * (lo + hi)))
+        C = np.where(~starts, 0.0, np.where(fills, 1.0, 0.5 * (lo + hi)))
         concave = self.shape_mask(Shape.CONCAVE)
         if concave.any():
             ends = self.loss(np.stack([np.zeros(self.n_features), np.ones(self.n_features)]))
             C = np.where(concave, (ends[0] - ends[1] > lam).astype(np.float64), C)
         return C
+
+    def _marginal_above(self, C: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        r"""Whether :math:`-\ell_i'(C^+) > \lambda` (:math:`-\ell_i'(1^-)` at C = 1), shape of C.
+
+        The test :meth:`capacity_at` bisects on: for a convex curve, whether its response
+        to ``lam`` lies above C. The default reads :meth:`marginal`.
+        """
+        return self.marginal(C) > lam
 
     def lagrangian_minimum(self, lam: float) -> np.ndarray:
         r""":math:`\min_{0 \le c \le 1} \ell_i(c) + \lambda c` per feature, exactly.
@@ -189,16 +197,23 @@ class LossCurves(abc.ABC):
         The terms of the Lagrangian dual bound. A convex curve attains it at
         :meth:`capacity_at`, a concave or linear one at an end point; an irregular curve
         has no exact closed form here and gives ``-inf`` (no bound), unless the family
-        overrides this (tabulated curves are exact at their knots).
+        overrides this (tabulated curves are exact at their knots). A family whose
+        responses are only approximate bounds its convex curves' terms from below instead
+        (:meth:`_convex_lagrangian_minimum`).
         """
         n = self.n_features
         ends = self.loss(np.stack([np.zeros(n), np.ones(n)]))
         out = np.minimum(ends[0], ends[1] + lam)
         convex = self.shape_mask(Shape.CONVEX)
         if convex.any():
-            c = self.capacity_at(lam)
-            out = np.where(convex, self.loss(c) + lam * c, out)
+            out = np.where(convex, self._convex_lagrangian_minimum(lam, convex), out)
         return np.where(self.shape_mask(Shape.IRREGULAR), -np.inf, out)
+
+    def _convex_lagrangian_minimum(self, lam: float, convex: np.ndarray) -> np.ndarray:
+        r""":meth:`lagrangian_minimum` of the ``convex`` curves (other entries unused),
+        shape (N,): the value at the response :meth:`capacity_at`, exact when it is."""
+        c = self.capacity_at(lam)
+        return self.loss(c) + lam * c
 
     def benefit(self, C: ArrayLike) -> np.ndarray:
         r"""Loss removed by capacity C, :math:`\ell_i(0) - \ell_i(C)`.

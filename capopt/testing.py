@@ -15,13 +15,16 @@ users can test their own theorems against capopt's solvers::
 The strategies reach the corners where solvers break: importances anywhere in the float64
 range (``magnitude="family"`` puts a whole family at one end, ``"wide"`` spreads one family
 across it), kurtoses within 1e-12 of 1 and 3 on both sides, ties, and tiny or fractional
-budgets. The catalogue of labelled problems with known behaviour, :data:`STANDARD_PROBLEMS`
+budgets; and curves given as functions with kinks anywhere, at the optimum and a hair from
+it, in problems built around a known optimum (:func:`kinked_convex_problems`). The catalogue of labelled problems with known behaviour, :data:`STANDARD_PROBLEMS`
 (:mod:`capopt.catalogue`, which needs no hypothesis), is re-exported here.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,6 +42,7 @@ from .curves import LossCurves, linear_autoencoder, quadratic
 from .regimes import DEFAULT_REGIME_ATOL, classify
 from .solvers import METHODS, AllocationResult
 from .solvers.units import tiers
+from .user_curves import FunctionCurves, from_functions
 
 __all__ = [
     "importances",
@@ -47,6 +51,10 @@ __all__ = [
     "quadratic_families",
     "linear_autoencoder_families",
     "problems",
+    "ConvexPieces",
+    "KnownOptimum",
+    "kinked_convex_problems",
+    "kinked_convex_families",
     "embeddings",
     "realisable_allocations",
     "check_certificate",
@@ -193,6 +201,147 @@ def problems(draw, families=None, *, integer_budget: bool = False):
     """
     curves = draw(quadratic_families() if families is None else families)
     return curves, draw(budgets(curves.n_features, integer=integer_budget))
+
+
+@dataclass(frozen=True, eq=False)
+class ConvexPieces:
+    r"""A convex curve with kinks: the upper envelope of parabolas and lines,
+
+    .. math::
+
+        \ell(C) = \max_j \big( y_j + s_j (C - k_j) + a_j (C - k_j)^2 \big),
+        \qquad a_j \ge 0,
+
+    kinked wherever two pieces cross. A vectorised callable, for
+    :func:`~capopt.user_curves.from_functions`; the pieces are read-only arrays.
+
+    Attributes
+    ----------
+    knots, values, slopes, curvatures : ndarray, shape (P,)
+        :math:`k_j`, :math:`y_j`, :math:`s_j` and :math:`a_j` of each piece.
+    """
+
+    knots: np.ndarray
+    values: np.ndarray
+    slopes: np.ndarray
+    curvatures: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("knots", "values", "slopes", "curvatures"):
+            a = np.array(getattr(self, name), dtype=np.float64)
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        if np.any(self.curvatures < 0):
+            raise ValueError(f"curvatures must be >= 0 (convex pieces), got {self.curvatures.min():g}")
+
+    def __call__(self, C) -> np.ndarray:
+        # At C = k_j the piece is exactly y_j: t (s + a t) vanishes.
+        t = np.asarray(C, dtype=np.float64)[..., None] - self.knots
+        return np.max(self.values + t * (self.slopes + self.curvatures * t), axis=-1)
+
+
+class KnownOptimum(NamedTuple):
+    """A problem built around its optimum (:func:`kinked_convex_problems`).
+
+    Attributes
+    ----------
+    curves : FunctionCurves
+        The convex curves, shapes stated.
+    budget : float
+    capacities : ndarray, shape (N,)
+        An optimal allocation: with ``multiplier`` it satisfies the KKT conditions.
+    multiplier : float
+    loss : float
+        The optimal loss, the total loss at ``capacities``: there each curve is exactly
+        the value of its pieces through that point.
+    pieces : tuple of ConvexPieces
+        The callables of ``curves``.
+    """
+
+    curves: FunctionCurves
+    budget: float
+    capacities: np.ndarray
+    multiplier: float
+    loss: float
+    pieces: tuple[ConvexPieces, ...]
+
+
+#: Largest slope and curvature of the pieces :func:`kinked_convex_problems` draws, and the
+#: range of their values at the optimum.
+_KINK_SLOPE, _KINK_CURVATURE, _KINK_VALUE = 10.0, 20.0, 2.0
+
+
+@st.composite
+def _pieces_optimal_at(draw, capacity: float, lam: float):
+    r"""A :class:`ConvexPieces` curve whose subdifferential at ``capacity`` meets the KKT
+    condition with multiplier ``lam`` (see :func:`kinked_convex_problems`)."""
+    y = draw(st.floats(-_KINK_VALUE, _KINK_VALUE))
+    spread = st.floats(0.0, _KINK_SLOPE)
+    bend = st.one_of(st.just(0.0), st.floats(0.0, _KINK_CURVATURE))
+    # The pieces through (C*, y): their slopes s at C* give the subdifferential [min s, max s].
+    if capacity == 0.0:
+        slopes = [-lam + draw(spread)]  # -l'(0+) <= lam
+    elif capacity == 1.0:
+        slopes = [-lam - draw(spread)]  # -l'(1-) >= lam
+    elif draw(st.booleans()):
+        slopes = [-lam - draw(spread), -lam + draw(spread)]  # a kink with lam inside
+    else:
+        slopes = [-lam]  # smooth at C*: a parabola, lam = -l'(C*)
+        bend = st.floats(0.05, _KINK_CURVATURE)
+    values = [y] * len(slopes)
+    curvatures = [draw(bend) for _ in slopes]
+    # Pieces below y at C*: kinks elsewhere, as close to C* as their depth allows.
+    for _ in range(draw(st.integers(0, 3))):
+        values.append(y - draw(st.floats(1e-9, 1.0)))
+        slopes.append(draw(st.floats(-2 * _KINK_SLOPE, 2 * _KINK_SLOPE)))
+        curvatures.append(draw(st.one_of(st.just(0.0), st.floats(0.0, _KINK_CURVATURE))))
+    return ConvexPieces(np.full(len(values), capacity), np.array(values), np.array(slopes), np.array(curvatures))
+
+
+@st.composite
+def kinked_convex_problems(draw, *, min_features: int = 1, max_features: int = 4) -> KnownOptimum:
+    r"""Strategy for convex problems of kinked curves given as functions, with their optimum.
+
+    Built backwards from the answer: a multiplier :math:`\lambda^* \ge 0` (0 or in
+    [1e-3, 10]) and capacities :math:`C^*_i` (0, 1, or anywhere inside), then for each
+    feature a :class:`ConvexPieces` curve whose pieces through :math:`(C^*_i, y_i)` have
+    slopes making :math:`-\lambda^*` a subgradient there -- a kink with :math:`\lambda^*`
+    anywhere in its subdifferential, its ends included, or a parabola with slope
+    :math:`-\lambda^*` -- plus up to three pieces lower at :math:`C^*_i` (by 1e-9 to 1)
+    that put kinks elsewhere, some a hair from the optimum. The budget is
+    :math:`\sum_i C^*_i` (with up to one dimension to spare when :math:`\lambda^* = 0`).
+    The KKT conditions hold at :math:`C^*` and suffice for convex curves, so the optimum
+    is :math:`\sum_i \ell_i(C^*_i) = \sum_i y_i` (up to the rounding of the budget's sum).
+
+    Parameters
+    ----------
+    min_features, max_features : int
+
+    Returns
+    -------
+    KnownOptimum
+        With curves from :func:`~capopt.user_curves.from_functions`, shapes stated convex.
+    """
+    n = draw(st.integers(min_features, max_features))
+    lam = draw(st.one_of(st.just(0.0), st.floats(1e-3, 10.0)))
+    inside = st.floats(0.0, 1.0, exclude_min=True, exclude_max=True)
+    C = np.array(draw(st.lists(st.one_of(st.sampled_from([0.0, 1.0]), inside), min_size=n, max_size=n)))
+    pieces = tuple(draw(_pieces_optimal_at(float(c), lam)) for c in C)
+    budget = math.fsum(C.tolist())
+    if lam == 0.0:
+        budget += draw(st.floats(0.0, 1.0))
+    curves = from_functions(list(pieces), shapes=["convex"] * n)
+    loss = math.fsum(float(p(c)) for p, c in zip(pieces, C))
+    C.setflags(write=False)
+    return KnownOptimum(curves, budget, C, lam, loss, pieces)
+
+
+def kinked_convex_families(*, min_features: int = 1, max_features: int = 4):
+    """Strategy for :class:`~capopt.user_curves.FunctionCurves` of kinked convex curves (the
+    curves of :func:`kinked_convex_problems`)."""
+    return kinked_convex_problems(min_features=min_features, max_features=max_features).map(
+        lambda problem: problem.curves
+    )
 
 
 @st.composite

@@ -110,14 +110,15 @@ def waterfill(curves: LossCurves, budget: float) -> Solution:
     marginal, greedily (ties in index order), and a fraction of the last: exact, O(N M log
     NM) for N curves of M knots.
 
-    *Other families.* :math:`\lambda` is bracketed in :math:`[0, \max_i m_i(0)]`, where
-    the response sum is non-increasing, and located by Brent's method
-    (:func:`scipy.optimize.brentq`: bracketing, hence safe on the steps of linear curves)
-    to a few ulps; the bracket is then shrunk to adjacent floats by bisecting their bit
-    patterns. Features whose response differs between the two ends (ties of linear curves)
-    share the rest of the budget in index order. Each step costs one call of
-    ``capacity_at``: O(N) for a closed form, O(60 N) for the default bisection; some 15 to
-    100 steps.
+    *Other families.* :math:`\lambda` is bracketed in :math:`[0, \max_i m_i(0)]` (the top
+    doubled until the responses fit the budget: a finite-difference :math:`m_i(0)` misses
+    a kink within its step of 0), where the response sum is non-increasing, and located
+    by Brent's method (:func:`scipy.optimize.brentq`: bracketing, hence safe on the steps
+    of linear curves) to a few ulps; the bracket is then shrunk to adjacent floats by
+    bisecting their bit patterns. Features whose response differs between the two ends
+    (ties of linear curves) share the rest of the budget in index order. Each step costs
+    one call of ``capacity_at``: O(N) for a closed form, O(60 N) for the default
+    bisection; some 15 to 100 steps.
 
     References
     ----------
@@ -196,18 +197,34 @@ def _by_root_finding(curves: LossCurves, d: float) -> Solution:
     n = curves.n_features
     if float(np.sum(curves.capacity_at(0.0))) <= d:
         return Solution(curves.capacity_at(0.0), 0.0)
-    top = float(np.max(curves.marginal(np.zeros(n))))
 
     def excess(lam):
         return float(np.sum(curves.capacity_at(lam))) - d
 
+    top, doublings = _top_multiplier(excess, float(np.max(curves.marginal(np.zeros(n)))))
     lo, hi, steps = _adjacent_bracket(excess, 0.0, top)
+    steps += doublings
     lower = curves.capacity_at(hi)
     # Between the adjacent floats lo < hi only steps (linear ties) move by more than
     # rounding; the features that move share the rest of the budget in index order.
     room = np.maximum(curves.capacity_at(lo) - lower, 0.0)
     C = lower + _fill_in_order(room, d - float(np.sum(lower)))
     return Solution(C, hi, iterations=steps)
+
+
+def _top_multiplier(excess, top: float) -> tuple[float, int]:
+    r"""A multiplier with ``excess(top) <= 0`` from a first guess, doubled while it is not.
+
+    The guess, :math:`\max_i m_i(0)`, is a finite difference for curves given as functions:
+    a kink within its step of 0 hides the steeper slope before it, on which the response
+    is still positive. Returns the multiplier and the number of doublings (each one call
+    of ``excess``).
+    """
+    top = max(top, _TINY)
+    doublings = 0
+    while excess(top) > 0 and top < np.finfo(np.float64).max / 2:
+        top, doublings = 2.0 * top, doublings + 1
+    return top, doublings
 
 
 def _float_midpoint(lo: float, hi: float) -> float:

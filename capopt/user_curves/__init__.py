@@ -19,8 +19,10 @@ Glossary: ``C`` capacity in [0, 1], ``l`` loss, ``m = -l'`` marginal benefit, ``
 slope, ``h`` step, ``M`` grid size, ``N`` number of features.
 
 Modules: :mod:`~capopt.user_curves.functions` (callables), :mod:`~capopt.user_curves.tables`
-(tables), :mod:`~capopt.user_curves.differences` (the finite-difference stencils) and
-:mod:`~capopt.user_curves.shapes` (shape detection from slopes).
+(tables), :mod:`~capopt.user_curves.differences` (the finite-difference stencils),
+:mod:`~capopt.user_curves.chords` (what a convex callable's values prove: its one-sided
+slopes at kinks, and lower bounds) and :mod:`~capopt.user_curves.shapes` (shape detection
+from slopes).
 """
 
 from .functions import DEFAULT_SAMPLES, FunctionCurves, from_functions

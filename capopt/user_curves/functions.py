@@ -19,6 +19,8 @@ import numpy as np
 
 from .._validation import check_integer, check_scalar
 from ..curves import LossCurves, Shape
+from .chords import lagrangian_lower_bound, marginal_above
+from .chords import one_sided_marginals as chord_marginals
 from .differences import FIRST, SECOND, Stencil, derivative, evaluate
 from .shapes import DEFAULT_SHAPE_RTOL, difference_noise, shapes_from_slopes
 
@@ -51,6 +53,16 @@ class FunctionCurves(LossCurves):
     :math:`(2, -5, 4, -1) / h^2`) with :math:`h = 2^{-13} \approx \epsilon^{1/4}`, error at
     most :math:`11 h^2 \max|\ell''''| / 12 + 12 \epsilon \max|\ell| / h^2 \approx
     1.4 \cdot 10^{-8} \max|\ell''''| + 1.8 \cdot 10^{-7} \max|\ell|`.
+
+    Kinks: a finite difference averages the slopes on the two sides of a kink within its
+    step, so the certificate and the water-filling also read chords, which bracket the
+    one-sided slopes of a convex function exactly but for rounding
+    (:mod:`~capopt.user_curves.chords`). Without supplied marginals,
+    :meth:`one_sided_marginals` are one-sided stencils (corrected by the chords near 0 and
+    1 for convex curves) and :meth:`capacity_at` bisects on what the chords prove, so that
+    it finds a kink to rounding. For every convex curve, :meth:`lagrangian_minimum` is a
+    proven lower bound from the chords around the response, so that the dual bound stays
+    a bound wherever the response errs.
 
     Use :func:`from_functions` to build one.
     """
@@ -106,6 +118,52 @@ class FunctionCurves(LossCurves):
         if self.marginals is not None:
             return self._apply(C, self.marginals, "marginals", FIRST, sign=-1.0)
         return self._apply(C, self.losses, "losses", SECOND)
+
+    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+        r"""Right and left marginals :math:`-\ell_i'(C^+)`, :math:`-\ell_i'(C^-)`.
+
+        For a convex curve without supplied marginals, the one-sided finite differences
+        where its chords show a kink at C (they read the slope of each piece, where the
+        central difference averages them), else the marginal corrected into the bracket
+        its chords prove (:func:`~capopt.user_curves.chords.one_sided_marginals`);
+        otherwise the marginal twice.
+        """
+        right, left = super().one_sided_marginals(C)
+        convex = self.shape_mask(Shape.CONVEX)
+        if self.marginals is not None or not convex.any():
+            return right, left
+        right, left = np.array(right), np.array(left)
+        C = np.broadcast_to(self._capacities(C), right.shape)
+        for i in np.flatnonzero(convex):
+            c = np.ascontiguousarray(C[..., i])
+            right[..., i], left[..., i] = chord_marginals(self.losses[i], c, f"losses[{i}]")
+        return right, left
+
+    def _marginal_above(self, C, lam) -> np.ndarray:
+        """Decided by chords where they can (:func:`~capopt.user_curves.chords.marginal_above`),
+        so that :meth:`capacity_at` finds a kink to rounding; by the supplied marginals when
+        there are any."""
+        if self.marginals is not None:
+            return super()._marginal_above(C, lam)
+        return marginal_above(self._losses_at, C, lam, "losses")
+
+    def _losses_at(self, points: np.ndarray) -> np.ndarray:
+        """``losses[i]`` at ``points[..., i, :]``, for points of shape (..., N, P)."""
+        out = np.empty(points.shape)
+        for i, f in enumerate(self.losses):
+            out[..., i, :] = evaluate(f, np.ascontiguousarray(points[..., i, :]), f"losses[{i}]")
+        return out
+
+    def _convex_lagrangian_minimum(self, lam: float, convex: np.ndarray) -> np.ndarray:
+        r"""A lower bound on :math:`\min_c \ell_i(c) + \lambda c` per convex curve, from the
+        chords around its response (:func:`~capopt.user_curves.chords.lagrangian_lower_bound`):
+        the response is found to rounding at a kink and to about :math:`10^{-10}` on a smooth
+        stretch, but not proven, and a dual bound must be a bound."""
+        centres = self.capacity_at(lam)
+        out = np.full(self.n_features, np.nan)
+        for i in np.flatnonzero(convex):
+            out[i] = lagrangian_lower_bound(self.losses[i], float(centres[i]), lam, f"losses[{i}]")
+        return out
 
     def __repr__(self) -> str:
         given = "marginals given" if self.marginals is not None else "finite-difference marginals"
@@ -231,8 +289,10 @@ def from_functions(
     of each callable (twice with marginals).
 
     Speed: every evaluation loops over the N callables in Python, and ``capacity_at`` (the
-    water-filling response) inverts the marginal by a 60-step bisection, each step a
-    finite-difference marginal unless ``marginals`` are given. Solvers that water-fill
+    water-filling response) inverts the marginal by a 60-step bisection, each step one call
+    of each callable on 42 points per capacity (the chords and the finite-difference
+    stencil of :func:`~capopt.user_curves.chords.marginal_above`), or of each supplied
+    marginal. Solvers that water-fill
     many times (the global method) are therefore far slower on these curves than on the
     built-in families; tabulating the curves with :func:`from_table` makes ``capacity_at``
     exact and cheap.

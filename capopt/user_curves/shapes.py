@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..curves import Shape
+from .differences import SLOPE_ROUNDING
 
 __all__ = ["shapes_from_slopes", "difference_noise", "DEFAULT_SHAPE_RTOL"]
 
@@ -67,8 +68,7 @@ def shapes_from_slopes(slopes, *, rtol: float = DEFAULT_SHAPE_RTOL, noise=0.0) -
 def difference_noise(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Rounding error of the changes of divided differences of ``values`` on ``grid``.
 
-    Each value carries up to ~2 ulps, each slope then up to 4 eps max|l| / h and each change
-    of slope twice that.
+    Each slope errs by up to :data:`~capopt.user_curves.differences.SLOPE_ROUNDING` max|l| / h
+    and each change of slope by twice that.
     """
-    eps = np.finfo(np.float64).eps
-    return 8.0 * eps * np.max(np.abs(values), axis=-1) / np.min(np.diff(grid))
+    return 2.0 * SLOPE_ROUNDING * np.max(np.abs(values), axis=-1) / np.min(np.diff(grid))
