@@ -4,12 +4,13 @@ Commands are registered in :data:`COMMANDS` (name -> (configure parser, run)); `
 builds the parser from it, so adding a command touches only this table and its two functions.
 
 Exit status (:data:`EXIT_STATUS`): 0 on success; 2 for a command line that cannot run as
-given, found before any computation starts (argparse's errors, a value the library refuses
-with ValueError or TypeError: a value out of range, a missing input file, an output path
-that cannot be written; and a checkpoint folder that another live run is using,
-FolderInUseError); 1 for a failure during the run (a solve that is not certified, an error
-of the operating system). Either way one line on stderr names the argument or the file,
-and no traceback is shown.
+given, found before any computation starts (argparse's errors, and :class:`UsageError`: a
+value the library refuses while a command checks its arguments and reads its inputs -- a
+value out of range, a missing input file, an output path that cannot be written -- and a
+checkpoint folder that another live run is using, FolderInUseError); 1 for a failure during
+the run (a solve that is not certified, an error of the operating system, or any other
+error, with a hint that ``--traceback`` shows where it arose). Either way one line on
+stderr names the argument or the file, and no traceback is shown unless asked for.
 """
 
 from __future__ import annotations
@@ -27,14 +28,28 @@ import numpy as np
 
 from .capacity import capacity_summary
 from .catalogue import TMS_EXPERIMENTS
-from .comparison import compare
+from .comparison import checked_weights, compare
 from .curves import gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
-from .solvers import METHODS, AllocationError, solve
+from .solvers import METHODS, AllocationError, Problem, solve
 from ._folder_lock import FolderInUseError
 from ._progress import compilation_notice, progress_bar, run_times
 from .sweeps.scheduling import DEFAULT_CHUNK_SIZE
 from .weights import load_weights
+
+
+class UsageError(ValueError):
+    """A command line that cannot run as given, found before any computation starts."""
+
+
+@contextlib.contextmanager
+def _usage():
+    """Report a value the library refuses while a command checks its arguments and reads
+    its inputs as a usage error (exit status 2): nothing has been computed yet."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _load_array(path: str, name: str) -> np.ndarray:
@@ -125,7 +140,8 @@ def _weights_from_args(args):
 
 
 def _run_capacity(args) -> int:
-    W, feature_axis = _weights_from_args(args)
+    with _usage():
+        W, feature_axis = _weights_from_args(args)
     s = capacity_summary(W, feature_axis=feature_axis)
     if args.json:
         print(json.dumps({
@@ -205,13 +221,16 @@ def _curves_from_args(args):
 def _configure_solve(p: argparse.ArgumentParser) -> None:
     _add_problem_arguments(p, required=True)
     p.add_argument("--method", default="auto", choices=("auto", *sorted(METHODS)),
-                   help="solution method (default: chosen from the curves' shapes)")
+                   help="solution method: auto (the default, chosen from the curves' shapes); "
+                   + "; ".join(f"{name} ({METHODS[name].summary})" for name in sorted(METHODS)))
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def _run_solve(args) -> int:
-    curves = _curves_from_args(args)
-    result = solve(curves, args.budget, method=args.method)
+    with _usage():
+        problem = Problem(_curves_from_args(args), args.budget)
+    curves = problem.curves
+    result = solve(curves, problem.budget, method=args.method)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -229,8 +248,11 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
 
 def _run_compare(args) -> int:
     """Measure the file's embedding against the optimal allocation of the stated problem."""
-    W, feature_axis = _weights_from_args(args)
-    found = compare(W, _curves_from_args(args), args.budget, feature_axis=feature_axis)
+    with _usage():
+        W, feature_axis = _weights_from_args(args)
+        problem = Problem(_curves_from_args(args), args.budget)
+        checked_weights(W, problem.curves.n_features, feature_axis)
+    found = compare(W, problem.curves, problem.budget, feature_axis=feature_axis)
     # One comparison per instance of a batched W, in the order of its leading axes.
     comparisons = np.array(found, dtype=object).ravel().tolist()
     if args.json:
@@ -325,9 +347,10 @@ def _run_crosscheck(args) -> int:
                    for p in progress_bar(problems, desc="cross-checking", unit="problem")]
         print(crosscheck_table(reports, [p.label for p in problems]))
         return 0
-    if args.budget is None:
-        raise ValueError("crosscheck of one problem needs --budget D, got none")
-    curves = _curves_from_args(args)
+    with _usage():
+        if args.budget is None:
+            raise ValueError("crosscheck of one problem needs --budget D, got none")
+        curves = Problem(_curves_from_args(args), args.budget).curves
     report = crosscheck(curves, args.budget, route=args.route, seed=args.seed, **options)
     print(f"{curves!r}, d = {args.budget}, {args.route} route, solver method {report.predicted.method}")
     print(report.table())
@@ -416,29 +439,35 @@ def _phase_diagram_path(args, parameters: dict) -> tuple[str | None, str]:
 
 def _run_sweep(args) -> int:
     """Solve the grid, write the dataset and the phase diagram."""
-    _check_writable(args.output, "--output")
-    parameters = {"n_features": _parameter(args.n_features), "budget": _parameter(args.budget),
-                  "importance_decay": _parameter(args.importance_decay)}
-    if args.kurtosis is not None:
-        parameters["kurtosis"] = _parameter(args.kurtosis)
-    else:
-        parameters["density"] = _parameter(args.density or [_values("log:0.01:1:61")])
-    figure, no_figure = _phase_diagram_path(args, parameters)
-    if figure is not None:
-        _check_writable(figure, "--figure")
-    if args.checkpoint is not None:
-        _check_writable(args.checkpoint, "--checkpoint", folder=True)
     from .sweeps import save_sweep, sweep  # xarray: loaded only by this command
+    from .sweeps.grid import check_grid
     from .sweeps.phase import boundary_density, polysemantic_fraction
+
+    with _usage():
+        _check_writable(args.output, "--output")
+        parameters = {"n_features": _parameter(args.n_features), "budget": _parameter(args.budget),
+                      "importance_decay": _parameter(args.importance_decay)}
+        if args.kurtosis is not None:
+            parameters["kurtosis"] = _parameter(args.kurtosis)
+        else:
+            parameters["density"] = _parameter(args.density or [_values("log:0.01:1:61")])
+        check_grid(parameters["n_features"], parameters["budget"], parameters["importance_decay"],
+                   parameters.get("kurtosis"), parameters.get("density"), args.base)
+        figure, no_figure = _phase_diagram_path(args, parameters)
+        if figure is not None:
+            _check_writable(figure, "--figure")
+        if args.checkpoint is not None:
+            _check_writable(args.checkpoint, "--checkpoint", folder=True)
 
     with contextlib.ExitStack() as stack:
         executor = None
         if args.scheduler is not None:
-            try:
-                import distributed
-            except ImportError:
-                raise ValueError("--scheduler needs the distributed package, which is not "
-                                 "installed (pip install distributed)") from None
+            with _usage():
+                try:
+                    import distributed
+                except ImportError:
+                    raise ValueError("--scheduler needs the distributed package, which is not "
+                                     "installed (pip install distributed)") from None
             executor = stack.enter_context(distributed.Client(args.scheduler)).get_executor()
         started = time.perf_counter()
         ds = sweep(
@@ -495,7 +524,8 @@ def _run_reproduce(args) -> int:
     from .report import DEFAULT, FULL, QUICK, reproduce
     from .report.claims import claims_text
 
-    _check_writable(args.out, "--out", folder=True)
+    with _usage():
+        _check_writable(args.out, "--out", folder=True)
     settings = QUICK if args.quick else FULL if args.full else DEFAULT
     print(f"capopt reproduce ({settings.name} settings) -> {args.out}", flush=True)
     files = reproduce(args.out, settings=settings)
@@ -533,8 +563,9 @@ EXIT_STATUS = (
     "exit status: 0 on success; 2 for a usage error, found before any computation starts "
     "(an unknown option, a value out of range, a missing input file, an output path that "
     "cannot be written, a checkpoint folder another run is using); 1 for a failure during "
-    "the run (a solve that is not certified, an error of the operating system). Errors are "
-    "one line on stderr naming the argument or file."
+    "the run (a solve that is not certified, an error of the operating system, any other "
+    "error). Errors are one line on stderr naming the argument or file (--traceback shows "
+    "Python's traceback)."
 )
 USAGE_ERROR, RUNTIME_FAILURE = 2, 1
 
@@ -559,10 +590,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_STATUS,
     )
     parser.add_argument("--version", action=_Version, help="print capopt's version and exit")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, show Python's traceback instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS)
         configure(p)
+        # Also after the command; SUPPRESS keeps a --traceback given before it.
+        p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                       help="on an error, show Python's traceback instead of one line")
         p.set_defaults(run=run)
     return parser
 
@@ -591,11 +627,23 @@ def main(argv=None) -> int:
             if notice is not None:
                 print(f"{prefix}: {notice}", file=sys.stderr, flush=True)
             return args.run(args)
-        except (ValueError, TypeError, FolderInUseError) as exc:
+        except (UsageError, FolderInUseError) as exc:
+            if args.traceback:
+                raise
             print(f"{prefix}: error: {exc}", file=sys.stderr)
             return USAGE_ERROR
         except (AllocationError, OSError) as exc:
+            if args.traceback:
+                raise
             print(f"{prefix}: error: {exc}", file=sys.stderr)
+            return RUNTIME_FAILURE
+        except Exception as exc:
+            if args.traceback:
+                raise
+            # The library's ValueErrors and TypeErrors are written for users; others are named.
+            what = str(exc) if isinstance(exc, (ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
+            print(f"{prefix}: error: {what} (run again with --traceback to see where it arose)",
+                  file=sys.stderr)
             return RUNTIME_FAILURE
 
 

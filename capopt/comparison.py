@@ -36,6 +36,7 @@ __all__ = [
     "RegimeDifference",
     "model_loss",
     "PREDICTION_REALIZE_TOL",
+    "checked_weights",
 ]
 
 #: Tolerance for grouping an optimal allocation into the blocks of the embedding that
@@ -452,7 +453,7 @@ def compare(
     (6.0, 5.25)
     """
     problem = Problem(curves, budget)
-    X = _weights(W, curves.n_features, feature_axis)
+    X = checked_weights(W, curves.n_features, feature_axis)
     tolerances = _tolerances(regime_atol, block_tol, zero_tol)
     optimal = solve(problem.curves, problem.budget, throw=False)
     if optimal.status is Status.FAILED:
@@ -463,9 +464,10 @@ def compare(
     return _comparisons(X, optimal, tolerances)
 
 
-def _weights(W, n_features: int, feature_axis: int):
+def checked_weights(W, n_features: int, feature_axis: int):
     """``W`` features last, in its own dtype and container, checked to have ``n_features``
-    features.
+    features (ValueError otherwise, naming the axis to pass when the other one fits):
+    what :func:`compare` checks before it solves.
 
     A comparison reads W again later (the loss and the blocks, on first access), so an
     array in memory is copied, in its own dtype; a file memory-mapped for reading (what
@@ -505,7 +507,7 @@ def against_optimum(W, optimal: AllocationResult, **options) -> Comparison | lis
     if not isinstance(optimal, AllocationResult) or optimal.status is Status.FAILED:
         raise TypeError(f"optimal must be a solved AllocationResult, got {optimal!r}")
     feature_axis = options.pop("feature_axis", -1)
-    X = _weights(W, optimal.curves.n_features, feature_axis)
+    X = checked_weights(W, optimal.curves.n_features, feature_axis)
     return _comparisons(X, optimal, _tolerances(**options))
 
 

@@ -377,6 +377,11 @@ class QuadraticCurves(LossCurves):
         """The kurtosis of every feature when one is shared, else None."""
         return float(self._K) if np.ndim(self._K) == 0 else None
 
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(v, K)`` as the numba kernels read them: float64 importances, shape (N,), and
+        kurtoses, shape (1,) when one is shared (no copy of N values), else (N,)."""
+        return self.importance, np.atleast_1d(np.asarray(self._K, dtype=np.float64))
+
     @property
     def n_features(self) -> int:
         return self.importance.shape[0]

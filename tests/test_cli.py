@@ -54,7 +54,10 @@ def test_capacity_reports_bad_weights_without_a_traceback(tmp_path, capsys):
     path = tmp_path / "W.npy"
     np.save(path, np.array([[np.nan, 1.0]]))
     code, _, err = run(capsys, "capacity", str(path))
-    assert code == 2 and "W must be finite" in err
+    # Found while the capacities are computed (a memory-mapped W is read in chunks): a
+    # failure during the run, with the hint that --traceback shows where.
+    assert code == 1 and "W must be finite" in err and "--traceback" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_solve_reproduces_the_worked_case_as_json(capsys):
@@ -263,3 +266,24 @@ def test_help_loads_no_heavy_library():
             " 'importlib.metadata', 'scipy.sparse.csgraph') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_error_during_the_run_exits_1_with_a_hint_and_traceback_shows_it(capsys, monkeypatch):
+    import capopt.cli
+
+    def broken(*args, **kwargs):
+        raise ValueError("something inside the solve went wrong")
+
+    monkeypatch.setattr(capopt.cli, "solve", broken)
+    argv = ("solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "1")
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.strip() == ("capopt solve: error: something inside the solve went wrong (run again "
+                           "with --traceback to see where it arose)")
+    with pytest.raises(ValueError, match="went wrong"):
+        main([*argv, "--traceback"])
+
+
+def test_a_value_refused_before_the_run_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "-1")
+    assert code == 2 and err.strip() == "capopt solve: error: budget must be finite and >= 0, got -1.0"

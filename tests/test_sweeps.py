@@ -28,11 +28,11 @@ import brute_force
 import capopt.sweeps.grid as grid_module
 from capopt.curves import gated_kurtosis, quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL, Regime, classify
-from capopt.solvers import METHODS, Problem, certify
+from capopt.solvers import certify
 from capopt.solvers import _kernels as kernels
 from capopt.sweeps import CheckpointWarning, load_sweep, save_sweep, sweep
 from capopt.testing import KURTOSIS_RANGES
-from references import closed_form
+from references import best_vertex, closed_form
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,9 @@ def test_kernel_matches_the_brute_force(grid):
 
 def test_kernel_matches_independent_routes_at_bench_size():
     # N = 64 as in bench/bench_sweep.py: long breakpoint walks. Convex problems against the
-    # closed form in mpmath, concave and linear ones against the numpy vertex method.
+    # closed form in mpmath, concave and linear ones against the naive numpy exchange of
+    # tests/references.py on the gains of theory §3's curve, l(C) = 2 (K - 1) v^2 (1 - C) /
+    # (2 + (K - 3) C), written out here.
     rng = np.random.default_rng(6)
     P, W = 60, 64
     v = rng.uniform(0.05, 3.0, (P, W))
@@ -117,7 +119,11 @@ def test_kernel_matches_independent_routes_at_bench_size():
         if K[p] > 3:
             expected = closed_form(vp, K[p], d[p])[0]
         else:
-            expected = METHODS["vertex"].run(Problem(quadratic(vp, K[p]), float(d[p]))).capacities
+            k = min(int(np.floor(d[p])), vp.size)
+            f = d[p] - k if k < vp.size else 0.0
+            gain = (K[p] - 1) * vp**2
+            part = gain - 2 * (K[p] - 1) * vp**2 * (1 - f) / (2 + (K[p] - 3) * f)
+            expected = best_vertex(gain, part, k, f)[0]
         where = f"problem {p}: K={K[p]}, d={d[p]}"
         np.testing.assert_allclose(C[p, : n[p]], expected, rtol=0, atol=EXACT, err_msg=where)
         curves = quadratic(vp, K[p])

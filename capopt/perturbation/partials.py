@@ -74,16 +74,10 @@ def structure_terms(curves: LossCurves, C: np.ndarray) -> tuple[np.ndarray, np.n
         from ..solvers._kernels import quadratic_partials
 
         out = np.empty((2, C.size))
-        quadratic_partials(C, curves.importance, _kurtoses(curves), out)
+        quadratic_partials(C, *curves.kernel_arrays(), out)
         return out[0], out[0], out[1]
     right, left = curves.one_sided_marginals(C)
     return right, left, curves.curvature(C)
-
-
-def _kurtoses(curves: QuadraticCurves) -> np.ndarray:
-    """The kurtoses as the kernels take them: one entry when shared, else N."""
-    shared = curves.shared_kurtosis
-    return np.array([shared]) if shared is not None else np.ascontiguousarray(curves.kurtosis)
 
 
 def _per_feature(name: str, marginal, loss, n: int, loss_power: float) -> Parameter:
@@ -103,7 +97,7 @@ def parameters(curves: LossCurves, C: np.ndarray) -> tuple[Parameter, ...]:
         from ..solvers._kernels import quadratic_partials
 
         out = np.empty((6, n))
-        quadratic_partials(C, curves.importance, _kurtoses(curves), out)
+        quadratic_partials(C, *curves.kernel_arrays(), out)
         _, _, dm_dv, dm_dK, dl_dv, dl_dK = out
         # Losses scale as v^2 at fixed K.
         return (_per_feature("importance", dm_dv, dl_dv, n, 0.5),

@@ -15,7 +15,12 @@ immutable :class:`Method` in a module of its own (:mod:`~capopt.solvers.waterfil
 
 from .certificate import certify, evaluate, multiplier_interval
 from .method import Method
+from .dp import GridDP
+from .global_optimum import Global
 from .methods import AUTO, METHODS
+from .reference import Cvxpy, Scipy
+from .vertex import Vertex
+from .waterfill import Waterfill
 from .problem import Problem
 from .result import AllocationError, AllocationResult, Certificate, Solution, Status
 from .solve import solve
@@ -26,6 +31,12 @@ __all__ = [
     "METHODS",
     "AUTO",
     "Method",
+    "Waterfill",
+    "Vertex",
+    "Global",
+    "GridDP",
+    "Cvxpy",
+    "Scipy",
     "AllocationResult",
     "AllocationError",
     "Certificate",

@@ -107,7 +107,7 @@ def multiplier_interval(
     if isinstance(curves, QuadraticCurves):
         from ._kernels import kkt_interval
 
-        P, Q = kkt_interval(curves.importance, np.atleast_1d(curves._K), C, atol)
+        P, Q = kkt_interval(*curves.kernel_arrays(), C, atol)
         return float(P), float(Q)
     right, left = curves.one_sided_marginals(C)
     P = max(float(np.max(right[C < 1.0 - atol], initial=0.0)), 0.0)
@@ -246,7 +246,7 @@ def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: f
     from ._kernels import certify_quadratic
 
     codes = np.empty(C.shape, np.int8)
-    terms = certify_quadratic(curves.importance, np.atleast_1d(curves._K), C, lam, atol, codes)
+    terms = certify_quadratic(*curves.kernel_arrays(), C, lam, atol, codes)
     return (*(float(t) for t in terms[:-1]), int(terms[-1]), codes)
 
 

@@ -118,7 +118,8 @@ class Global(Method):
     shapes: ClassVar[frozenset[Shape]] = frozenset(Shape)
     tol: ClassVar[float] = 1e-8
     summary: ClassVar[str] = (
-        "certified global optimum by branch and bound over the concave curves' boxes"
+        "certified global optimum of mixed families and tables: the structure of the "
+        "optimum for the quadratic model, branch and bound otherwise"
     )
 
     max_nodes: int = DEFAULT_MAX_NODES

@@ -35,7 +35,7 @@ class Method(abc.ABC):
         Default certificate tolerance: exact methods are judged at rounding level,
         iterative references at their solvers' accuracy.
     summary : str
-        One line for ``capopt solve --help`` and error messages.
+        One line for ``capopt solve --help``.
     """
 
     name: ClassVar[str]

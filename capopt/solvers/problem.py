@@ -29,6 +29,8 @@ class Problem:
         The per-feature loss curves, e.g. :func:`capopt.quadratic`.
     budget : float
         :math:`d \ge 0`, finite.
+    label : str
+        What the problem is, for tables (the catalogue's problems have one).
 
     Raises
     ------
@@ -46,6 +48,7 @@ class Problem:
 
     curves: LossCurves
     budget: float
+    label: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.curves, LossCurves):

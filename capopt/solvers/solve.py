@@ -37,7 +37,7 @@ def solve(
     curves: LossCurves,
     budget: float,
     *,
-    method: str = "auto",
+    method: str | Method = "auto",
     tol: float | None = None,
     throw: bool = True,
     **options: Any,
@@ -55,18 +55,20 @@ def solve(
     budget : float
         :math:`d \ge 0`, the embedding dimension (real values allowed, e.g. for
         sensitivities).
-    method : str
+    method : str or Method
         A key of :data:`METHODS`, or ``"auto"``: exact water-filling for convex and linear
         families, the vertex solution for concave ones, the certified global method for
         mixed ones and for every table (exact on its knots, whatever its shapes), the grid
-        dynamic programme for irregular curves given as functions.
+        dynamic programme for irregular curves given as functions. Or a configured method
+        instance, e.g. ``Global(max_nodes=100)`` (its fields are its options).
     tol : float, optional
         Largest accepted scaled KKT residual or relative gap; defaults to the method's.
     throw : bool
         Raise :class:`AllocationError` unless the result is certified optimal (default).
         With ``False`` the result is returned with its status for inspection.
     **options
-        Passed to the method (see each method's documentation).
+        Passed to the method (see each method's documentation); they override the fields
+        of a method instance.
 
     Returns
     -------
@@ -75,8 +77,9 @@ def solve(
     Raises
     ------
     TypeError
-        If ``curves`` is not a :class:`~capopt.curves.LossCurves`, or for an option the
-        method does not have.
+        If ``curves`` is not a :class:`~capopt.curves.LossCurves`, ``method`` neither a name
+        nor a :class:`~capopt.solvers.method.Method`, or for an option the method does not
+        have.
     ValueError
         For a negative or non-finite budget, an unknown method, a method that does not
         apply to the family's shape, or a bad option value.
@@ -107,13 +110,25 @@ def solve(
     array([0.83333333, 0.16666667])
     >>> round(result.loss, 12), result.status.name
     (5.25, 'OPTIMAL')
+
+    A configured method, as an instance:
+
+    >>> from capopt.solvers import Global
+    >>> capopt.solve(capopt.quadratic([3.0, 1.0], [1.8, 12.0]), 1.5, method=Global(max_nodes=10)).method
+    'global'
     """
     problem = Problem(curves, budget)
     d = problem.budget
-    name = auto_method(curves) if method == "auto" else method
-    if name not in METHODS:
-        raise ValueError(f"method must be 'auto' or one of {sorted(METHODS)}, got {method!r}")
-    chosen = METHODS[name]
+    if isinstance(method, Method):
+        name, chosen = method.name, method
+    elif not isinstance(method, str):
+        raise TypeError(f"method must be a name ('auto', {sorted(METHODS)}) or a Method instance "
+                        f"(capopt.solvers.Global(...), ...), got {type(method).__name__}")
+    else:
+        name = auto_method(curves) if method == "auto" else method
+        if name not in METHODS:
+            raise ValueError(f"method must be 'auto' or one of {sorted(METHODS)}, got {method!r}")
+        chosen = METHODS[name]
     if curves.shape not in chosen.shapes:
         fitting = sorted(k for k, m in METHODS.items() if curves.shape in m.shapes)
         raise ValueError(

@@ -103,7 +103,7 @@ class _Problem:
         self.curves = curves
         self.d = d
         n = curves.n_features
-        self.K = np.atleast_1d(curves._K)
+        self.K = curves.kernel_arrays()[1]
         self.U = np.flatnonzero(curves.shape_codes == SHAPE_CODES[Shape.CONCAVE])
         v_U = curves.importance[self.U]
         self.gain = F.quadratic_gain(v_U, self.K[self.U] if self.K.size > 1 else self.K[0])

@@ -166,9 +166,7 @@ def _quadratic(curves: QuadraticCurves, d: float) -> Solution:
     from ._kernels import waterfill_quadratic
 
     C = np.empty(curves.n_features)
-    lam, rounds, exact = waterfill_quadratic(
-        curves.importance, np.atleast_1d(np.asarray(curves._K, dtype=np.float64)), d, C
-    )
+    lam, rounds, exact = waterfill_quadratic(*curves.kernel_arrays(), d, C)
     return Solution(C, float(lam), iterations=int(rounds), exact=bool(exact))
 
 

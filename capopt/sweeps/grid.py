@@ -153,7 +153,7 @@ def sweep(
     >>> ds.capacity.sel(density=1.0).values.round(3).tolist()
     [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    grid = _grid(n_features, budget, importance_decay, kurtosis, density, base)
+    grid = check_grid(n_features, budget, importance_decay, kurtosis, density, base)
     chunk_size = check_integer(chunk_size, "chunk_size")
     regime_atol = check_scalar(regime_atol, "regime_atol", minimum=0.0)
     sensitivities = check_flag(sensitivities, "sensitivities")
@@ -217,8 +217,9 @@ def importances(r, width: int) -> np.ndarray:
 # The grid --------------------------------------------------------------------------------
 
 
-def _grid(n_features, budget, importance_decay, kurtosis, density, base) -> dict:
-    """The checked parameters by name, in :data:`PARAMETERS` order (one of K and p absent)."""
+def check_grid(n_features, budget, importance_decay, kurtosis, density, base) -> dict:
+    """The checked parameters of :func:`sweep` by name, in :data:`PARAMETERS` order (one of
+    K and p absent); raises ValueError as :func:`sweep` does, before any work."""
     if (kurtosis is None) == (density is None):
         raise ValueError(
             "give exactly one of kurtosis (K >= 1) and density (p in (0, 1], K = K_z / p), got "
