@@ -7,9 +7,9 @@ Figures are built without pyplot, so nothing here opens a window, touches the gl
 registry or depends on the user's backend; display one in a notebook by evaluating it.
 
 Here: the phase diagrams of sweep datasets, and the canvas helpers every figure uses. The
-figures of ``capopt reproduce`` (allocation, marginal benefit, trained sweeps, Gram blocks,
-cross-check, budget response) are drawn by :mod:`capopt.report.drawing`; their names are
-also reachable from this module.
+other figures of ``capopt reproduce`` (allocation, marginal benefit, trained sweeps, Gram
+blocks, cross-check, budget response) are each drawn by their own module of
+:mod:`capopt.report.figures`.
 """
 
 from __future__ import annotations
@@ -195,12 +195,3 @@ def plot_polysemantic_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = N
     ax.set_title(f"Polysemantic features in the quadratic model\n({fixed}{base})")
     return finish(fig, path)
 
-
-def __getattr__(name):
-    # The report's figures moved to capopt.report.drawing, which imports this module; their
-    # names still resolve here, loaded on first use.
-    from .report import drawing
-
-    if name in drawing.__all__:
-        return getattr(drawing, name)
-    raise AttributeError(f"module 'capopt.plotting' has no attribute {name!r}")

@@ -8,15 +8,11 @@ import pytest
 
 import capopt
 from capopt.plotting import plot_polysemantic_phase
-from capopt.report.drawing import (
-    ARCHITECTURE_LABELS,
-    GRAM_TICK_LABELS,
-    SMALL_FONT,
-    plot_budget_response,
-    plot_crosscheck,
-    plot_gram_blocks,
-    plot_polysemantic_vs_sparsity,
-)
+from capopt.report.drawing import ARCHITECTURE_LABELS, SMALL_FONT
+from capopt.report.figures.budget import plot_budget_response
+from capopt.report.figures.crosscheck import plot_crosscheck
+from capopt.report.figures.gram_blocks import GRAM_TICK_LABELS, plot_gram_blocks
+from capopt.report.figures.sparsity_sweep import plot_polysemantic_vs_sparsity
 from capopt.training import ARCHITECTURES
 
 #: Smallest tick-label size, in points, that stays legible once the report scales a figure

@@ -23,6 +23,7 @@ from matplotlib.image import imread
 from capopt.cli import main
 from capopt.report import DEFAULT, FIGURES, FULL, QUICK, Workbench, fmt
 from capopt.report.claims import CLAIM_KEYS, RULES, Verdict
+from capopt.report.numbers import flatten
 from capopt.report.writer import CLAIMS_HEADING, SETTINGS_HEADING
 
 #: Issue 5: exact-loss L-BFGS training lands on the solver's capacities within this.
@@ -211,11 +212,12 @@ def test_tms_figure_shows_every_number_and_its_source():
     assert FIGURES["tms-published"].drawn(tiny) and not FIGURES["tms-published"].drawn(DEFAULT)
     rendered = FIGURES["tms-published"].make(Workbench(tiny, log=lambda line: None))
     text = rendered.caption + " ".join(" ".join(row) for row in rendered.table.rows)
-    for name, value in rendered.numbers.items():
+    for name, value in flatten(rendered.numbers).items():
         assert fmt(value) in text, name
     assert "Toy Models of Superposition" in rendered.caption and "400" in rendered.caption
+    experiments = {e.name: e for e in rendered.numbers.experiments}
     # (N - d) / (12 N): d features whole, N - d at their mean 1/2, variance 1/12.
-    assert rendered.numbers["tms-200-20 PCA-like loss per feature"] == pytest.approx(0.075, rel=1e-15)
+    assert experiments["tms-200-20"].pca_like_loss == pytest.approx(0.075, rel=1e-15)
 
 
 def test_presets_train_at_the_strength_they_promise():

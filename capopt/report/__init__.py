@@ -1,9 +1,9 @@
 """``capopt reproduce``: every figure of the paper's argument, regenerated, in one report.
 
-:func:`reproduce` runs the figures registered in :data:`FIGURES` (:mod:`capopt.report.figures`;
-each one's computation in :mod:`~capopt.report.computations`, its drawing in
-:mod:`~capopt.report.drawing`, its caption and table in :mod:`~capopt.report.captions`)
-with the sizes of a :class:`Settings` preset, and writes the PNGs, a Markdown report linking them, a
+:func:`reproduce` runs the figures of :data:`FIGURES` (:mod:`capopt.report.figures`: one
+module per figure, holding its typed numbers, computation, drawing, caption and table) with
+the sizes of a :class:`Settings` preset, judges the paper's claims from the figures' numbers
+(:mod:`capopt.report.claims`), and writes the PNGs, a Markdown report linking them, a
 self-contained HTML report embedding them, and ``numbers.json`` with the numbers behind
 every caption.
 
@@ -15,8 +15,11 @@ Examples
 """
 
 from .build import ReportFiles, reproduce
-from .figures import FIGURES, FigureSpec, Rendered, Table, Workbench, fmt
+from .captions import Table, fmt
+from .figures import FIGURES
 from .settings import DEFAULT, FULL, QUICK, Settings
+from .spec import FigureSpec, Rendered
+from .workbench import Workbench
 
 __all__ = [
     "reproduce",

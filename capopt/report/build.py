@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -16,8 +15,10 @@ from .._folder_lock import FolderLock
 from .._progress import COMPILING, compilation_notice, progress_bar, show_progress
 from ..plotting import DPI
 from .claims import Claim, Evidence, claims_table, evaluate, verdict_counts
-from .figures import FIGURES, Workbench
+from .figures import FIGURES
+from .numbers import flatten
 from .settings import DEFAULT, Settings
+from .workbench import Workbench
 from .writer import Document, Entry, write_html, write_markdown
 
 __all__ = ["reproduce", "ReportFiles", "CHECKPOINTS"]
@@ -49,11 +50,6 @@ class ReportFiles:
     figures: tuple[Path, ...]
     claims: tuple[Claim, ...]
     seconds: float
-
-
-def _plain(value):
-    """A JSON-ready copy of a number (numpy scalars become Python ones)."""
-    return value if isinstance(value, str) else np.asarray(value).item()
 
 
 def _compile(settings: Settings, log: Callable[[str], None], progress: bool) -> None:
@@ -157,7 +153,7 @@ def _reproduce(out: Path, settings: Settings, log: Callable[[str], None], show: 
             bar.update()
 
         bar.set_postfix_str("claims and report")
-        claims = evaluate(Evidence({e.spec.slug: e.rendered.numbers for e in entries}, settings))
+        claims = evaluate(Evidence({e.spec.slug: e.rendered.numbers for e in entries}))
         total = time.perf_counter() - started
         doc = Document(
             title="capopt: the capacity-allocation argument, regenerated",
@@ -184,7 +180,7 @@ def _reproduce(out: Path, settings: Settings, log: Callable[[str], None], show: 
             "seconds": total,
             "figures": {e.spec.slug: {"file": e.png.relative_to(out).as_posix(), "title": e.spec.title,
                                       "seconds": e.seconds,
-                                      "numbers": {k: _plain(v) for k, v in e.rendered.numbers.items()}}
+                                      "numbers": flatten(e.rendered.numbers)}
                         for e in entries},
         }, indent=2))
         bar.update()

@@ -3,11 +3,11 @@ numbers this run measured, and a verdict computed from those numbers by a stated
 
 Each claim of the abstract of Scherlis et al. (arXiv:2210.01892), the marginal-benefit cases
 A-F and the sensitivity results is one rule in :data:`RULES`: a function of the run's
-:class:`Evidence` (every figure's numbers, by slug, and the settings) that returns a
-:class:`Claim` whose verdict follows from the numbers by the rule its evidence states,
-with the tolerances named below. A number the run did not produce makes the claim
-``not reproduced`` with the missing number named, never an error: the figures a claim
-rests on may grow or change their numbers, and the table then says what it lacks.
+:class:`Evidence` (every figure's numbers, the typed records of :mod:`capopt.report.figures`)
+that returns a :class:`Claim` whose verdict follows from the numbers by the rule its
+evidence states, with the tolerances named below. A figure the run did not draw, or a number
+it could not measure, makes the claim ``not reproduced`` with what is missing named, never
+an error, and the table then says what it lacks.
 
 Where the paper's wording is loose the rule is exact: in the quadratic model a
 polysemantic feature's capacity is affine in its importance, C_i = s v_i - 2/(K - 3)
@@ -22,12 +22,15 @@ from __future__ import annotations
 import enum
 import textwrap
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from .. import _formulas as F
 from .captions import Table, fmt
-from .computations import FD_STEP, SENSITIVITY_BUDGET, TWO_FEATURE_CASES
-from .figures import FIGURES
+from .figures import (FIGURES, allocation, block_sizes, budget, crosscheck, gram_blocks, marginal_benefit,
+                      phase_diagram, sparsity_sweep, two_feature_phase)
+from .figures.budget import FD_STEP
+from .numbers import Numbers
+from .spec import FigureSpec
 
 __all__ = ["Verdict", "Claim", "Evidence", "MissingEvidence", "RULES", "CLAIM_KEYS", "evaluate",
            "claims_table", "claims_text", "verdict_counts", "figure_label",
@@ -104,48 +107,35 @@ def figure_label(slugs) -> str:
 
 
 class MissingEvidence(LookupError):
-    """A number a rule needs is not among the run's numbers."""
+    """A figure or a number a rule needs is not in the run."""
+
+
+N = TypeVar("N", bound=Numbers)
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the rules read: every figure's numbers (slug -> name -> value) and the settings.
+    """What the rules read: every figure's numbers, by slug.
 
     Parameters
     ----------
-    numbers : mapping of str to mapping of str to int, float or str
-        ``Rendered.numbers`` of each figure, by slug.
-    settings : object
-        The run's :class:`~capopt.report.Settings`; fields are read with a default, so a
-        rule keeps working when presets gain or lose fields.
+    numbers : mapping of str to Numbers
+        ``Rendered.numbers`` of each figure the run drew, by slug.
     """
 
-    numbers: Mapping[str, Mapping]
-    settings: object = None
+    numbers: Mapping[str, Numbers]
 
-    def get(self, slug: str, name: str):
-        """The number ``name`` of figure ``slug``; :class:`MissingEvidence` if absent."""
-        try:
-            return self.numbers[slug][name]
-        except KeyError:
-            raise MissingEvidence(f"figure {slug!r} has no number {name!r}") from None
+    def find(self, figure: FigureSpec[N, Any]) -> N | None:
+        """The numbers of ``figure``, or None if the run did not draw it."""
+        numbers = self.numbers.get(figure.slug)
+        return numbers if isinstance(numbers, figure.numbers) else None
 
-    def find(self, slug: str, name: str, default=None):
-        """The number ``name`` of figure ``slug``, or ``default`` if absent."""
-        return self.numbers.get(slug, {}).get(name, default)
-
-    def labels(self, slug: str, suffix: str, *, at_least: int = 1) -> list[str]:
-        """What precedes ``suffix`` in the names of figure ``slug``'s numbers that end with it
-        (the families, architectures, ... it reports); :class:`MissingEvidence` if fewer
-        than ``at_least``."""
-        found = [k[: -len(suffix)] for k in self.numbers.get(slug, {}) if k.endswith(suffix)]
-        if len(found) < at_least:
-            raise MissingEvidence(f"figure {slug!r} has fewer than {at_least} numbers named "
-                                  f"'... {suffix.strip()}'")
-        return found
-
-    def setting(self, name: str, default=None):
-        return getattr(self.settings, name, default)
+    def get(self, figure: FigureSpec[N, Any]) -> N:
+        """The numbers of ``figure``; :class:`MissingEvidence` if the run did not draw it."""
+        numbers = self.find(figure)
+        if numbers is None:
+            raise MissingEvidence(f"the run has no figure {figure.slug!r}")
+        return numbers
 
 
 #: The rules, in table order: name -> (claim, figures, rule). A rule returns the verdict and
@@ -153,9 +143,9 @@ class Evidence:
 RULES: dict[str, tuple[str, tuple[str, ...], Callable[[Evidence], tuple[Verdict, str]]]] = {}
 
 
-def _rule(name: str, claim: str, *figures: str):
+def _rule(name: str, claim: str, *figures: FigureSpec):
     def register(rule: Callable[[Evidence], tuple[Verdict, str]]):
-        RULES[name] = (claim, figures, rule)
+        RULES[name] = (claim, tuple(f.slug for f in figures), rule)
         return rule
 
     return register
@@ -166,68 +156,76 @@ def _grade(ok: bool, partly: bool) -> Verdict:
     return Verdict.REPRODUCED if ok else Verdict.PARTLY if partly else Verdict.NOT_REPRODUCED
 
 
-def _kurtoses(ev: Evidence) -> tuple[float, ...]:
-    Ks = ev.setting("allocation_kurtosis")
-    if not Ks:
-        raise MissingEvidence("the settings give no allocation_kurtosis")
-    return tuple(float(K) for K in Ks)
+def _panels(ev: Evidence) -> tuple[allocation.KurtosisNumbers, ...]:
+    """The allocation figure's kurtoses, in the settings' order."""
+    panels = ev.get(allocation.FIGURE).panels
+    if not panels:
+        raise MissingEvidence("the allocation figure has no kurtosis")
+    return panels
 
 
-def _architectures(ev: Evidence) -> list[str]:
-    """The trained architectures of the sparsity sweep, as named in its numbers."""
-    return ev.labels("sparsity-sweep", " sparse", at_least=2)
+def _architectures(ev: Evidence) -> tuple[sparsity_sweep.ArchitectureNumbers, ...]:
+    """The trained architectures of the sparsity sweep."""
+    found = ev.get(sparsity_sweep.FIGURE).architectures
+    if len(found) < 2:
+        raise MissingEvidence("the sparsity sweep has fewer than 2 architectures")
+    return found
+
+
+def _families(ev: Evidence) -> tuple[budget.FamilyNumbers, ...]:
+    """The loss-curve families of the budget figure."""
+    families = ev.get(budget.FIGURE).families
+    if not families:
+        raise MissingEvidence("the budget figure has no family")
+    return families
 
 
 # ---------------------------------------------------------------- the abstract's claims
 @_rule("budget", "Capacities share the budget: sum_i C_i <= d (and = d at the optimum when N > d)",
-       "budget", "crosscheck")
+       budget.FIGURE, crosscheck.FIGURE)
 def _budget(ev: Evidence):
-    labels = ev.labels("budget", " max |sum C - min(d, N)|")
-    solver = max(ev.get("budget", f"{label} max |sum C - min(d, N)|") for label in labels)
-    over = ev.get("crosscheck", "max sum C - d over trained embeddings")
+    families = _families(ev)
+    solver = max(f.used for f in families)
+    over = ev.get(crosscheck.FIGURE).max_excess
     verdict = _grade(solver <= EXACT and over <= EXACT, over <= EXACT)
     return verdict, (
-        f"solver, {len(labels)} families at every budget: max |sum C - min(d, N)| = {fmt(solver)}; "
+        f"solver, {len(families)} families at every budget: max |sum C - min(d, N)| = {fmt(solver)}; "
         f"trained embeddings (cross-check problems): max sum C - d = {fmt(over)}. Rule: reproduced "
         f"if both <= {fmt(EXACT)}; partly if only the bound holds; else not reproduced."
     )
 
 
 @_rule("regimes", "Most important features monosemantic, middling ones polysemantic, least "
-       "important ignored", "allocation")
+       "important ignored", allocation.FIGURE)
 def _regimes(ev: Evidence):
-    Ks = _kurtoses(ev)
-    ordered = [ev.get("allocation", f"K={K:g} regimes in importance order") == "yes" for K in Ks]
-    counts = {K: [ev.get("allocation", f"K={K:g} {r}") for r in ("monosemantic", "polysemantic", "ignored")]
-              for K in Ks}
-    all_three = [K for K in Ks if min(counts[K]) > 0]
+    panels = _panels(ev)
+    counts = {p.kurtosis: (p.monosemantic, p.polysemantic, p.ignored) for p in panels}
+    ordered = [p.in_importance_order for p in panels]
+    all_three = [K for K, c in counts.items() if min(c) > 0]
     verdict = _grade(all(ordered) and bool(all_three), all(ordered))
-    shown = "; ".join(f"K = {fmt(K)}: {'/'.join(str(c) for c in counts[K])}" for K in Ks)
+    shown = "; ".join(f"K = {fmt(K)}: {'/'.join(str(n) for n in c)}" for K, c in counts.items())
     return verdict, (
-        f"mono/poly/ignored counts, N = {sum(counts[Ks[0]])}: {shown}; in importance order at "
-        f"{sum(ordered)} of {len(Ks)} kurtoses, all three regimes at K = "
+        f"mono/poly/ignored counts, N = {sum(counts[panels[0].kurtosis])}: {shown}; in importance order at "
+        f"{sum(ordered)} of {len(panels)} kurtoses, all three regimes at K = "
         f"{', '.join(fmt(K) for K in all_three) or 'none'}. Rule: reproduced if ordered at every K "
         "and all three regimes occur at some K; partly if ordered only; else not reproduced."
     )
 
 
 @_rule("affine", "Polysemantic capacity in proportion to importance (exactly: affine, "
-       "C_i = s v_i - 2/(K-3), proportional only as K -> infinity)", "allocation")
+       "C_i = s v_i - 2/(K-3), proportional only as K -> infinity)", allocation.FIGURE)
 def _affine(ev: Evidence):
-    fitted = [K for K in _kurtoses(ev) if ev.find("allocation", f"K={K:g} poly slope") is not None]
+    fitted = [(p.kurtosis, p.fit) for p in _panels(ev) if p.fit is not None]
     if not fitted:
         raise MissingEvidence("no kurtosis of the allocation figure has two polysemantic features to fit")
     parts, affine, proportional = [], [], []
-    for K in fitted:
-        slope, intercept, closed, residual, mean = (
-            ev.get("allocation", f"K={K:g} {name}")
-            for name in ("poly slope", "poly intercept", "closed-form intercept -2/(K-3)",
-                         "poly fit max residual", "poly mean C"))
-        affine.append(residual <= EXACT and abs(intercept - closed) <= EXACT)
+    for K, fit in fitted:
+        intercept, closed, mean = fit.intercept, fit.closed_form_intercept, fit.mean_capacity
+        affine.append(fit.max_residual <= EXACT and abs(intercept - closed) <= EXACT)
         proportional.append(abs(intercept) <= PROPORTIONAL * mean)
-        parts.append(f"K = {fmt(K)}: C = {fmt(slope)} v {'-' if intercept < 0 else '+'} "
+        parts.append(f"K = {fmt(K)}: C = {fmt(fit.slope)} v {'-' if intercept < 0 else '+'} "
                      f"{fmt(abs(intercept))} (closed form {fmt(closed)}), max residual "
-                     f"{fmt(residual)}, mean C {fmt(mean)}, |intercept| / mean C = "
+                     f"{fmt(fit.max_residual)}, mean C {fmt(mean)}, |intercept| / mean C = "
                      f"{fmt(abs(intercept) / mean)}")
     verdict = _grade(all(affine) and all(proportional), all(affine))
     return verdict, (
@@ -239,21 +237,21 @@ def _affine(ev: Evidence):
 
 
 @_rule("kurtosis", "Higher kurtosis (sparser inputs) makes polysemanticity more prevalent",
-       "allocation", "two-feature-phase", "phase-diagram", "sparsity-sweep")
+       allocation.FIGURE, two_feature_phase.FIGURE, phase_diagram.FIGURE, sparsity_sweep.FIGURE)
 def _kurtosis(ev: Evidence):
-    Ks = sorted(_kurtoses(ev))
-    poly = [ev.get("allocation", f"K={K:g} polysemantic") for K in Ks]
+    panels = sorted(_panels(ev), key=lambda p: p.kurtosis)
+    poly = [p.polysemantic for p in panels]
     monotone = all(a <= b for a, b in zip(poly, poly[1:]))
-    starts = all(p == 0 for K, p in zip(Ks, poly) if K <= 3) and poly[-1] > 0
-    two = ev.get("two-feature-phase", "disagreements with K > 1 + 2a/b")
-    many = ev.get("phase-diagram", "disagreements with p < p*(r)")
-    grows = ev.get("sparsity-sweep", "architectures where it grows")
+    starts = all(p.polysemantic == 0 for p in panels if p.kurtosis <= 3) and poly[-1] > 0
+    two = ev.get(two_feature_phase.FIGURE).disagreements
+    many = ev.get(phase_diagram.FIGURE).disagreements
+    grows = ev.get(sparsity_sweep.FIGURE).grows
     n_arch = len(_architectures(ev))
     solver = monotone and starts and two == 0 and many == 0
     verdict = _grade(solver and grows == n_arch, solver)
     return verdict, (
         f"solver: polysemantic features {'/'.join(str(p) for p in poly)} at K = "
-        f"{', '.join(fmt(K) for K in Ks)}; two features share a neuron iff K > 1 + 2a/b "
+        f"{', '.join(fmt(p.kurtosis) for p in panels)}; two features share a neuron iff K > 1 + 2a/b "
         f"({two} disagreements on the grid); N features: some polysemantic iff p < p*(r) "
         f"({many} disagreements); trained: the polysemantic fraction grows from dense to sparse "
         f"inputs in {grows} of {n_arch} architectures. Rule: reproduced if the solver's count is "
@@ -264,24 +262,23 @@ def _kurtosis(ev: Evidence):
 
 
 @_rule("architectures", "Polysemanticity is more prevalent in some architectures than others",
-       "sparsity-sweep")
+       sparsity_sweep.FIGURE)
 def _architecture(ev: Evidence):
-    names = _architectures(ev)
-    sparse = {n: ev.get("sparsity-sweep", f"{n} sparse") for n in names}
-    noise = [ev.find("sparsity-sweep", f"{n} sparse seed range") for n in names]
-    seeds = int(ev.setting("train_seeds", 1))
-    n_features = int(ev.setting("train_features", 1))
+    sweep = ev.get(sparsity_sweep.FIGURE)
+    architectures = _architectures(ev)
+    sparse = {a.name: a.sparse for a in architectures}
+    seeds, n_features = sweep.seeds, sweep.n_features
     spread = max(sparse.values()) - min(sparse.values())
-    measured = seeds >= MIN_SEEDS and all(x is not None for x in noise)
+    measured = seeds >= MIN_SEEDS
     # Apart by more than one feature, and by more than twice the largest seed spread.
-    threshold = max(1.0 / n_features, 2.0 * max((x for x in noise if x is not None), default=0.0))
+    threshold = max(1.0 / n_features, 2.0 * max(a.sparse_seed_range for a in architectures))
     differ = spread > threshold
     verdict = _grade(differ and measured, differ)
     low, high = min(sparse, key=sparse.__getitem__), max(sparse, key=sparse.__getitem__)
     thin = "" if measured else (f"; evidence thin: {seeds} seed(s) per density, fewer than "
                                 f"{MIN_SEEDS}, too few to measure the spread over seeds")
-    shown = ", ".join(f"{n} {fmt(x)}" + ("" if r is None else f" (seeds span {fmt(r)})")
-                      for (n, x), r in zip(sparse.items(), noise))
+    shown = ", ".join(f"{a.name} {fmt(a.sparse)} (seeds span {fmt(a.sparse_seed_range)})"
+                      for a in architectures)
     return verdict, (
         f"polysemantic fraction at the sparsest density: {shown}; "
         f"range {fmt(spread)} ({low} to {high}) against a threshold {fmt(threshold)} (the larger of "
@@ -292,18 +289,18 @@ def _architecture(ev: Evidence):
 
 
 @_rule("semi-orthogonal", "The optimal embedding is block-semi-orthogonal (sum C = d; trained "
-       "models find the same blocks)", "gram-blocks", "crosscheck")
+       "models find the same blocks)", gram_blocks.FIGURE, crosscheck.FIGURE)
 def _semi_orthogonal(ev: Evidence):
-    optimal = ev.get("gram-blocks", "quadratic optimal min(d, N) - sum C")
-    trained = ev.get("gram-blocks", "quadratic L-BFGS min(d, N) - sum C")
-    others = ev.get("crosscheck", "max min(d, N) - sum C over trained embeddings")
-    same = ev.get("gram-blocks", "quadratic optimal blocks") == ev.get("gram-blocks", "quadratic L-BFGS blocks")
+    gram = ev.get(gram_blocks.FIGURE)
+    optimal, trained = gram.optimal_unused, gram.trained_unused
+    others = ev.get(crosscheck.FIGURE).max_unused
+    same = gram.optimal_blocks == gram.trained_blocks
     found = trained <= TRAINED and others <= TRAINED and same
     verdict = _grade(optimal <= EXACT and found, optimal <= EXACT)
     return verdict, (
         f"min(d, N) - sum C (0 iff block-semi-orthogonal of full rank): optimal quadratic embedding "
         f"{fmt(optimal)}, its L-BFGS training {fmt(trained)} (blocks "
-        f"{ev.get('gram-blocks', 'quadratic L-BFGS blocks')}, {'the same as' if same else 'unlike'} the "
+        f"{gram.trained_blocks}, {'the same as' if same else 'unlike'} the "
         f"optimum's), every cross-check problem's trained embedding <= {fmt(others)}. Rule: "
         f"reproduced if the optimum's is <= {fmt(EXACT)} and the trained ones <= {fmt(TRAINED)} with "
         "the same blocks; partly if only the optimum's; else not reproduced."
@@ -311,15 +308,14 @@ def _semi_orthogonal(ev: Evidence):
 
 
 @_rule("block-sizes", "Block sizes differ by architecture (the quadratic model's polysemantic "
-       "features share one block)", "block-sizes", "gram-blocks")
+       "features share one block)", block_sizes.FIGURE, gram_blocks.FIGURE)
 def _block_sizes(ev: Evidence):
-    suffix = " largest block"
+    measured_blocks = ev.get(block_sizes.FIGURE)
+    if len(measured_blocks.blocks) < 2:
+        raise MissingEvidence("the block-size figure has fewer than 2 embeddings")
     by_density: dict[str, dict[str, tuple[float, float]]] = {}
-    for key in ev.labels("block-sizes", suffix, at_least=2):
-        name, density = key.split(" p = ")
-        by_density.setdefault(density, {})[name] = (
-            float(ev.get("block-sizes", f"{key}{suffix}")),
-            float(ev.get("block-sizes", f"{key}{suffix} seed range")))
+    for b in measured_blocks.blocks:
+        by_density.setdefault(fmt(b.density), {})[b.name] = (b.largest, b.largest_seed_range)
     # At each density, the architectures of the largest and the smallest mean largest block,
     # and by how much their means differ beyond both seed ranges.
     best: tuple | None = None
@@ -329,13 +325,14 @@ def _block_sizes(ev: Evidence):
         margin = archs[high][0] - archs[low][0] - archs[high][1] - archs[low][1]
         if best is None or margin > best[0]:
             best = (margin, density, high, low, archs)
-    assert best is not None  # labels() found at least two entries
+    assert best is not None  # there are at least two embeddings
     margin, density, high, low, archs = best
-    seeds = int(ev.setting("train_seeds", 1))
+    seeds = measured_blocks.seeds
     measured = seeds >= MIN_SEEDS
     differ = archs[high][0] > archs[low][0]
     verdict = _grade(margin > 0 and measured, differ)
-    optimal = ev.find("gram-blocks", "quadratic optimal blocks", "not reported")
+    gram = ev.find(gram_blocks.FIGURE)
+    optimal = "not reported" if gram is None else gram.optimal_blocks
     thin = "" if measured else f"; evidence thin: {seeds} seed(s), fewer than {MIN_SEEDS}"
     return verdict, (
         f"largest block (features, mean over {seeds} seed(s)) at density {density}: "
@@ -351,18 +348,19 @@ def _block_sizes(ev: Evidence):
 # ---------------------------------------------------------------- cases A-F
 @_rule("cases", "Marginal benefit, cases A-F: two features share one neuron iff returns "
        "diminish enough, K > 1 + 2a/b; then at C_a = ((K+1) a/(a+b) - 2)/(K-3)",
-       "marginal-benefit")
+       marginal_benefit.FIGURE)
 def _cases(ev: Evidence):
+    cases = ev.get(marginal_benefit.FIGURE).cases
     parts, right = [], 0
-    for letter, ratio, K in TWO_FEATURE_CASES:
-        C_a, C_b = ev.get("marginal-benefit", f"{letter} C_a"), ev.get("marginal-benefit", f"{letter} C_b")
-        shares = K > F.two_feature_polysemantic_kurtosis(ratio, 1.0)
-        expected = float(F.two_feature_capacity(ratio, 1.0, K)) if shares else 1.0
+    for case in cases:
+        C_a, C_b = case.capacity_a, case.capacity_b
+        shares = case.kurtosis > F.two_feature_polysemantic_kurtosis(case.ratio, 1.0)
+        expected = float(F.two_feature_capacity(case.ratio, 1.0, case.kurtosis)) if shares else 1.0
         ok = abs(C_a - expected) <= EXACT and (C_b > EXACT) == shares
         right += ok
-        parts.append(f"{letter} ({'shares' if shares else 'one owner'}) C = {fmt(C_a)}/{fmt(C_b)}"
+        parts.append(f"{case.name} ({'shares' if shares else 'one owner'}) C = {fmt(C_a)}/{fmt(C_b)}"
                      + (f" vs {fmt(expected)}" if shares else "") + ("" if ok else " MISMATCH"))
-    n = len(TWO_FEATURE_CASES)
+    n = len(cases)
     verdict = _grade(right == n, right > 0)
     return verdict, (
         f"{right} of {n} cases as predicted: " + "; ".join(parts) + f". Rule: reproduced if every "
@@ -372,46 +370,39 @@ def _cases(ev: Evidence):
 
 
 # ---------------------------------------------------------------- sensitivities
-def _convex_family(ev: Evidence) -> str:
-    return ev.labels("budget", f" d = {SENSITIVITY_BUDGET:g}: max |(dC_i/dd) / (v_i / sum v) - 1|")[0]
-
-
 @_rule("marginal-share", "An extra dimension is shared among the polysemantic features in "
-       "proportion to importance: dC_i/dd = v_i / sum_poly v (one kurtosis)", "budget")
+       "proportion to importance: dC_i/dd = v_i / sum_poly v (one kurtosis)", budget.FIGURE)
 def _marginal_share(ev: Evidence):
-    label = _convex_family(ev)
-    at = f"{label} d = {SENSITIVITY_BUDGET:g}:"
-    error = ev.get("budget", f"{at} max |(dC_i/dd) / (v_i / sum v) - 1|")
-    n_poly = ev.get("budget", f"{at} polysemantic features")
-    total = ev.get("budget", f"{at} sum dC/dd")
-    verdict = _grade(error <= EXACT and n_poly >= 2, error <= ROUGH)
+    family = next((f for f in _families(ev) if f.sensitivity.share is not None), None)
+    if family is None or family.sensitivity.share is None:
+        raise MissingEvidence("the budget figure has no convex family of one kurtosis")
+    at, share = family.sensitivity.budget, family.sensitivity.share
+    verdict = _grade(share.error <= EXACT and share.polysemantic >= 2, share.error <= ROUGH)
     return verdict, (
-        f"capopt.sensitivity, family '{label}' at d = {fmt(SENSITIVITY_BUDGET)}: {n_poly} polysemantic "
-        f"features, max |(dC_i/dd) / (v_i / sum v) - 1| = {fmt(error)}, sum_i dC_i/dd = {fmt(total)}. "
-        f"Rule: reproduced if <= {fmt(EXACT)} over >= 2 features; partly if <= {fmt(ROUGH)}; else "
-        "not reproduced."
+        f"capopt.sensitivity, family '{family.name}' at d = {fmt(at)}: {share.polysemantic} polysemantic "
+        f"features, max |(dC_i/dd) / (v_i / sum v) - 1| = {fmt(share.error)}, sum_i dC_i/dd = "
+        f"{fmt(share.total)}. Rule: reproduced if <= {fmt(EXACT)} over >= 2 features; partly if <= "
+        f"{fmt(ROUGH)}; else not reproduced."
     )
 
 
 @_rule("marginal-value", "The multiplier is the marginal value of a dimension: dL*/dd = -lambda",
-       "budget")
+       budget.FIGURE)
 def _marginal_value(ev: Evidence):
-    labels = ev.labels("budget", " max lambda vs finite difference")
-    sweep = max(ev.get("budget", f"{label} max lambda vs finite difference") for label in labels)
-    at = f"d = {SENSITIVITY_BUDGET:g}:"
+    families = _families(ev)
+    sweep = max(f.fd_error for f in families)
     point, pairs = [], []
-    for label in labels:
-        exact = ev.get("budget", f"{label} {at} dL*/dd")
-        fd = ev.get("budget", f"{label} {at} central difference of L*")
+    for f in families:
+        exact, fd = f.sensitivity.loss_d_budget, f.sensitivity.central_difference
         point.append(abs(exact - fd) / max(abs(exact), 1.0))
-        pairs.append(f"{label} {fmt(exact)} vs {fmt(fd)}")
+        pairs.append(f"{f.name} {fmt(exact)} vs {fmt(fd)}")
     worst = max(sweep, max(point))
     verdict = _grade(worst <= FINITE_DIFFERENCE, worst <= ROUGH)
     return verdict, (
-        f"{len(labels)} families: lambda against -(L*(d+h) - L*(d-h))/2h, h = {fmt(FD_STEP)}, at every "
+        f"{len(families)} families: lambda against -(L*(d+h) - L*(d-h))/2h, h = {fmt(FD_STEP)}, at every "
         f"budget off the whole numbers: max relative difference {fmt(sweep)}; capopt.sensitivity's "
-        f"dL*/dd at d = {fmt(SENSITIVITY_BUDGET)} against the same difference ({'; '.join(pairs)}): "
-        f"max relative difference {fmt(max(point))}. "
+        f"dL*/dd at d = {fmt(families[0].sensitivity.budget)} against the same difference "
+        f"({'; '.join(pairs)}): max relative difference {fmt(max(point))}. "
         f"Rule: reproduced if <= {fmt(FINITE_DIFFERENCE)}; partly if <= {fmt(ROUGH)}; else not reproduced."
     )
 

@@ -9,7 +9,8 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from .figures import FigureSpec, Rendered, Table
+from .captions import Table
+from .spec import FigureSpec, Rendered
 
 __all__ = ["Entry", "Document", "write_markdown", "write_html", "CLAIMS_HEADING", "SETTINGS_HEADING"]
 
