@@ -15,16 +15,15 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._validation import check_scalar
 from .capacity import _features_last_as_given, capacity
-from .curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves
+from .curves import LossCurves
 from .geometry import DEFAULT_BLOCK_TOL, DEFAULT_ZERO_TOL, BlockStructure, block_summary, blocks
-from .models import linear_autoencoder_model_loss, quadratic_model_loss
-from .realisation import optimal_quadratic_model, realize
+from .models import PREDICTION_REALIZE_TOL
 from .regimes import DEFAULT_REGIME_ATOL, Regime, classify
 from .solvers import AllocationError, AllocationResult, Status, solve
 from .solvers.problem import Problem
@@ -39,38 +38,9 @@ __all__ = [
     "checked_weights",
 ]
 
-#: Tolerance for grouping an optimal allocation into the blocks of the embedding that
-#: attains it: the certified methods return capacities to ~1e-9 (the global method's own
-#: tolerance is 1e-8), and a block's sum accumulates that over its features.
-PREDICTION_REALIZE_TOL = 1e-6
-
-#: The exact loss :math:`L(W)` of each family's explicit model, bias at its optimum.
-_MODEL_LOSSES: dict[type, Callable[[Any, np.ndarray], np.ndarray]] = {
-    QuadraticCurves: lambda c, W: quadratic_model_loss(W, c.importance, c.kurtosis),
-    LinearAutoencoderCurves: lambda c, W: linear_autoencoder_model_loss(W, c.importance),
-}
-
-
-def _optimal_quadratic_embedding(curves, optimal: AllocationResult) -> np.ndarray:
-    return optimal_quadratic_model(curves, optimal, seed=0, tol=PREDICTION_REALIZE_TOL).W
-
-
-def _optimal_linear_autoencoder_embedding(curves, optimal: AllocationResult) -> np.ndarray:
-    # Blocks of eigenvalue 1 give a_i = C_i, where (1 - a)^2 + a^2 (1/C - 1) = 1 - C is
-    # the curve itself: realize's embedding is the optimal autoencoder.
-    dim = int(np.floor(optimal.budget + PREDICTION_REALIZE_TOL))
-    return realize(optimal.capacities, dim, seed=0, tol=PREDICTION_REALIZE_TOL)
-
-
-#: The embedding of each family's explicit model that attains an optimal allocation.
-_OPTIMAL_EMBEDDINGS: dict[type, Callable[[LossCurves, AllocationResult], np.ndarray]] = {
-    QuadraticCurves: _optimal_quadratic_embedding,
-    LinearAutoencoderCurves: _optimal_linear_autoencoder_embedding,
-}
-
-
 def model_loss(curves: LossCurves, W) -> np.ndarray | None:
-    r"""Exact loss :math:`L(W)` of the family's explicit model, or None for a family without one.
+    r"""Exact loss :math:`L(W)` of the family's explicit model
+    (:meth:`~capopt.curves.LossCurves.model`), or None for a family without one.
 
     Quadratic model: :func:`capopt.quadratic_model_loss` (optimal bias); linear
     autoencoder: :func:`capopt.linear_autoencoder_model_loss`. ``W`` has features on the
@@ -82,8 +52,8 @@ def model_loss(curves: LossCurves, W) -> np.ndarray | None:
     >>> float(model_loss(capopt.quadratic([2.0, 1.0], 7.0), [[1.875**0.5, 0.375**0.5]]))
     5.25
     """
-    loss = _MODEL_LOSSES.get(type(curves))
-    return None if loss is None else loss(curves, W)
+    model = curves.model()
+    return None if model is None else model.loss(W)
 
 
 class RegimeDifference(NamedTuple):
@@ -218,15 +188,15 @@ class Comparison:
 
     @cached_property
     def _prediction(self) -> tuple[BlockStructure | None, str]:
-        build = _OPTIMAL_EMBEDDINGS.get(type(self.optimal.curves))
-        if build is None:
+        model = self.optimal.curves.model()
+        if model is None:
             return None, (
                 f"{type(self.optimal.curves).__name__} has no explicit model: the allocation "
                 "alone does not fix the blocks a trained model forms (capopt.realize builds "
                 "one embedding with these capacities)"
             )
         try:
-            W = build(self.optimal.curves, self.optimal)
+            W = model.optimal_embedding(self.optimal)
         except ValueError as exc:
             return None, f"the optimum has no block-semi-orthogonal embedding: {exc}"
         return blocks(W), ""

@@ -9,6 +9,38 @@ axes, the loss :math:`\ell_i(C)`, the marginal benefit :math:`-\ell_i'(C)` and t
 :mod:`capopt._formulas`), and tells the solvers what they need to certify an answer: the
 one-sided marginals at kinks, the exact minimum of :math:`\ell_i(c) + \lambda c` (the
 Lagrangian dual), and the scale of its losses.
+
+A family also declares what it knows beyond its curves, each with a documented default,
+so that every consumer reads the family instead of asking what class it is:
+:meth:`~LossCurves.parameters` (named parameters with their partials, for
+:func:`capopt.sensitivity`), :meth:`~LossCurves.model` (an explicit model with its loss,
+optimal embedding and trainer, for :func:`capopt.compare` and :func:`capopt.crosscheck`),
+:meth:`~LossCurves.cvxpy_objective` (its disciplined convex form, for the ``cvxpy``
+reference method), :meth:`~LossCurves.kernel_arrays` (the arrays numba kernels read) and
+:attr:`~LossCurves.exact_method` (a method exact for it whatever its shapes).
+
+Adding a family
+---------------
+One class in one module, nothing else edited:
+
+1. Subclass :class:`LossCurves`; implement :attr:`~LossCurves.n_features`,
+   :meth:`~LossCurves.loss`, :meth:`~LossCurves.marginal`, :meth:`~LossCurves.curvature`
+   and :attr:`~LossCurves.shapes` (vectorised over leading axes of C). Every solver,
+   certificate and :mod:`capopt.testing` strategy (``problems(families=...)``,
+   ``check_certificate``) then works on it.
+2. Override what the defaults get wrong or slow: :meth:`~LossCurves.one_sided_marginals`
+   at kinks, :meth:`~LossCurves.capacity_at` and :meth:`~LossCurves.lagrangian_minimum`
+   in closed form, :meth:`~LossCurves.loss_range`, :meth:`~LossCurves.normalized` and
+   :meth:`~LossCurves.subset` (scales far from 1), :attr:`~LossCurves.assumptions`
+   (anything a certificate must take on trust).
+3. Declare what else it knows: :meth:`~LossCurves.parameters` (derivatives in them
+   follow), :meth:`~LossCurves.model` (an :class:`capopt.models.ExplicitModel`:
+   ``compare`` scores W with its loss, ``crosscheck`` trains it),
+   :meth:`~LossCurves.cvxpy_objective`.
+4. Derive its formulas in ``derivations/`` and call the generated forms.
+
+``tests/test_new_family.py`` defines such a family in the test file and runs every
+consumer on it.
 """
 
 from __future__ import annotations
@@ -18,6 +50,7 @@ import enum
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -25,8 +58,12 @@ from . import _formulas as F
 from ._validation import as_float_array
 from ._typing import ArrayLike
 
+if TYPE_CHECKING:
+    from .models import ExplicitModel
+
 __all__ = [
     "Shape",
+    "Parameter",
     "LossCurves",
     "QuadraticCurves",
     "LinearAutoencoderCurves",
@@ -80,6 +117,42 @@ def _readonly(a: ArrayLike) -> np.ndarray:
 def _frozen(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
+
+
+@dataclass(frozen=True)
+class Parameter:
+    r"""One named parameter of a family, and its partials at fixed capacities.
+
+    Attributes
+    ----------
+    name : str
+        As the family's constructor calls it (``"importance"``, ``"kurtosis"``,
+        ``"values"``).
+    shape : tuple of int
+        The parameter's shape: (N,), or (N, P) for P values per feature.
+    marginal : ndarray, shape (N, P)
+        :math:`\partial m_j / \partial \theta_{jp}` (:math:`m = -\ell'`).
+    loss : ndarray, shape (N, P)
+        :math:`\partial \ell_j / \partial \theta_{jp}`.
+    loss_power : float
+        u such that multiplying every loss by s multiplies the parameter by :math:`s^u`
+        (the partials above then scale by :math:`s^{1 - u}`): 1/2 for the quadratic
+        model's importances, 0 for its kurtoses, 1 for the linear autoencoder's importances
+        and a table's values. The sensitivities work in the solver's units with it.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    marginal: np.ndarray
+    loss: np.ndarray
+    loss_power: float
+
+    @classmethod
+    def per_feature(cls, name: str, marginal: ArrayLike, loss: ArrayLike, n: int,
+                    loss_power: float) -> Parameter:
+        """A parameter with one value per feature, its partials broadcast to (N, 1)."""
+        column = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)).reshape(n, 1)  # noqa: E731
+        return cls(name, (n,), column(marginal), column(loss), loss_power)
 
 
 class LossCurves(abc.ABC):
@@ -263,6 +336,44 @@ class LossCurves(abc.ABC):
         """The family of the given features only (index array), in their order."""
         raise NotImplementedError(f"{type(self).__name__} has no subset()")
 
+    # What the family knows beyond its curves (module docstring): each optional, with a
+    # default that every consumer handles.
+
+    #: A method (a key of :data:`capopt.solvers.METHODS`) exact for this family whatever
+    #: its shapes, which ``method="auto"`` picks; None (default): picked by shape.
+    exact_method: ClassVar[str | None] = None
+
+    def parameters(self, C: ArrayLike) -> tuple[Parameter, ...]:
+        """The family's named parameters with their partials at capacities ``C`` (N,),
+        which :func:`capopt.sensitivity` differentiates in. Default: none (the budget only)."""
+        return ()
+
+    def structure_terms(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""What the KKT system reads at capacities ``C`` (N,): the one-sided marginals
+        :math:`-\ell_i'(C_i^\pm)` and the curvatures :math:`\ell_i''(C_i)`, each (N,).
+        Default: :meth:`one_sided_marginals` and :meth:`curvature`; a family with a fused
+        kernel overrides it."""
+        right, left = self.one_sided_marginals(C)
+        return right, left, self.curvature(C)
+
+    def model(self) -> ExplicitModel | None:
+        """The explicit model whose optimal per-feature losses these curves are (its exact
+        loss at an embedding, the embedding that attains an optimum, its trainer), or None
+        (default): :func:`capopt.compare` then scores capacities only and
+        :func:`capopt.crosscheck` refuses the family."""
+        return None
+
+    def cvxpy_objective(self, x: Any) -> Any:
+        r""":math:`\sum_i \ell_i(x_i)`, up to a constant, as a disciplined convex cvxpy
+        expression of the variable ``x`` (N,), for the ``cvxpy`` reference method; None
+        (default) when the family has no such form."""
+        return None
+
+    def kernel_arrays(self) -> tuple[np.ndarray, ...] | None:
+        """The float64 arrays the family's numba kernels read, or None (default): the
+        solvers' fast paths for a family call their kernels with these."""
+        return None
+
     def marginal_range_log2(self) -> tuple[np.ndarray, np.ndarray] | None:
         r""":math:`\log_2` of the smallest and largest marginal of each curve over [0, 1].
 
@@ -381,6 +492,59 @@ class QuadraticCurves(LossCurves):
         """``(v, K)`` as the numba kernels read them: float64 importances, shape (N,), and
         kurtoses, shape (1,) when one is shared (no copy of N values), else (N,)."""
         return self.importance, np.atleast_1d(np.asarray(self._K, dtype=np.float64))
+
+    def _partials(self, C: ArrayLike, rows: int) -> np.ndarray:
+        """The first ``rows`` rows of the fused kernel's marginal, curvature and partials at C
+        (:data:`capopt.solvers._kernels.PARTIAL_ROWS`), in one pass."""
+        from .solvers._kernels import quadratic_partials
+
+        out = np.empty((rows, self.n_features))
+        quadratic_partials(np.ascontiguousarray(self._capacities(C), dtype=np.float64),
+                           *self.kernel_arrays(), out)
+        return out
+
+    def structure_terms(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m, h = self._partials(C, 2)
+        return m, m, h
+
+    def parameters(self, C: ArrayLike) -> tuple[Parameter, ...]:
+        """``importance`` (losses scale as v^2 at fixed K) and ``kurtosis``, their partials
+        derived in ``derivations/quadratic.py``; a flat curve's loss partials are those of
+        its constant :math:`(K - 1) v^2`."""
+        _, _, dm_dv, dm_dK, dl_dv, dl_dK = self._partials(C, 6)
+        n = self.n_features
+        return (Parameter.per_feature("importance", dm_dv, dl_dv, n, 0.5),
+                Parameter.per_feature("kurtosis", dm_dK, dl_dK, n, 0.0))
+
+    def model(self) -> ExplicitModel:
+        from .models import QuadraticToyModel
+
+        return QuadraticToyModel(self)
+
+    def cvxpy_objective(self, x: Any) -> Any:
+        r"""Convex and linear curves only (a concave one has a negative coefficient, which
+        cvxpy refuses as non-DCP rather than solving wrongly):
+
+        .. math:: \ell_i(x) = \frac{c_i}{\alpha_i + \beta_i x} + \text{const}
+
+        with :math:`c_i` :func:`~capopt._formulas.quadratic_dcp_coefficient` and
+        :math:`\alpha_i + \beta_i x` the curve's denominator; a linear curve is
+        :math:`-m_i x`, a flat one constant."""
+        import cvxpy as cp  # slow to import; only the reference method needs it
+
+        useful = np.ones(self.n_features, dtype=bool) if self._flat is None else ~self._flat
+        linear = useful & self.shape_mask(Shape.LINEAR)
+        curved = np.flatnonzero(useful & ~linear)
+        straight = np.flatnonzero(linear)
+        objective = 0
+        if curved.size:
+            v, K = self.importance[curved], self.kurtosis[curved]
+            denominator = F.quadratic_denominator_intercept(K) + cp.multiply(
+                F.quadratic_denominator_slope(K), x[curved])
+            objective = F.quadratic_dcp_coefficient(v, K) @ cp.inv_pos(denominator)
+        if straight.size:
+            objective = objective - self.marginal(np.zeros(self.n_features))[straight] @ x[straight]
+        return objective
 
     @property
     def n_features(self) -> int:
@@ -573,6 +737,22 @@ class LinearAutoencoderCurves(LossCurves):
 
     def subset(self, features: np.ndarray) -> LinearAutoencoderCurves:
         return LinearAutoencoderCurves(_frozen(self.importance[features]))
+
+    def parameters(self, C: ArrayLike) -> tuple[Parameter, ...]:
+        """``importance``, which scales as the loss."""
+        C = self._capacities(C)
+        I = self.importance  # noqa: E741 -- the importance's name in the paper
+        return (Parameter.per_feature("importance", F.linear_autoencoder_marginal_d_importance(C, I),
+                                      F.linear_autoencoder_loss_d_importance(C, I), self.n_features, 1.0),)
+
+    def model(self) -> ExplicitModel:
+        from .models import LinearAutoencoderModel
+
+        return LinearAutoencoderModel(self)
+
+    def cvxpy_objective(self, x: Any) -> Any:
+        r""":math:`\ell_i(x) = I_i (1 - x)`: :math:`-I^\top x` up to a constant."""
+        return -(self.importance @ x)
 
     @property
     def shapes(self) -> tuple[Shape, ...]:

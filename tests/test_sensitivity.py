@@ -13,7 +13,6 @@ from hypothesis import assume, example, given, strategies as st
 
 from capopt import _formulas as F
 from capopt.curves import linear_autoencoder, quadratic
-from capopt.perturbation import parameters
 from capopt.user_curves import from_functions, from_table
 from capopt.solvers import solve
 from capopt import sensitivity
@@ -162,7 +161,7 @@ def test_budget_that_just_fits_every_feature_is_a_kink():
 # K > 1: at K = 1, C = 1 the formulas are 0/0 (the curve is flat there by convention).
 @given(st.floats(0.0, 1.0), st.floats(0.1, 5.0), st.floats(1.05, 40.0))
 def test_partials_match_finite_differences_of_the_formulas(C, v, K):
-    importance, kurtosis = parameters(quadratic([v], K), np.array([C]))
+    importance, kurtosis = quadratic([v], K).parameters(np.array([C]))
     (dm_dv,), (dm_dK,) = importance.marginal[0], kurtosis.marginal[0]
     (dl_dv,), (dl_dK,) = importance.loss[0], kurtosis.loss[0]
     assert_close(dm_dv, central_difference(lambda x: F.quadratic_marginal(C, x, K), v), "dm/dv")

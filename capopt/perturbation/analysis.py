@@ -54,11 +54,22 @@ shrink; :math:`Q_s = 0` under a slack budget),
 since one more dimension goes where it gains most, and one fewer is taken where it costs
 least, over every optimum.
 
+*Parameters.* A family declares its parameters :math:`\theta_{jp}` with the partials
+:math:`\partial m_j / \partial \theta_{jp}` and :math:`\partial \ell_j / \partial
+\theta_{jp}` at fixed capacity (:meth:`capopt.curves.LossCurves.parameters`: the quadratic
+model's importances and kurtoses, the linear autoencoder's importances, a table's values;
+none for curves given as functions, differentiated in the budget only), and what the KKT
+system reads, its one-sided marginals and curvatures
+(:meth:`~capopt.curves.LossCurves.structure_terms`).
+
 *Units.* Everything is computed in the solver's units (:mod:`capopt.solvers.units`: the
-family's losses divided by a power of two, tier by tier where its scales cannot share one)
-and converted at the end, exactly, by powers of two: a derivative that truly exceeds
-float64 is :math:`\pm\infty`, never a wrong finite number, and importances anywhere in the
-float64 range are differentiated as accurately as they are solved.
+family's losses divided by :math:`2^E`, tier by tier where its scales cannot share one)
+and converted at the end, exactly, by powers of two: a parameter that scales as the loss
+to the power u (:attr:`capopt.curves.Parameter.loss_power`) is there the user's times
+:math:`2^{-uE}`, so :math:`\partial m / \partial \theta = 2^{E(1 - u)}\,\partial \hat m /
+\partial \hat \theta`. A derivative that truly exceeds float64 is :math:`\pm\infty`,
+never a wrong finite number, and importances anywhere in the float64 range are
+differentiated as accurately as they are solved.
 
 *Memory.* :func:`sensitivity` keeps the structure only (where each feature sits, the
 inverse curvatures): about three arrays of N during the call. The Jacobians, the
@@ -80,12 +91,11 @@ from typing import Mapping
 import numpy as np
 
 from .._validation import check_scalar
-from ..curves import LossCurves, Shape, _frozen
+from ..curves import LossCurves, Parameter, Shape, _frozen
 from ..regimes import DEFAULT_REGIME_ATOL
 from ..solvers import AllocationResult, Status, multiplier_interval, solve, units
 from ..solvers._kernels import ACTIVE, AT_ONE, AT_ZERO, KINK_RTOL, TIGHT, kkt_structure
 from .jacobian import CapacityJacobian
-from .partials import Parameter, parameters, structure_terms
 
 __all__ = ["Sensitivity", "sensitivity", "KINK_RTOL", "TIE_RTOL"]
 
@@ -453,7 +463,7 @@ def _structure(curves: LossCurves, tier_list: tuple[units.Tier, ...], C: np.ndar
         idx = tier.features
         Ct = C if idx is None else np.ascontiguousarray(C[idx])
         lam = _in_tier(result, tier)
-        right, left, h = structure_terms(tier.curves, Ct)
+        right, left, h = tier.curves.structure_terms(Ct)
         place_t = place if idx is None else np.empty(Ct.size, dtype=np.int8)
         # h becomes g, the inverse curvatures, in place.
         S_t, pins_t, first_t, _ = kkt_structure(Ct, right, left, h, tier.curves.shape_mask(Shape.LINEAR),
@@ -539,13 +549,12 @@ def _user_partials(curves: LossCurves, C: np.ndarray, tier_list: tuple[units.Tie
                    exponent: int) -> tuple[tuple[Parameter, np.ndarray, np.ndarray, np.ndarray], ...]:
     r"""Each parameter's partials in the user's units, and its marginal partials in the
     reference units of the inverse curvatures (so that :math:`g\,\partial m` is the
-    user's :math:`\partial C`), from the tiers' partials (module docstring of
-    :mod:`capopt.perturbation.partials`)."""
+    user's :math:`\partial C`), from the tiers' partials (module docstring, Units)."""
     n = C.size
     gathered: dict[str, list] = {}
     for tier in tier_list:
         idx = slice(None) if tier.features is None else tier.features
-        for p in parameters(tier.curves, C[idx]):
+        for p in tier.curves.parameters(C[idx]):
             shift = tier.exponent * (1.0 - p.loss_power)
             assert shift == int(shift), "a parameter's units are a whole power of two"
             shift = int(shift)
@@ -571,7 +580,7 @@ def _flat_partials(curves: LossCurves, C: np.ndarray, gathered: dict[str, list])
     if not flat.size:
         return
     with np.errstate(over="ignore", invalid="ignore"):
-        for p in parameters(curves.subset(flat), C[flat]):
+        for p in curves.subset(flat).parameters(C[flat]):
             _, dm, dl, reference = gathered[p.name]
             dm[flat], dl[flat] = p.marginal, p.loss
             reference[flat] = 0.0

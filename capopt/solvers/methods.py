@@ -10,7 +10,6 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..curves import LossCurves, Shape
-from ..user_curves import TabulatedCurves
 from .dp import GridDP
 from .global_optimum import Global
 from .method import Method
@@ -39,8 +38,7 @@ AUTO: Mapping[Shape, str] = MappingProxyType(
 
 
 def auto_method(curves: LossCurves) -> str:
-    """The method ``method="auto"`` picks: by shape, and for tables of any shape "global",
-    exact on their knots whatever their detected shapes."""
-    if isinstance(curves, TabulatedCurves):
-        return "global"
-    return AUTO[curves.shape]
+    """The method ``method="auto"`` picks: one the family says is exact for it whatever its
+    shapes (:attr:`~capopt.curves.LossCurves.exact_method`: "global" for tables, exact on
+    their knots), else by shape."""
+    return curves.exact_method or AUTO[curves.shape]

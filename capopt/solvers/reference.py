@@ -25,9 +25,8 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from .. import _formulas as F
 from .._validation import as_float_array, check_scalar
-from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves, Shape
+from ..curves import LossCurves, Shape
 from .certificate import kkt_multiplier, onto_budget
 from .method import Method
 from .problem import Problem
@@ -72,9 +71,6 @@ TRUST_CONSTR_BARRIER = 1e-3
 #: ~1e-8 off its bound (SLSQP too, by its own bound tolerance), beyond the 1e-9 at which
 #: the certificate counts it as at the bound, and would fail stationarity.
 SNAP_TOL = 1e-6
-
-_CVXPY_FAMILIES = (QuadraticCurves, LinearAutoencoderCurves)
-
 
 def _flat(curves: LossCurves) -> np.ndarray:
     """Features whose curve is flat (marginal 0 at both ends; monotone curves only): C = 0."""
@@ -143,9 +139,10 @@ def cvxpy_reference(
 
     Parameters
     ----------
-    curves : QuadraticCurves or LinearAutoencoderCurves
-        A convex or linear family (:func:`capopt.solve` checks the shape). Other families
-        have no disciplined convex form here.
+    curves : LossCurves
+        A convex or linear family (:func:`capopt.solve` checks the shape) with a
+        disciplined convex form (:meth:`~capopt.curves.LossCurves.cvxpy_objective`: the
+        quadratic model and the linear autoencoder have one).
     budget : float
         :math:`d \ge 0`, validated by :func:`capopt.solve`.
     solver : str
@@ -220,41 +217,25 @@ def cvxpy_reference(
     """
     import cvxpy as cp  # slow to import; only this method needs it
 
-    if not isinstance(curves, _CVXPY_FAMILIES):
-        names = " or ".join(f.__name__ for f in _CVXPY_FAMILIES)
-        raise TypeError(
-            f"method 'cvxpy' supports {names} (the families with a disciplined convex form), "
-            f"got {type(curves).__name__}; use method 'scipy' or 'auto'"
-        )
     n = curves.n_features
     flat = _flat(curves)
-    linear = ~flat & curves.shape_mask(Shape.LINEAR)
-    curved = np.flatnonzero(~flat & ~linear)
-    straight = np.flatnonzero(linear)
+    active = np.flatnonzero(~flat)
     C = np.zeros(n)
-    if not curved.size and not straight.size:
+    x = cp.Variable(n)
+    objective = curves.cvxpy_objective(x)
+    if objective is None:
+        raise TypeError(
+            f"method 'cvxpy' needs a family with a disciplined convex form "
+            f"(LossCurves.cvxpy_objective), got {type(curves).__name__}, which has none; use "
+            "method 'scipy' or 'auto'"
+        )
+    if not active.size:
         return Solution(C, 0.0)
-
     # The objective in units of the largest marginal, so that Clarabel's absolute tolerances
     # mean the same for every scale of importance (importances of 0.05 left interior
     # marginals 1e-5 apart, relative, at the same settings).
-    unit = float(np.max(curves.marginal(np.zeros(n))[~flat]))
-    x = cp.Variable(curved.size + straight.size)
-    objective = 0
-    if curved.size:
-        # Only quadratic curves are curved here; K < 3 (concave) gives a negative
-        # coefficient, which cvxpy rejects as non-DCP rather than solving wrongly.
-        assert isinstance(curves, QuadraticCurves), "linear autoencoder curves are all linear"
-        v, K = curves.importance[curved], curves.kurtosis[curved]
-        coefficient = F.quadratic_dcp_coefficient(v, K) / unit
-        denominator = F.quadratic_denominator_intercept(K) + cp.multiply(
-            F.quadratic_denominator_slope(K), x[: curved.size]
-        )
-        objective = coefficient @ cp.inv_pos(denominator)
-    if straight.size:
-        # Linear curves: l(C) = l(0) - m C with a constant marginal m.
-        slope = curves.marginal(np.zeros(n))[straight] / unit
-        objective = objective - slope @ x[curved.size :]
+    unit = float(np.max(curves.marginal(np.zeros(n))[active]))
+    objective = objective / unit
     budget_constraint = cp.sum(x) <= budget
     problem = cp.Problem(cp.Minimize(objective), [x >= 0, x <= 1, budget_constraint])
     options = dict(CLARABEL_SETTINGS, **solver_options) if solver == "CLARABEL" else solver_options
@@ -275,8 +256,8 @@ def cvxpy_reference(
             n, f"cvxpy with {solver} did not solve the problem: status {problem.status!r}"
         )
     assert x.value is not None, "an optimal status comes with a solution"
-    C[curved] = x.value[: curved.size]
-    C[straight] = x.value[curved.size :]
+    # A flat curve gains nothing from capacity: wherever the solver left it, it gets 0.
+    C[active] = x.value[active]
     dual = budget_constraint.dual_value
     C, lam = _polish(curves, C, None if dual is None else unit * float(dual), budget)
     iterations = problem.solver_stats.num_iters if problem.solver_stats else None

@@ -1,8 +1,9 @@
 r"""Does gradient training land where the solver says? (theory §3)
 
-:func:`crosscheck`: for a family with closed-form curves (quadratic model, linear
-autoencoder), solve the allocation problem with :func:`capopt.solve`, train the model itself
-(exact-loss L-BFGS by default, sampled minibatches optionally), then compare the trained
+:func:`crosscheck`: for a family with an explicit model (the quadratic model, the linear
+autoencoder, any family whose :meth:`~capopt.curves.LossCurves.model` has a trainer), solve
+the allocation problem with :func:`capopt.solve`, train the model itself (exact-loss L-BFGS
+by default, sampled minibatches optionally), then compare the trained
 embedding with the allocation as :func:`capopt.compare` does any embedding: capacities,
 losses and block structures (:class:`CrosscheckReport`; :func:`crosscheck_table` for many).
 The problems it runs by default are :data:`capopt.catalogue.STANDARD_PROBLEMS`;
@@ -16,45 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
 from .._validation import check_choice, check_whole
 from ..comparison import Comparison, against_optimum
-from ..curves import LinearAutoencoderCurves, LossCurves, QuadraticCurves
+from ..curves import LossCurves
 from ..geometry import BlockStructure, block_summary
 from ..solvers import AllocationResult, solve
-from .autoencoders import train_autoencoder, train_linear_autoencoder
-from .quadratic import train_quadratic_exact, train_quadratic_sampled
 from .results import TRAINED_BLOCK_TOL, TRAINED_ZERO_TOL, ExactFit, SampledFit
 from .._typing import Seed
 
 __all__ = ["crosscheck", "CrosscheckReport", "crosscheck_table", "ROUTES"]
-
-
-def _train_quadratic(curves: QuadraticCurves, budget: int, route: str,
-                     options: dict) -> ExactFit | SampledFit:
-    train = train_quadratic_exact if route == "exact" else train_quadratic_sampled
-    return train(curves, budget, **options)
-
-
-def _train_linear(curves: LinearAutoencoderCurves, budget: int, route: str,
-                  options: dict) -> ExactFit | SampledFit:
-    if route == "exact":
-        return train_linear_autoencoder(curves, budget, **options)
-    # Unit-variance Gaussian inputs, the distribution the closed-form loss assumes.
-    n_seeds = options.pop("n_seeds", 1)
-    return train_autoencoder(curves.importance, budget, activation="linear", base="gaussian",
-                             n_instances=n_seeds,
-                             **{"steps": 5000, "lr": 1e-2, "schedule": "cosine", **options})
-
-
-#: How to train each family's model: train(curves, budget, route, options).
-_TRAINERS: dict[type, Callable[..., Any]] = {
-    QuadraticCurves: _train_quadratic,
-    LinearAutoencoderCurves: _train_linear,
-}
 
 
 class _BlockOptions(TypedDict, total=False):
@@ -175,8 +150,10 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
 
     Parameters
     ----------
-    curves : QuadraticCurves or LinearAutoencoderCurves
-        From :func:`capopt.quadratic` or :func:`capopt.linear_autoencoder`.
+    curves : LossCurves
+        A family with an explicit model that can be trained
+        (:meth:`~capopt.curves.LossCurves.model`): :func:`capopt.quadratic`,
+        :func:`capopt.linear_autoencoder`, or one of your own.
     budget : int
         Embedding dimension d (a whole number: the trained model has d neurons).
     route : {"exact", "sampled"}
@@ -197,9 +174,9 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
     Raises
     ------
     TypeError
-        For a family without a closed-form model.
+        For a family without an explicit model, or whose model has no trainer.
     ValueError
-        For an unknown route or a budget that is not a whole number >= 1.
+        For a route the model does not offer or a budget that is not a whole number >= 1.
 
     Notes
     -----
@@ -214,19 +191,19 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
     >>> report.max_abs_dC < 1e-6, abs(report.loss_gap) < 1e-9
     (True, True)
     """
-    train = _TRAINERS.get(type(curves))
-    if train is None:
+    model = curves.model() if isinstance(curves, LossCurves) else None
+    if model is None or not model.routes:
         raise TypeError(
-            "curves must be a family with a closed-form model (capopt.quadratic(...) or "
-            f"capopt.linear_autoencoder(...)), got {type(curves).__name__}; use "
-            "sparsity_sweep for architectures without one"
+            "curves must be a family whose explicit model can be trained (capopt.quadratic(...), "
+            f"capopt.linear_autoencoder(...), or a LossCurves whose model() has a trainer), got "
+            f"{type(curves).__name__}; use sparsity_sweep for architectures without one"
         )
-    check_choice(route, "route", list(ROUTES))
+    check_choice(route, "route", list(model.routes))
     budget = check_whole(budget, "budget", minimum=1, unit="neurons")
 
     predicted = solve(curves, budget)
-    trained = train(curves, budget, route, {"seed": seed, **train_options})
-    compared = against_optimum(trained.weights, predicted, **_TRAINED_BLOCK_OPTIONS[route])
+    trained = model.train(budget, route, {"seed": seed, **train_options})
+    compared = against_optimum(trained.weights, predicted, **_TRAINED_BLOCK_OPTIONS.get(route, {}))
     # The sampled route trains instances together: the one of lowest exact loss is judged.
     comparison = compared if isinstance(compared, Comparison) else min(
         compared, key=lambda c: cast(float, c.loss))

@@ -15,11 +15,12 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
 from .._validation import as_float_array, check_scalar
-from ..curves import SAFE_EXPONENT, LossCurves, Shape, _frozen, _readonly
+from ..curves import SAFE_EXPONENT, LossCurves, Parameter, Shape, _frozen, _readonly
 from .shapes import DEFAULT_SHAPE_RTOL, difference_noise, shapes_from_slopes
 
 __all__ = ["TabulatedCurves", "from_table", "EXACT_SHAPE_ENTRIES"]
@@ -119,6 +120,14 @@ class TabulatedCurves(LossCurves):
         left = np.clip(np.searchsorted(self.grid, C, side="left") - 1, 0, self.grid.size - 2)
         return self._marginals[rows, _segments(self.grid, C)], self._marginals[rows, left]
 
+    #: Branch and bound on the knots is exact for tables of any shape.
+    exact_method: ClassVar[str | None] = "global"
+
+    def parameters(self, C) -> tuple[Parameter, ...]:
+        """``values`` (N, M), which scale as the loss: :meth:`value_partials`."""
+        dm, dl = self.value_partials(C)
+        return (Parameter("values", self.values.shape, dm, dl, 1.0),)
+
     def value_partials(self, C) -> tuple[np.ndarray, np.ndarray]:
         r"""Partials of the marginal and the loss at C in the table's values, shape (N, M).
 
@@ -127,10 +136,10 @@ class TabulatedCurves(LossCurves):
 
         .. math::
 
-            rac{\partial m}{\partial \ell_k} = -rac{\partial m}{\partial \ell_{k+1}}
-            = rac{1}{x_{k+1} - x_k}, \qquad
-            rac{\partial \ell}{\partial \ell_k} = 1 - t, \quad
-            rac{\partial \ell}{\partial \ell_{k+1}} = t,
+            \frac{\partial m}{\partial \ell_k} = -\frac{\partial m}{\partial \ell_{k+1}}
+            = \frac{1}{x_{k+1} - x_k}, \qquad
+            \frac{\partial \ell}{\partial \ell_k} = 1 - t, \quad
+            \frac{\partial \ell}{\partial \ell_{k+1}} = t,
 
         and 0 for every other value (the sensitivities' parameters of a table).
         """
