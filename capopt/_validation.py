@@ -180,6 +180,24 @@ def check_instance(value: object, name: str, kind: type[T], expected: str) -> T:
     return value
 
 
+def check_model(curves: Any, name: str, model: str, expected: str) -> Any:
+    """Return ``curves`` if it is a family whose explicit model is the one named ``model``
+    (:attr:`capopt.models.ExplicitModel.name`, as the family declares it through
+    :meth:`~capopt.curves.LossCurves.model`): the trainers and realisations of a model take
+    any family that says it has that model, subclasses included.
+
+    Raises
+    ------
+    TypeError
+        Otherwise, with "<name> must be <expected>, got <type name>".
+    """
+    declared = getattr(curves, "model", None)
+    found = declared() if callable(declared) else None
+    if getattr(found, "name", None) != model:
+        raise TypeError(f"{name} must be {expected}, got {type(curves).__name__}")
+    return curves
+
+
 def check_executor(executor: object) -> concurrent.futures.Executor | None:
     """Return ``executor`` if it is None or a :class:`concurrent.futures.Executor`."""
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):

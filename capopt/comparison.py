@@ -15,18 +15,24 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ._typing import ArrayLike
 from ._validation import check_scalar
 from .capacity import _features_last_as_given, capacity
 from .curves import LossCurves
 from .geometry import DEFAULT_BLOCK_TOL, DEFAULT_ZERO_TOL, BlockStructure, block_summary, blocks
-from .models import PREDICTION_REALIZE_TOL
+from .toy_models import PREDICTION_REALIZE_TOL
 from .regimes import DEFAULT_REGIME_ATOL, Regime, classify
 from .solvers import AllocationError, AllocationResult, Status, solve
 from .solvers.problem import Problem
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pandas as pd
+    import xarray as xr
 
 __all__ = [
     "compare",
@@ -38,7 +44,7 @@ __all__ = [
     "checked_weights",
 ]
 
-def model_loss(curves: LossCurves, W) -> np.ndarray | None:
+def model_loss(curves: LossCurves, W: ArrayLike) -> np.ndarray | None:
     r"""Exact loss :math:`L(W)` of the family's explicit model
     (:meth:`~capopt.curves.LossCurves.model`), or None for a family without one.
 
@@ -300,7 +306,7 @@ class Comparison:
             "certified": self.certified,
         }
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """Per-feature table as a :class:`pandas.DataFrame` indexed by ``feature``."""
         import pandas as pd  # optional, and slow to import
 
@@ -315,7 +321,7 @@ class Comparison:
         frame.index.name = "feature"
         return frame
 
-    def to_xarray(self):
+    def to_xarray(self) -> xr.Dataset:
         """Per-feature table as an :class:`xarray.Dataset` over dimension ``feature``."""
         return self.to_dataframe().to_xarray()
 
@@ -330,7 +336,7 @@ def _blocks_as_dicts(structure: BlockStructure) -> list[dict]:
 
 
 def compare(
-    W,
+    W: ArrayLike,
     curves: LossCurves,
     budget: float,
     *,
@@ -434,7 +440,7 @@ def compare(
     return _comparisons(X, optimal, tolerances)
 
 
-def checked_weights(W, n_features: int, feature_axis: int):
+def checked_weights(W: ArrayLike, n_features: int, feature_axis: int) -> np.ndarray | da.Array:
     """``W`` features last, in its own dtype and container, checked to have ``n_features``
     features (ValueError otherwise, naming the axis to pass when the other one fits):
     what :func:`compare` checks before it solves.
@@ -470,7 +476,7 @@ def _mapped_file(X: np.ndarray) -> bool:
     return isinstance(base, mmap.mmap)
 
 
-def against_optimum(W, optimal: AllocationResult, **options) -> Comparison | list:
+def against_optimum(W: ArrayLike, optimal: AllocationResult, **options: Any) -> Comparison | list:
     """:func:`compare` with an allocation already solved, ``optimal`` (for the curves and
     budget it carries), e.g. certified with ``throw=True`` before training a model;
     ``options`` are :func:`compare`'s keywords."""
@@ -488,7 +494,8 @@ def _tolerances(regime_atol: float = DEFAULT_REGIME_ATOL, block_tol: float = DEF
             check_scalar(zero_tol, "zero_tol", minimum=0.0))
 
 
-def _comparisons(X: np.ndarray, optimal: AllocationResult, tolerances) -> Comparison | list:
+def _comparisons(X: np.ndarray | da.Array, optimal: AllocationResult,
+                 tolerances: tuple[float, float, float]) -> Comparison | list:
     """One comparison per instance of the validated ``X`` (..., d, N)."""
     C = capacity(X)  # block by block at the size of a dictionary (capopt.capacity)
     C.setflags(write=False)

@@ -517,7 +517,7 @@ class QuadraticCurves(LossCurves):
                 Parameter.per_feature("kurtosis", dm_dK, dl_dK, n, 0.0))
 
     def model(self) -> ExplicitModel:
-        from .models import QuadraticToyModel
+        from .toy_models import QuadraticToyModel
 
         return QuadraticToyModel(self)
 
@@ -746,7 +746,7 @@ class LinearAutoencoderCurves(LossCurves):
                                       F.linear_autoencoder_loss_d_importance(C, I), self.n_features, 1.0),)
 
     def model(self) -> ExplicitModel:
-        from .models import LinearAutoencoderModel
+        from .toy_models import LinearAutoencoderModel
 
         return LinearAutoencoderModel(self)
 

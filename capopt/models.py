@@ -14,8 +14,7 @@ in the forms derived in ``derivations/`` (:mod:`capopt._formulas`: ``*_gram_loss
 partials); the optimal realisation of an allocation by the quadratic model is
 :func:`capopt.realisation.optimal_quadratic_model`. :class:`ExplicitModel` is what a family
 declares of its model (:meth:`capopt.curves.LossCurves.model`): its loss, the embedding of
-an optimum and its trainer, implemented here for the quadratic model and the linear
-autoencoder. Glossary as in :mod:`capopt.curves`;
+an optimum and its trainer (the built-in families' in :mod:`capopt.toy_models`). Glossary as in :mod:`capopt.curves`;
 ``S`` interference, ``P`` the matrix of partials :math:`\partial \ell_i / \partial G_{ij}`.
 """
 
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -34,15 +32,11 @@ from .capacity import _features_last
 from ._typing import ArrayLike
 
 if TYPE_CHECKING:
-    from .curves import LinearAutoencoderCurves, QuadraticCurves
     from .solvers.result import AllocationResult
     from .training.results import ExactFit, SampledFit
 
 __all__ = [
     "ExplicitModel",
-    "QuadraticToyModel",
-    "LinearAutoencoderModel",
-    "PREDICTION_REALIZE_TOL",
     "quadratic_model_loss",
     "quadratic_model_bias",
     "quadratic_model_loss_and_gradient",
@@ -297,12 +291,6 @@ def linear_autoencoder_model_loss_and_gradient(
 # ----------------------------------------------------------------------------------------
 # Explicit models as a family declares them (capopt.curves.LossCurves.model)
 
-#: Tolerance for grouping an optimal allocation into the blocks of the embedding that
-#: attains it: the certified methods return capacities to ~1e-9 (the global method's own
-#: tolerance is 1e-8), and a block's sum accumulates that over its features.
-PREDICTION_REALIZE_TOL = 1e-6
-
-
 class ExplicitModel(abc.ABC):
     r"""An explicit model whose loss-optimal per-feature losses are a family's curves.
 
@@ -310,13 +298,20 @@ class ExplicitModel(abc.ABC):
     (:meth:`capopt.curves.LossCurves.model`): the model's exact loss at an embedding W, the
     embedding that attains an optimal allocation, and how to train the model.
 
+    The built-in families' models are in :mod:`capopt.toy_models`.
+
     Class attributes
     ----------------
+    name : str
+        What the model is ("quadratic", "linear autoencoder", ...): the trainers and
+        realisations of a model accept any family that declares it
+        (:func:`capopt._validation.check_model`).
     routes : tuple of str
         The training routes :meth:`train` offers (``"exact"``: L-BFGS on the exact loss;
         ``"sampled"``: Adam on sampled minibatches); empty when it has no trainer.
     """
 
+    name: ClassVar[str] = ""
     routes: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
@@ -332,58 +327,3 @@ class ExplicitModel(abc.ABC):
         """Train the model with ``budget`` hidden dimensions along ``route`` (one of
         :attr:`routes`), with the trainer's ``options``."""
         raise TypeError(f"{type(self).__name__} has no trainer")
-
-
-@dataclass(frozen=True)
-class QuadraticToyModel(ExplicitModel):
-    r"""The quadratic model :math:`\hat y = x^\top W^\top W x + b` of a
-    :class:`~capopt.curves.QuadraticCurves` family (theory §3)."""
-
-    curves: QuadraticCurves
-    routes: ClassVar[tuple[str, ...]] = ("exact", "sampled")
-
-    def loss(self, W: ArrayLike) -> np.ndarray:
-        return quadratic_model_loss(W, self.curves.importance, self.curves.kurtosis)
-
-    def optimal_embedding(self, result: AllocationResult) -> np.ndarray:
-        from .realisation import optimal_quadratic_model
-
-        return optimal_quadratic_model(self.curves, result, seed=0, tol=PREDICTION_REALIZE_TOL).W
-
-    def train(self, budget: int, route: str, options: dict[str, Any]) -> ExactFit | SampledFit:
-        from .training.quadratic import train_quadratic_exact, train_quadratic_sampled
-
-        train = train_quadratic_exact if route == "exact" else train_quadratic_sampled
-        return train(self.curves, budget, **options)
-
-
-@dataclass(frozen=True)
-class LinearAutoencoderModel(ExplicitModel):
-    r"""The linear autoencoder :math:`\hat x = W^\top W x` of a
-    :class:`~capopt.curves.LinearAutoencoderCurves` family (theory §3)."""
-
-    curves: LinearAutoencoderCurves
-    routes: ClassVar[tuple[str, ...]] = ("exact", "sampled")
-
-    def loss(self, W: ArrayLike) -> np.ndarray:
-        return linear_autoencoder_model_loss(W, self.curves.importance)
-
-    def optimal_embedding(self, result: AllocationResult) -> np.ndarray:
-        # Blocks of eigenvalue 1 give a_i = C_i, where (1 - a)^2 + a^2 (1/C - 1) = 1 - C is
-        # the curve itself: realize's embedding is the optimal autoencoder.
-        from .realisation import realize
-
-        dim = int(np.floor(result.budget + PREDICTION_REALIZE_TOL))
-        return realize(result.capacities, dim, seed=0, tol=PREDICTION_REALIZE_TOL)
-
-    def train(self, budget: int, route: str, options: dict[str, Any]) -> ExactFit | SampledFit:
-        from .training.autoencoders import train_autoencoder, train_linear_autoencoder
-
-        if route == "exact":
-            return train_linear_autoencoder(self.curves, budget, **options)
-        # Unit-variance Gaussian inputs, the distribution the closed-form loss assumes.
-        options = dict(options)
-        n_seeds = options.pop("n_seeds", 1)
-        return train_autoencoder(self.curves.importance, budget, activation="linear", base="gaussian",
-                                 n_instances=n_seeds,
-                                 **{"steps": 5000, "lr": 1e-2, "schedule": "cosine", **options})

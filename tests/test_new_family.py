@@ -167,3 +167,14 @@ def test_the_testing_strategies_and_certificate_take_the_family(problem):
     result = capopt.solve(curves, d)
     check_certificate(curves, result)
     np.testing.assert_allclose(result.capacities, closed_form(curves.weight, d)[0], atol=1e-9)
+
+
+def test_a_subclass_of_a_built_in_family_keeps_its_model():
+    # Once refused by crosscheck and given no model loss by compare (dispatch on the type).
+    class Tagged(capopt.QuadraticCurves):
+        pass
+
+    curves = Tagged(np.array([2.0, 1.0]), 7.0)
+    report = capopt.crosscheck(curves, 1, starts=2)
+    assert report.max_abs_dC < 1e-6
+    assert capopt.compare(np.sqrt([[15 / 8, 3 / 8]]), curves, 1).loss == pytest.approx(5.25)

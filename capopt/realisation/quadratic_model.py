@@ -8,16 +8,19 @@ of a norm's distance from its optimum.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import as_float_array, check_instance
-from ..curves import QuadraticCurves
+from .._validation import as_float_array, check_model
 from ..models import quadratic_model_bias, quadratic_model_loss
 from ..solvers.result import AllocationResult
 from .embedding import DEFAULT_REALIZE_TOL, realize_blocks
 from .._typing import ArrayLike, RandomSeed
+
+if TYPE_CHECKING:
+    from ..curves import QuadraticCurves
 
 __all__ = ["QuadraticModel", "optimal_quadratic_model"]
 
@@ -116,7 +119,7 @@ def optimal_quadratic_model(
     >>> round(model.loss, 12)
     5.25
     """
-    check_instance(curves, "curves", QuadraticCurves, "QuadraticCurves (capopt.quadratic(...))")
+    check_model(curves, "curves", "quadratic", "QuadraticCurves (capopt.quadratic(...))")
     if isinstance(allocation, AllocationResult):
         C = allocation.capacities
         default_dim = np.floor(allocation.budget + tol)

@@ -6,11 +6,14 @@ import enum
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import LossCurves
 from ..regimes import Regime
+
+if TYPE_CHECKING:
+    from ..curves import LossCurves
 
 __all__ = ["Status", "Certificate", "AllocationResult", "AllocationError", "Solution"]
 

@@ -14,12 +14,11 @@ Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``d`` the b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_choice, check_count, check_instance
-from ..curves import LinearAutoencoderCurves
+from .._validation import check_choice, check_count, check_model
 from ..models import linear_autoencoder_model_loss_and_gradient
 from .inputs import BASES, FixedSample, SparseInputs
 from .optim import fit, fit_exact
@@ -28,6 +27,9 @@ from ._kernels import ACTIVATION_CODES, autoencoder_residual
 from .initialisers import INITS, initial_embedding
 from .two_layer import check_activation, instance_grid
 from .._typing import ArrayLike, DTypeLike, Seed
+
+if TYPE_CHECKING:
+    from ..curves import LinearAutoencoderCurves
 
 __all__ = [
     "AUTOENCODER_ACTIVATIONS",
@@ -96,8 +98,8 @@ def train_linear_autoencoder(
     >>> fit.capacities.round(6)
     array([1., 0., 1.])
     """
-    check_instance(curves, "curves", LinearAutoencoderCurves,
-                   "LinearAutoencoderCurves (capopt.linear_autoencoder(importance))")
+    check_model(curves, "curves", "linear autoencoder",
+                "LinearAutoencoderCurves (capopt.linear_autoencoder(importance))")
     budget = check_count(budget, "budget")
     I = curves.importance
     return fit_exact(lambda W: linear_autoencoder_model_loss_and_gradient(W, I),

@@ -14,26 +14,27 @@ Glossary: ``W`` (d, N) embedding, ``d`` the budget (a number of neurons), ``v`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _formulas as F
-from .._validation import check_count, check_instance
-from ..curves import QuadraticCurves
+from .._validation import check_count, check_model
 from ..models import quadratic_model_loss_and_gradient
 from .optim import fit, fit_exact
 from .results import ExactFit, SampledFit
 from .two_layer import TwoLayerModel, sampled_inputs
 from .._typing import Seed
 
+if TYPE_CHECKING:
+    from ..curves import QuadraticCurves
+
 __all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
 
 
 def _check_problem(curves: QuadraticCurves, budget: int) -> tuple[QuadraticCurves, int]:
     """The trainers' arguments, checked once: the family and the budget as a neuron count."""
-    check_instance(curves, "curves", QuadraticCurves,
-                   "QuadraticCurves (capopt.quadratic(importance, kurtosis))")
+    check_model(curves, "curves", "quadratic", "QuadraticCurves (capopt.quadratic(importance, kurtosis))")
     return curves, check_count(budget, "budget")
 
 
