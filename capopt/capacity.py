@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
 from . import _blocks
+from ._typing import ArrayLike
 from ._validation import as_float_array
 
 __all__ = ["capacity", "leverage_scores", "capacity_summary", "CapacitySummary"]
 
 
-def _move_features_last(arr, feature_axis: int, name: str):
-    """``arr`` with the axis ``feature_axis`` (one of its last two) last, as a view."""
+def _move_features_last(arr: Any, feature_axis: int, name: str) -> Any:
+    """``arr`` (a numpy or dask array) with the axis ``feature_axis`` (one of its last
+    two) last, as a view."""
     if not isinstance(feature_axis, (int, np.integer)) or isinstance(feature_axis, bool):
         raise TypeError(f"feature_axis must be an int, got {type(feature_axis).__name__}")
     allowed = (-1, -2, arr.ndim - 1, arr.ndim - 2)
@@ -39,19 +41,19 @@ def _move_features_last(arr, feature_axis: int, name: str):
     return arr if feature_axis % arr.ndim == arr.ndim - 1 else arr.swapaxes(-1, -2)
 
 
-def _features_last(W, feature_axis: int, name: str = "W") -> np.ndarray:
+def _features_last(W: ArrayLike, feature_axis: int, name: str = "W") -> np.ndarray:
     """Validate ``W`` and return a float64 view of shape (..., d, N), features last."""
     return _move_features_last(as_float_array(W, name, min_ndim=2), feature_axis, name)
 
 
-def _features_last_as_given(W, feature_axis: int, name: str = "W") -> tuple[Any, bool]:
+def _features_last_as_given(W: ArrayLike, feature_axis: int, name: str = "W") -> tuple[Any, bool]:
     """Validate the kind and shape of ``W`` and return it features last in its own dtype
     and container (numpy array, memmap or dask array), without reading its values, and
     whether its last two axes were swapped to put them there.
 
     Its values are checked (finite) as the blocks are read (:func:`_column_maxima`).
     """
-    arr = W
+    arr: Any = W  # a dask array, or the numpy array below
     if not _blocks.is_dask(W):
         try:
             arr = np.asarray(W)
@@ -123,7 +125,14 @@ def _scale_columns(X: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.multiply(X, np.ldexp(1.0, k)[..., None, :], out=X)
 
 
-def _scan_block(block: np.ndarray, columns: np.ndarray) -> tuple[list, tuple | None]:
+#: What a pass reads of a run of blocks: the largest magnitude of each column (one array per
+#: block), the index of the first non-finite entry (None when all are finite), and, for
+#: the Gram pass, ``X X^T`` (None once a non-finite entry is found).
+_Scan = tuple[list[np.ndarray], tuple[int, ...] | None, np.ndarray | None]
+
+
+def _scan_block(block: np.ndarray,
+                columns: np.ndarray) -> tuple[list[np.ndarray], tuple[int, ...] | None]:
     """Largest magnitude of each column of a block (in its own float dtype: exact), and
     the index in X (..., d, N) of its first non-finite entry (None when all are finite);
     ``columns`` are the block's column numbers."""
@@ -139,19 +148,22 @@ def _scan_block(block: np.ndarray, columns: np.ndarray) -> tuple[list, tuple | N
     return [maxima.astype(np.float64)], None
 
 
-def _scan_gram_block(block: np.ndarray, columns: np.ndarray):
+def _scan_gram_block(block: np.ndarray, columns: np.ndarray) -> _Scan:
     """:func:`_scan_block` and the block's ``X X^T``, unscaled."""
     maxima, bad = _scan_block(block, columns)
     return maxima, bad, None if bad is not None else block @ np.swapaxes(block, -1, -2)
 
 
-def _combine_scans(a, b):
+def _combine_scans(a: _Scan, b: _Scan) -> _Scan:
     """Join the scans of two runs of blocks in column order (the first bad entry wins)."""
     bad = a[1] if a[1] is not None else b[1]
-    return a[0] + b[0], bad, None if bad is not None else a[2] + b[2]
+    if bad is not None:
+        return a[0] + b[0], bad, None
+    # Neither run has a bad entry, so both carry their X X^T.
+    return a[0] + b[0], None, cast(np.ndarray, a[2]) + cast(np.ndarray, b[2])
 
 
-def _check_finite(blocks: _blocks.Blocks, bad: tuple | None, swapped: bool) -> None:
+def _check_finite(blocks: _blocks.Blocks, bad: tuple[int, ...] | None, swapped: bool) -> None:
     """Raise on a non-finite entry of X at ``bad``, naming it by its index in ``W`` as
     given (``swapped``: W's features are on axis -2)."""
     if bad is None:
@@ -208,7 +220,12 @@ class _Groups:
         return self.present[:-1]
 
 
-def _group_block(block, e, group, groups: _Groups):
+#: Every group's ``A_g A_g^T`` and the ``R_g`` of the groups in ``_Groups.factored``, of one
+#: run of blocks.
+_Factors = tuple[list[np.ndarray], list[np.ndarray]]
+
+
+def _group_block(block: np.ndarray, e: np.ndarray, group: np.ndarray, groups: _Groups) -> _Factors:
     """One block's share of every group's ``A_g A_g^T`` and ``R_g`` (a QR of ``A_g^T``)."""
     grams, factors = [], []
     for g in groups.present:
@@ -235,7 +252,7 @@ def _stack_factors(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
     return _r_factor(np.concatenate([Ra, Rb], axis=-2))
 
 
-def _combine_groups(a, b):
+def _combine_groups(a: _Factors, b: _Factors) -> _Factors:
     """Sum the ``A_g A_g^T`` of two sets of blocks and join their ``R_g``."""
     return [x + y for x, y in zip(a[0], b[0])], [_stack_factors(x, y) for x, y in zip(a[1], b[1])]
 
@@ -250,7 +267,8 @@ def _quadratic_forms(U: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.einsum("...ki,...ki->...i", U, M @ U)
 
 
-def _totals_block(block, e, group, groups: _Groups, grams, factors):
+def _totals_block(block: np.ndarray, e: np.ndarray, group: np.ndarray, groups: _Groups,
+                  grams: list[np.ndarray], factors: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``||U_i||^2`` and ``sum_j t_ij^2 ||U_i||^4`` for the columns of one block."""
     U = _scale_columns(block, -e)
     n = np.einsum("...ki,...ki->...i", U, U)
@@ -290,7 +308,7 @@ def _capacity_of_blocks(blocks: _blocks.Blocks, maxima: np.ndarray) -> np.ndarra
 
 
 def _capacity_from_factors(blocks: _blocks.Blocks, maxima: np.ndarray, groups: _Groups,
-                           grams: list, factors: list) -> np.ndarray:
+                           grams: list[np.ndarray], factors: list[np.ndarray]) -> np.ndarray:
     """Capacities from every group's ``A_g A_g^T`` and ``R_g``: one pass over the blocks."""
     parts = blocks.map(_totals_block, (groups.e, groups.group), (groups, grams, factors))
     n = np.concatenate([p[0] for p in parts], axis=-1)
@@ -336,19 +354,20 @@ def _unit_exponent(maxima: np.ndarray) -> np.ndarray:
     return np.frexp(np.max(maxima, axis=-1, keepdims=True))[1]
 
 
-def _factor_block(block, unit):
+def _factor_block(block: np.ndarray, unit: np.ndarray) -> np.ndarray:
     """R of a QR of one block's ``(X 2**-unit)^T``."""
     scaled = _scale_columns(block, np.broadcast_to(-unit, block.shape[:-2] + block.shape[-1:]))
     return _r_factor(np.swapaxes(scaled, -1, -2))
 
 
-def _leverage_block(block, unit, T):
+def _leverage_block(block: np.ndarray, unit: np.ndarray, T: np.ndarray) -> np.ndarray:
     """``||T X_i 2**-unit||^2`` for the columns of one block."""
     Y = T @ _scale_columns(block, np.broadcast_to(-unit, block.shape[:-2] + block.shape[-1:]))
     return np.einsum("...ki,...ki->...i", Y, Y)
 
 
-def _leverage_of_blocks(blocks: _blocks.Blocks, maxima: np.ndarray, rtol: float | None):
+def _leverage_of_blocks(blocks: _blocks.Blocks, maxima: np.ndarray,
+                        rtol: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Leverage scores and rank of (..., d, N) matrices read block by block (d < N).
 
     A tall-skinny QR of ``X^T`` (one pass) gives ``R`` (d x d) with the singular values and
@@ -365,7 +384,7 @@ def _leverage_of_blocks(blocks: _blocks.Blocks, maxima: np.ndarray, rtol: float 
     return np.clip(h, 0.0, 1.0), np.sum(keep, axis=-1)
 
 
-def capacity(W, *, feature_axis: int = -1) -> np.ndarray:
+def capacity(W: ArrayLike, *, feature_axis: int = -1) -> np.ndarray:
     r"""Capacity of every feature of an embedding.
 
     .. math::
@@ -506,7 +525,7 @@ def _leverage_and_rank(X: np.ndarray, rtol: float | None) -> tuple[np.ndarray, n
     return np.clip(h, 0.0, 1.0), np.sum(keep, axis=-1)
 
 
-def leverage_scores(W, *, feature_axis: int = -1, rtol: float | None = None) -> np.ndarray:
+def leverage_scores(W: ArrayLike, *, feature_axis: int = -1, rtol: float | None = None) -> np.ndarray:
     r"""Leverage score of every feature, an upper bound on its capacity.
 
     .. math::
@@ -549,7 +568,21 @@ def leverage_scores(W, *, feature_axis: int = -1, rtol: float | None = None) -> 
     return _measure(W, feature_axis, rtol, capacities=False)[1]
 
 
-def _measure(W, feature_axis: int, rtol: float | None, *, capacities: bool = True):
+@overload
+def _measure(W: ArrayLike, feature_axis: int, rtol: float | None, *,
+             capacities: Literal[True] = ...
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]: ...
+
+
+@overload
+def _measure(W: ArrayLike, feature_axis: int, rtol: float | None, *,
+             capacities: Literal[False]
+             ) -> tuple[None, np.ndarray, np.ndarray, np.ndarray, int]: ...
+
+
+def _measure(W: ArrayLike, feature_axis: int, rtol: float | None, *,
+             capacities: bool = True
+             ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, int]:
     """Capacities (when asked), leverage scores, rank, dead (zero) columns and ``d`` of ``W``.
 
     In memory when ``W`` fits in one block or ``d >= N`` (one thin SVD), otherwise block
@@ -699,7 +732,7 @@ def _distribution(C: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return quantiles, fractions
 
 
-def capacity_summary(W, *, feature_axis: int = -1, rtol: float | None = None) -> CapacitySummary:
+def capacity_summary(W: ArrayLike, *, feature_axis: int = -1, rtol: float | None = None) -> CapacitySummary:
     """Capacities, leverage scores, :math:`\\sum_i C_i`, rank, dimension, dead features and
     the distribution of the capacities of an embedding.
 

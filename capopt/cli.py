@@ -22,14 +22,16 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
 from .capacity import capacity_summary
 from .catalogue import TMS_EXPERIMENTS
 from .comparison import checked_weights, compare
-from .curves import gated_kurtosis, linear_autoencoder, quadratic
+from .curves import LossCurves, gated_kurtosis, linear_autoencoder, quadratic
 from . import _formulas as F
 from .solvers import METHODS, AllocationError, Problem, solve
 from ._folder_lock import FolderInUseError
@@ -43,7 +45,7 @@ class UsageError(ValueError):
 
 
 @contextlib.contextmanager
-def _usage():
+def _usage() -> Iterator[None]:
     """Report a value the library refuses while a command checks its arguments and reads
     its inputs as a usage error (exit status 2): nothing has been computed yet."""
     try:
@@ -127,7 +129,7 @@ def _warn_if_features_look_hidden(shape: tuple[int, ...], command: str) -> None:
         )
 
 
-def _weights_from_args(args):
+def _weights_from_args(args: argparse.Namespace) -> tuple[np.ndarray, int]:
     """The array the weights arguments name, and its feature axis (warning when defaulted
     to the shorter one)."""
     try:
@@ -139,7 +141,7 @@ def _weights_from_args(args):
     return W, -1 if args.feature_axis is None else args.feature_axis
 
 
-def _run_capacity(args) -> int:
+def _run_capacity(args: argparse.Namespace) -> int:
     with _usage():
         W, feature_axis = _weights_from_args(args)
     s = capacity_summary(W, feature_axis=feature_axis)
@@ -162,13 +164,14 @@ def _run_capacity(args) -> int:
 
 
 # ---------------------------------------------------------------- problems
-def _add_base_argument(p) -> None:
+def _add_base_argument(p: argparse._ActionsContainer) -> None:
     """``--base``, the distribution of an active input (the solve and sweep commands)."""
     p.add_argument("--base", choices=sorted(F.BASE_FOURTH_MOMENT), default="gaussian",
                    help="distribution of an active input, for --density (default gaussian)")
 
 
-def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool, budget_type=float) -> None:
+def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool,
+                           budget_type: Callable[[str], float] = float) -> None:
     """Arguments that specify an allocation problem: family, importances, kurtosis, budget."""
     p.add_argument("--family", choices=("quadratic", "linear"), default="quadratic",
                    help="quadratic model (default) or linear autoencoder")
@@ -188,7 +191,7 @@ def _add_problem_arguments(p: argparse.ArgumentParser, *, required: bool, budget
                    help="embedding dimension d")
 
 
-def _importances(args) -> np.ndarray:
+def _importances(args: argparse.Namespace) -> np.ndarray:
     if args.importance is not None:
         return np.array(args.importance)
     if args.importance_file is not None:
@@ -203,7 +206,7 @@ def _one_or_many(values: list[float]) -> np.ndarray:
     return np.array(values if len(values) > 1 else values[0])
 
 
-def _curves_from_args(args):
+def _curves_from_args(args: argparse.Namespace) -> LossCurves:
     """The loss-curve family the problem arguments describe."""
     v = _importances(args)
     if args.family == "linear":
@@ -226,7 +229,7 @@ def _configure_solve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def _run_solve(args) -> int:
+def _run_solve(args: argparse.Namespace) -> int:
     with _usage():
         problem = Problem(_curves_from_args(args), args.budget)
     curves = problem.curves
@@ -246,7 +249,7 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def _run_compare(args) -> int:
+def _run_compare(args: argparse.Namespace) -> int:
     """Measure the file's embedding against the optimal allocation of the stated problem."""
     with _usage():
         W, feature_axis = _weights_from_args(args)
@@ -269,7 +272,7 @@ def _configure_example(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=float, default=3.0, help="embedding dimension d (default 3)")
 
 
-def _run_example(args) -> int:
+def _run_example(args: argparse.Namespace) -> int:
     """Dense features are monosemantic, sparse ones polysemantic (the paper's mechanism)."""
     v = 0.8 ** np.arange(args.n_features, dtype=np.float64)
     print("Quadratic model y = sum_i v_i x_i^2, importances v_i = 0.8^i, "
@@ -303,7 +306,7 @@ def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
                         "overrides its 10000 steps, --seeds sets seeds per density, default 1)")
 
 
-def _run_tms_experiment(args) -> int:
+def _run_tms_experiment(args: argparse.Namespace) -> int:
     """Train a published TMS setting and tabulate the values it is read at, per density."""
     from .report.captions import fmt
     from .training import tms_experiment
@@ -328,7 +331,7 @@ def _run_tms_experiment(args) -> int:
     return 0
 
 
-def _run_crosscheck(args) -> int:
+def _run_crosscheck(args: argparse.Namespace) -> int:
     """Train and compare with the solver: one problem, or the standard table by default."""
     from .catalogue import STANDARD_PROBLEMS
     from .training import crosscheck, crosscheck_table
@@ -375,7 +378,7 @@ def _values(text: str) -> np.ndarray:
         ) from None
 
 
-def _parameter(tokens):
+def _parameter(tokens: Sequence[np.ndarray]) -> float | np.ndarray:
     """Tokens joined into one parameter: a scalar if a single value, else a 1-d array."""
     values = np.concatenate(tokens)
     return values.item() if values.size == 1 else values
@@ -416,7 +419,8 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
                         "regime margin, computed in the same kernel pass")
 
 
-def _phase_diagram_path(args, parameters: dict) -> tuple[str | None, str]:
+def _phase_diagram_path(args: argparse.Namespace,
+                        parameters: dict[str, float | np.ndarray]) -> tuple[str | None, str]:
     """Where the phase diagram goes (None: nowhere), and why not when it is not drawn.
 
     Decided before the sweep runs: an explicit ``--figure`` the sweep cannot fill is a
@@ -437,7 +441,7 @@ def _phase_diagram_path(args, parameters: dict) -> tuple[str | None, str]:
     return args.figure or "sweep.png", ""
 
 
-def _run_sweep(args) -> int:
+def _run_sweep(args: argparse.Namespace) -> int:
     """Solve the grid, write the dataset and the phase diagram."""
     from .sweeps import save_sweep, sweep  # xarray: loaded only by this command
     from .sweeps.grid import check_grid
@@ -517,7 +521,7 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     p.description = f"{p.description}. {run_times()}"
 
 
-def _run_reproduce(args) -> int:
+def _run_reproduce(args: argparse.Namespace) -> int:
     """Regenerate every figure and write the report; one progress line per figure, then
     the claims table."""
     # Imported here: matplotlib loads only for the commands that draw.
@@ -573,10 +577,12 @@ USAGE_ERROR, RUNTIME_FAILURE = 2, 1
 class _Version(argparse.Action):
     """``--version``, read from the package's metadata only when asked (it costs an import)."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
         from . import __version__
 
         print(f"{parser.prog} {__version__}")
@@ -603,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``capopt`` with the arguments ``argv`` (default ``sys.argv[1:]``); the exit status.
 
     argparse's own usage errors exit with status 2 (SystemExit) as usual; everything else
@@ -616,7 +622,8 @@ def main(argv=None) -> int:
         return 0
     prefix = f"capopt {args.command}"
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
         print(f"{prefix}: warning: {message}", file=sys.stderr)
 
     with warnings.catch_warnings():

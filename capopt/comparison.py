@@ -476,15 +476,16 @@ def _mapped_file(X: np.ndarray) -> bool:
     return isinstance(base, mmap.mmap)
 
 
-def against_optimum(W: ArrayLike, optimal: AllocationResult, **options: Any) -> Comparison | list:
+def against_optimum(W: ArrayLike, optimal: AllocationResult, *, feature_axis: int = -1,
+                    **tolerances: float) -> Comparison | list:
     """:func:`compare` with an allocation already solved, ``optimal`` (for the curves and
     budget it carries), e.g. certified with ``throw=True`` before training a model;
-    ``options`` are :func:`compare`'s keywords."""
+    ``feature_axis`` and ``tolerances`` (``regime_atol``, ``block_tol``, ``zero_tol``) are
+    :func:`compare`'s keywords."""
     if not isinstance(optimal, AllocationResult) or optimal.status is Status.FAILED:
         raise TypeError(f"optimal must be a solved AllocationResult, got {optimal!r}")
-    feature_axis = options.pop("feature_axis", -1)
     X = checked_weights(W, optimal.curves.n_features, feature_axis)
-    return _comparisons(X, optimal, _tolerances(**options))
+    return _comparisons(X, optimal, _tolerances(**tolerances))
 
 
 def _tolerances(regime_atol: float = DEFAULT_REGIME_ATOL, block_tol: float = DEFAULT_BLOCK_TOL,

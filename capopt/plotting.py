@@ -14,13 +14,18 @@ blocks, cross-check, budget response) are each drawn by their own module of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ._typing import PathLike
 
 __all__ = ["plot_two_feature_phase", "plot_polysemantic_phase", "draw_boundaries"]
 
@@ -30,21 +35,22 @@ DPI = 150
 NONE_BELOW = 1e-12
 
 
-def new_figure(figsize=(6.4, 4.8)) -> Figure:
+def new_figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
     """A figure on its own Agg canvas, laid out with constrained layout."""
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def finish(fig: Figure, path) -> Figure:
+def finish(fig: Figure, path: PathLike | None) -> Figure:
     """Write ``fig`` to ``path`` as a PNG at :data:`DPI` when a path is given; return it."""
     if path is not None:
         fig.savefig(Path(path), dpi=DPI)
     return fig
 
 
-def draw_boundaries(ax, boundaries: xr.Dataset, x: str, y: str, *, label: str | None = None, **style) -> None:
+def draw_boundaries(ax: Axes, boundaries: xr.Dataset, x: str, y: str, *, label: str | None = None,
+                    **style: Any) -> None:
     """Draw traced crossings (:func:`capopt.sweeps.phase_boundaries`) as lines in the (x, y) plane.
 
     One line per feature, pair of regimes and crossing index, through its points in order of
@@ -61,7 +67,8 @@ def draw_boundaries(ax, boundaries: xr.Dataset, x: str, y: str, *, label: str | 
         label = None
 
 
-def plot_two_feature_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None, path=None) -> Figure:
+def plot_two_feature_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None,
+                           path: PathLike | None = None) -> Figure:
     """Phase diagram of two features on one neuron (from :func:`capopt.sweeps.phase.two_feature_phase`).
 
     The colour is the capacity of the less important feature over the importance ratio
@@ -103,7 +110,7 @@ def plot_two_feature_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = No
     return finish(fig, path)
 
 
-def phase_diagram_axes(dims) -> tuple[str, str]:
+def phase_diagram_axes(dims: Iterable[str]) -> tuple[str, str]:
     """The (x, y) parameters of a :func:`plot_polysemantic_phase` of a sweep over ``dims``.
 
     Parameters
@@ -131,7 +138,8 @@ def phase_diagram_axes(dims) -> tuple[str, str]:
     return x, next(k for k in dims if k != x)
 
 
-def plot_polysemantic_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None, path=None) -> Figure:
+def plot_polysemantic_phase(ds: xr.Dataset, *, boundaries: xr.Dataset | None = None,
+                            path: PathLike | None = None) -> Figure:
     """Fraction of polysemantic features over sparsity and importance decay.
 
     From :func:`capopt.sweeps.phase.polysemantic_phase` (or any sweep with exactly two

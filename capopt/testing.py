@@ -36,9 +36,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the test
         "capopt.testing needs hypothesis; install it with `pip install capopt[test]`"
     ) from exc
 
+from ._typing import ArrayLike
 from ._validation import check_choice
 from .catalogue import STANDARD_PROBLEMS, Problem
-from .curves import LossCurves, linear_autoencoder, quadratic
+from .curves import (LinearAutoencoderCurves, LossCurves, QuadraticCurves, linear_autoencoder,
+                     quadratic)
 from .regimes import DEFAULT_REGIME_ATOL, classify
 from .solvers import METHODS, AllocationResult
 from .solvers.units import tiers
@@ -86,7 +88,7 @@ EDGE_IMPORTANCES = (-1.0, 0.0, 1.0, 2.0)
 
 
 def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0, magnitude: str = "moderate",
-                ties: bool = False):
+                ties: bool = False) -> st.SearchStrategy[np.ndarray]:
     """Strategy for n positive importances, as a float64 array.
 
     Parameters
@@ -113,7 +115,7 @@ def importances(n: int, *, min_value: float = 0.05, max_value: float = 10.0, mag
     return hnp.arrays(np.float64, n, elements=exponents).map(lambda e: 10.0**e)
 
 
-def kurtoses(n: int, *, returns: str = "convex", edge: bool = False):
+def kurtoses(n: int, *, returns: str = "convex", edge: bool = False) -> st.SearchStrategy[np.ndarray]:
     """Strategy for n kurtoses in one returns regime, or ``"mixed"`` for either per feature.
 
     Parameters
@@ -132,7 +134,7 @@ def kurtoses(n: int, *, returns: str = "convex", edge: bool = False):
     return st.lists(entry, min_size=n, max_size=n).map(lambda K: np.array(K, dtype=np.float64))
 
 
-def budgets(n: int, *, integer: bool = False):
+def budgets(n: int, *, integer: bool = False) -> st.SearchStrategy[float]:
     """Strategy for budgets of an n-feature problem: 0 to n + 1, tiny (down to 1e-300),
     fractional, whole; only whole dimensions with ``integer``."""
     if integer:
@@ -147,14 +149,14 @@ def budgets(n: int, *, integer: bool = False):
 
 @st.composite
 def quadratic_families(
-    draw,
+    draw: st.DrawFn,
     *,
     min_features: int = 1,
     max_features: int = 8,
     returns: str = "convex",
     edge_cases: bool = False,
     magnitude: str = "moderate",
-):
+) -> QuadraticCurves:
     """Strategy for :class:`~capopt.curves.QuadraticCurves` in one returns regime.
 
     Parameters
@@ -181,14 +183,16 @@ def quadratic_families(
 
 
 @st.composite
-def linear_autoencoder_families(draw, *, min_features: int = 1, max_features: int = 8, magnitude: str = "moderate"):
+def linear_autoencoder_families(draw: st.DrawFn, *, min_features: int = 1, max_features: int = 8,
+                                magnitude: str = "moderate") -> LinearAutoencoderCurves:
     """Strategy for :class:`~capopt.curves.LinearAutoencoderCurves`."""
     n = draw(st.integers(min_features, max_features))
     return linear_autoencoder(draw(importances(n, magnitude=magnitude)))
 
 
 @st.composite
-def problems(draw, families=None, *, integer_budget: bool = False):
+def problems(draw: st.DrawFn, families: st.SearchStrategy[LossCurves] | None = None, *,
+             integer_budget: bool = False) -> tuple[LossCurves, float]:
     """Strategy for ``(curves, budget)`` pairs with budgets from 0 to beyond N.
 
     Parameters
@@ -234,7 +238,7 @@ class ConvexPieces:
         if np.any(self.curvatures < 0):
             raise ValueError(f"curvatures must be >= 0 (convex pieces), got {self.curvatures.min():g}")
 
-    def __call__(self, C) -> np.ndarray:
+    def __call__(self, C: ArrayLike) -> np.ndarray:
         # At C = k_j the piece is exactly y_j: t (s + a t) vanishes.
         t = np.asarray(C, dtype=np.float64)[..., None] - self.knots
         return np.max(self.values + t * (self.slopes + self.curvatures * t), axis=-1)
@@ -272,7 +276,7 @@ _KINK_SLOPE, _KINK_CURVATURE, _KINK_VALUE = 10.0, 20.0, 2.0
 
 
 @st.composite
-def _pieces_optimal_at(draw, capacity: float, lam: float):
+def _pieces_optimal_at(draw: st.DrawFn, capacity: float, lam: float) -> ConvexPieces:
     r"""A :class:`ConvexPieces` curve whose subdifferential at ``capacity`` meets the KKT
     condition with multiplier ``lam`` (see :func:`kinked_convex_problems`)."""
     y = draw(st.floats(-_KINK_VALUE, _KINK_VALUE))
@@ -299,7 +303,7 @@ def _pieces_optimal_at(draw, capacity: float, lam: float):
 
 
 @st.composite
-def kinked_convex_problems(draw, *, min_features: int = 1, max_features: int = 4) -> KnownOptimum:
+def kinked_convex_problems(draw: st.DrawFn, *, min_features: int = 1, max_features: int = 4) -> KnownOptimum:
     r"""Strategy for convex problems of kinked curves given as functions, with their optimum.
 
     Built backwards from the answer: a multiplier :math:`\lambda^* \ge 0` (0 or in
@@ -336,7 +340,8 @@ def kinked_convex_problems(draw, *, min_features: int = 1, max_features: int = 4
     return KnownOptimum(curves, budget, C, lam, loss, pieces)
 
 
-def kinked_convex_families(*, min_features: int = 1, max_features: int = 4):
+def kinked_convex_families(*, min_features: int = 1,
+                           max_features: int = 4) -> st.SearchStrategy[FunctionCurves]:
     """Strategy for :class:`~capopt.user_curves.FunctionCurves` of kinked convex curves (the
     curves of :func:`kinked_convex_problems`)."""
     return kinked_convex_problems(min_features=min_features, max_features=max_features).map(
@@ -345,7 +350,8 @@ def kinked_convex_families(*, min_features: int = 1, max_features: int = 4):
 
 
 @st.composite
-def embeddings(draw, *, max_dim: int = 6, max_features: int = 10, zero_columns: bool = True):
+def embeddings(draw: st.DrawFn, *, max_dim: int = 6, max_features: int = 10,
+               zero_columns: bool = True) -> np.ndarray:
     """Strategy for d x N embedding matrices (features on the last axis).
 
     Entries are 0 or of magnitude in [1e-2, 3], so that numerical rank and exact rank agree;
@@ -437,14 +443,14 @@ def check_certificate(curves: LossCurves, result: AllocationResult, *, tol: floa
 
 @st.composite
 def realisable_allocations(
-    draw,
+    draw: st.DrawFn,
     *,
     max_blocks: int = 3,
     max_block_features: int = 6,
     max_monosemantic: int = 3,
     max_ignored: int = 3,
     max_spare_dims: int = 2,
-):
+) -> tuple[np.ndarray, int]:
     """Strategy for ``(capacities, dim)`` pairs that some embedding realises (theory §2).
 
     Built from blocks, as :func:`capopt.realize` needs: up to ``max_blocks``

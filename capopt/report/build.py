@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from .._folder_lock import FolderLock
+from .._typing import PathLike
 from .._progress import COMPILING, compilation_notice, progress_bar, show_progress
 from ..plotting import DPI
 from .claims import Claim, Evidence, claims_table, evaluate, verdict_counts
@@ -82,7 +83,7 @@ _WARM_UP: dict = dict(
 )
 
 
-def reproduce(out="capopt-report", *, settings: Settings = DEFAULT,
+def reproduce(out: PathLike = "capopt-report", *, settings: Settings = DEFAULT,
               log: Callable[[str], None] = tqdm.write, progress: bool | None = None) -> ReportFiles:
     """Regenerate every figure of the report, judge the paper's claims, write it to ``out``.
 

@@ -7,7 +7,9 @@ captions themselves are written by each figure's module (:mod:`capopt.report.fig
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from .settings import Settings
 __all__ = ["fmt", "Table", "table", "training_recipe"]
 
 
-def fmt(value) -> str:
+def fmt(value: str | SupportsFloat) -> str:
     """How every number is printed in captions and tables: integers whole, floats to 3 digits,
     flags as "yes" or "no".
 
@@ -42,7 +44,7 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
 
-def table(header, rows) -> Table:
+def table(header: Iterable[str], rows: Iterable[Iterable[str | SupportsFloat]]) -> Table:
     """A :class:`Table` of ``rows`` of values (numbers or text), each cell through :func:`fmt`."""
     return Table(tuple(header), tuple(tuple(fmt(cell) for cell in row) for row in rows))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from .. import _formulas as F
 from .captions import Table, fmt
@@ -97,7 +97,7 @@ class Claim:
                 "evidence": self.evidence}
 
 
-def figure_label(slugs) -> str:
+def figure_label(slugs: Sequence[str]) -> str:
     """``'Figure 3'`` or ``'Figures 1, 5'``: the report's numbers of the figures ``slugs``
     (their order in :data:`~capopt.report.FIGURES`; an unregistered slug is shown as is)."""
     number = {slug: k for k, slug in enumerate(FIGURES, start=1)}
@@ -138,13 +138,16 @@ class Evidence:
         return numbers
 
 
+#: A rule: the verdict and the evidence text, or MissingEvidence.
+_Rule = Callable[[Evidence], tuple[Verdict, str]]
+
 #: The rules, in table order: name -> (claim, figures, rule). A rule returns the verdict and
 #: the evidence text, or raises MissingEvidence.
-RULES: dict[str, tuple[str, tuple[str, ...], Callable[[Evidence], tuple[Verdict, str]]]] = {}
+RULES: dict[str, tuple[str, tuple[str, ...], _Rule]] = {}
 
 
-def _rule(name: str, claim: str, *figures: FigureSpec):
-    def register(rule: Callable[[Evidence], tuple[Verdict, str]]):
+def _rule(name: str, claim: str, *figures: FigureSpec[Any, Any]) -> Callable[[_Rule], _Rule]:
+    def register(rule: _Rule) -> _Rule:
         RULES[name] = (claim, tuple(f.slug for f in figures), rule)
         return rule
 
@@ -183,7 +186,7 @@ def _families(ev: Evidence) -> tuple[budget.FamilyNumbers, ...]:
 # ---------------------------------------------------------------- the abstract's claims
 @_rule("budget", "Capacities share the budget: sum_i C_i <= d (and = d at the optimum when N > d)",
        budget.FIGURE, crosscheck.FIGURE)
-def _budget(ev: Evidence):
+def _budget(ev: Evidence) -> tuple[Verdict, str]:
     families = _families(ev)
     solver = max(f.used for f in families)
     over = ev.get(crosscheck.FIGURE).max_excess
@@ -197,7 +200,7 @@ def _budget(ev: Evidence):
 
 @_rule("regimes", "Most important features monosemantic, middling ones polysemantic, least "
        "important ignored", allocation.FIGURE)
-def _regimes(ev: Evidence):
+def _regimes(ev: Evidence) -> tuple[Verdict, str]:
     panels = _panels(ev)
     counts = {p.kurtosis: (p.monosemantic, p.polysemantic, p.ignored) for p in panels}
     ordered = [p.in_importance_order for p in panels]
@@ -214,7 +217,7 @@ def _regimes(ev: Evidence):
 
 @_rule("affine", "Polysemantic capacity in proportion to importance (exactly: affine, "
        "C_i = s v_i - 2/(K-3), proportional only as K -> infinity)", allocation.FIGURE)
-def _affine(ev: Evidence):
+def _affine(ev: Evidence) -> tuple[Verdict, str]:
     fitted = [(p.kurtosis, p.fit) for p in _panels(ev) if p.fit is not None]
     if not fitted:
         raise MissingEvidence("no kurtosis of the allocation figure has two polysemantic features to fit")
@@ -238,7 +241,7 @@ def _affine(ev: Evidence):
 
 @_rule("kurtosis", "Higher kurtosis (sparser inputs) makes polysemanticity more prevalent",
        allocation.FIGURE, two_feature_phase.FIGURE, phase_diagram.FIGURE, sparsity_sweep.FIGURE)
-def _kurtosis(ev: Evidence):
+def _kurtosis(ev: Evidence) -> tuple[Verdict, str]:
     panels = sorted(_panels(ev), key=lambda p: p.kurtosis)
     poly = [p.polysemantic for p in panels]
     monotone = all(a <= b for a, b in zip(poly, poly[1:]))
@@ -263,7 +266,7 @@ def _kurtosis(ev: Evidence):
 
 @_rule("architectures", "Polysemanticity is more prevalent in some architectures than others",
        sparsity_sweep.FIGURE)
-def _architecture(ev: Evidence):
+def _architecture(ev: Evidence) -> tuple[Verdict, str]:
     sweep = ev.get(sparsity_sweep.FIGURE)
     architectures = _architectures(ev)
     sparse = {a.name: a.sparse for a in architectures}
@@ -290,7 +293,7 @@ def _architecture(ev: Evidence):
 
 @_rule("semi-orthogonal", "The optimal embedding is block-semi-orthogonal (sum C = d; trained "
        "models find the same blocks)", gram_blocks.FIGURE, crosscheck.FIGURE)
-def _semi_orthogonal(ev: Evidence):
+def _semi_orthogonal(ev: Evidence) -> tuple[Verdict, str]:
     gram = ev.get(gram_blocks.FIGURE)
     optimal, trained = gram.optimal_unused, gram.trained_unused
     others = ev.get(crosscheck.FIGURE).max_unused
@@ -309,7 +312,7 @@ def _semi_orthogonal(ev: Evidence):
 
 @_rule("block-sizes", "Block sizes differ by architecture (the quadratic model's polysemantic "
        "features share one block)", block_sizes.FIGURE, gram_blocks.FIGURE)
-def _block_sizes(ev: Evidence):
+def _block_sizes(ev: Evidence) -> tuple[Verdict, str]:
     measured_blocks = ev.get(block_sizes.FIGURE)
     if len(measured_blocks.blocks) < 2:
         raise MissingEvidence("the block-size figure has fewer than 2 embeddings")
@@ -349,7 +352,7 @@ def _block_sizes(ev: Evidence):
 @_rule("cases", "Marginal benefit, cases A-F: two features share one neuron iff returns "
        "diminish enough, K > 1 + 2a/b; then at C_a = ((K+1) a/(a+b) - 2)/(K-3)",
        marginal_benefit.FIGURE)
-def _cases(ev: Evidence):
+def _cases(ev: Evidence) -> tuple[Verdict, str]:
     cases = ev.get(marginal_benefit.FIGURE).cases
     parts, right = [], 0
     for case in cases:
@@ -372,7 +375,7 @@ def _cases(ev: Evidence):
 # ---------------------------------------------------------------- sensitivities
 @_rule("marginal-share", "An extra dimension is shared among the polysemantic features in "
        "proportion to importance: dC_i/dd = v_i / sum_poly v (one kurtosis)", budget.FIGURE)
-def _marginal_share(ev: Evidence):
+def _marginal_share(ev: Evidence) -> tuple[Verdict, str]:
     family = next((f for f in _families(ev) if f.sensitivity.share is not None), None)
     if family is None or family.sensitivity.share is None:
         raise MissingEvidence("the budget figure has no convex family of one kurtosis")
@@ -388,7 +391,7 @@ def _marginal_share(ev: Evidence):
 
 @_rule("marginal-value", "The multiplier is the marginal value of a dimension: dL*/dd = -lambda",
        budget.FIGURE)
-def _marginal_value(ev: Evidence):
+def _marginal_value(ev: Evidence) -> tuple[Verdict, str]:
     families = _families(ev)
     sweep = max(f.fd_error for f in families)
     point, pairs = [], []
@@ -436,12 +439,12 @@ def evaluate(evidence: Evidence) -> tuple[Claim, ...]:
     return tuple(out)
 
 
-def claims_table(claims) -> Table:
+def claims_table(claims: Iterable[Claim]) -> Table:
     """The claims as a :class:`~capopt.report.Table`: claim, verdict, figure, evidence."""
     return Table(CLAIM_KEYS, tuple(tuple(c.to_dict()[k] for k in CLAIM_KEYS) for c in claims))
 
 
-def claims_text(claims, width: int = 100) -> str:
+def claims_text(claims: Sequence[Claim], width: int = 100) -> str:
     """The claims as plain text for a terminal: a verdict and a claim per line, the figure,
     then the evidence wrapped and indented under it."""
     lines = [f"claims ({verdict_counts(claims)}):"]
@@ -451,7 +454,7 @@ def claims_text(claims, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def verdict_counts(claims) -> str:
+def verdict_counts(claims: Sequence[Claim]) -> str:
     """How many claims got each verdict, e.g. ``'9 reproduced, 2 partly, 0 not reproduced'``."""
     counts = {v: sum(c.verdict is v for c in claims) for v in Verdict}
     return ", ".join(f"{n} {v.value}" for v, n in counts.items())

@@ -12,7 +12,9 @@ from typing import Sequence, cast
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.typing import ColorType
 
 __all__ = ["ARCHITECTURE_LABELS", "LOG_FLOOR", "SMALL_FONT", "tab10", "density_axis", "seed_band"]
 
@@ -46,7 +48,7 @@ def tab10() -> Sequence[tuple[float, float, float]]:
     return cast(Sequence[tuple[float, float, float]], cmap.colors)
 
 
-def density_axis(ax, p: np.ndarray) -> None:
+def density_axis(ax: Axes, p: np.ndarray) -> None:
     """A reversed logarithmic density axis covering ``p``, sparser to the right."""
     ax.set_xscale("log")
     ticks = [t for t in (1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005) if p.min() <= t <= p.max()]
@@ -56,7 +58,7 @@ def density_axis(ax, p: np.ndarray) -> None:
     ax.set_xlabel("input density $p = 1 - S$ (log scale; sparser to the right)")
 
 
-def seed_band(ax, x, values: np.ndarray, colour, label: str) -> None:
+def seed_band(ax: Axes, x: np.ndarray, values: np.ndarray, colour: ColorType, label: str) -> None:
     """The mean over seeds of ``values`` (len(x), n_seeds) as a line, their range as a band."""
     ax.plot(x, values.mean(axis=1), marker="o", markersize=4, color=colour, label=label)
     if values.shape[1] > 1:

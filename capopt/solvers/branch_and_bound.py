@@ -213,7 +213,8 @@ def _preferred(node: _Relaxed, best: _Relaxed) -> bool:
     return differ.size > 0 and node.capacities[differ[0]] > best.capacities[differ[0]]
 
 
-def _branch_and_bound(split: _Split, d: float, gap_rtol: float, max_nodes: int):
+def _branch_and_bound(split: _Split, d: float, gap_rtol: float,
+                      max_nodes: int) -> tuple[_Relaxed, float, int]:
     """Best-first branch and bound; returns (incumbent _Relaxed, lower bound, nodes solved).
 
     A node is a set of boxes for the concave curves (those not listed span [0, 1]), stored

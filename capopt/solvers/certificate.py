@@ -33,6 +33,7 @@ normalised family); for the quadratic model one fused numba pass does
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -242,15 +243,22 @@ def certify(
     ).certificate
 
 
-def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: float):
+#: The certificate's terms (:data:`CERTIFICATE_FIELDS`: loss, stationarity, bound signs,
+#: total, below zero, above one, dual terms, marginal scale, loss scale; the count of
+#: non-finite capacities), then the regime codes.
+_Terms = tuple[float, float, float, float, float, float, float, float, float, int, np.ndarray]
+
+
+def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: float) -> _Terms:
     from ._kernels import certify_quadratic
 
     codes = np.empty(C.shape, np.int8)
     terms = certify_quadratic(*curves.kernel_arrays(), C, lam, atol, codes)
-    return (*(float(t) for t in terms[:-1]), int(terms[-1]), codes)
+    # The kernel returns one float per field of CERTIFICATE_FIELDS, the last a count.
+    return cast(_Terms, (*(float(t) for t in terms[:-1]), int(terms[-1]), codes))
 
 
-def _generic_terms(curves: LossCurves, C: np.ndarray, lam: float, atol: float):
+def _generic_terms(curves: LossCurves, C: np.ndarray, lam: float, atol: float) -> _Terms:
     """The numpy evaluation of the certificate's terms (see :data:`CERTIFICATE_FIELDS`)."""
     n = curves.n_features
     right, left = curves.one_sided_marginals(C)

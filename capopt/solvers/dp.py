@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._typing import ArrayLike
 from .._validation import as_float_array, check_count
 from ..curves import LossCurves, Shape
 from .certificate import kkt_multiplier
@@ -109,7 +110,7 @@ class GridDP(Method):
     summary: ClassVar[str] = "grid dynamic programme for any curves, with a proven grid error bound"
 
     resolution: int = DEFAULT_RESOLUTION
-    lipschitz: object = None
+    lipschitz: ArrayLike | None = None
 
     def run(self, problem: Problem) -> Solution:
         return run_dp(
@@ -122,7 +123,7 @@ def run_dp(
     budget: float,
     *,
     resolution: int = DEFAULT_RESOLUTION,
-    lipschitz=None,
+    lipschitz: ArrayLike | None = None,
 ) -> Solution:
     r"""Grid dynamic programme for arbitrary curves, with a bound on the grid's error.
 
@@ -233,7 +234,7 @@ def run_dp(
     )
 
 
-def _lipschitz(value, n: int) -> np.ndarray | None:
+def _lipschitz(value: ArrayLike | None, n: int) -> np.ndarray | None:
     if value is None:
         return None
     L = as_float_array(value, "lipschitz")

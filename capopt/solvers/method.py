@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..curves import Shape
 from .problem import Problem
@@ -47,7 +47,7 @@ class Method(abc.ABC):
     def run(self, problem: Problem) -> Solution:
         """Solve ``problem``; a failure is returned (:meth:`Solution.failed`), not raised."""
 
-    def with_options(self, **options) -> Method:
+    def with_options(self, **options: Any) -> Method:
         """This method with the given options.
 
         Option values are checked once, by the method: where they stand alone when the copy

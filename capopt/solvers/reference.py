@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .._validation import as_float_array, check_scalar
 from ..curves import LossCurves, Shape
 from .certificate import kkt_multiplier, onto_budget
@@ -122,7 +123,7 @@ class Cvxpy(Method):
     solver: str = "CLARABEL"
     solver_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def with_options(self, **options) -> Cvxpy:
+    def with_options(self, **options: Any) -> Cvxpy:
         solver = options.pop("solver", self.solver)
         return Cvxpy(solver=solver, solver_options={**self.solver_options, **options})
 
@@ -133,7 +134,7 @@ class Cvxpy(Method):
 
 
 def cvxpy_reference(
-    curves: LossCurves, budget: float, *, solver: str = "CLARABEL", **solver_options
+    curves: LossCurves, budget: float, *, solver: str = "CLARABEL", **solver_options: Any
 ) -> Solution:
     r"""Solve the allocation problem as a disciplined convex programme with cvxpy.
 
@@ -300,7 +301,7 @@ def scipy_reference(
     budget: float,
     *,
     scipy_method: str = "SLSQP",
-    x0=None,
+    x0: ArrayLike | None = None,
     maxiter: int = 1000,
     ftol: float | None = None,
 ) -> Solution:
@@ -454,7 +455,7 @@ def scipy_reference(
     return Solution(C, lam, iterations=int(found.nit))
 
 
-def _feasible_start(x0, n: int, budget: float) -> np.ndarray:
+def _feasible_start(x0: ArrayLike, n: int, budget: float) -> np.ndarray:
     """Validate a user's start point: shape (N,), inside [0, 1]^N, within the budget."""
     x0 = as_float_array(x0, "x0")
     if x0.shape != (n,):

@@ -6,13 +6,16 @@ import enum
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .._typing import ArrayLike
 from ..regimes import Regime
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..curves import LossCurves
 
 __all__ = ["Status", "Certificate", "AllocationResult", "AllocationError", "Solution"]
@@ -207,7 +210,7 @@ class AllocationResult:
     reason: str = ""
     alternatives: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
-    def _at_allocation(self, evaluate) -> np.ndarray:
+    def _at_allocation(self, evaluate: Callable[[np.ndarray], ArrayLike]) -> np.ndarray:
         """``evaluate(capacities)`` as a read-only float64 array; NaN without an allocation."""
         if self.status is Status.FAILED:
             values = np.full(self.capacities.shape, np.nan)
@@ -325,7 +328,7 @@ class AllocationResult:
         columns = {_PLURALS[name]: np.asarray(values).tolist() for name, values in self._per_feature().items()}
         return self._summary() | columns
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         r"""Per-feature table as a tidy :class:`pandas.DataFrame`, one row per feature.
 
         Indexed by ``feature``, with columns ``capacity``, ``regime``, ``loss`` and

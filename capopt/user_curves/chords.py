@@ -36,7 +36,7 @@ Glossary: ``l`` loss, ``lam`` multiplier :math:`\lambda`, ``x`` point, ``y`` val
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,7 +87,8 @@ BOUND_DISTANCES = 2.0 ** -np.arange(1, 53)
 VALUE_NOISE = 4.0 * float(np.finfo(np.float64).eps)
 
 
-def _chords(f: Callable, x: np.ndarray, name: str, steps: np.ndarray, also) -> tuple:
+def _chords(f: Callable, x: np.ndarray, name: str, steps: np.ndarray,
+            also: Sequence[np.ndarray]) -> tuple:
     """Chord marginals :math:`-s` from x to x + steps, then x - steps (clipped to [0, 1]),
     their rounding margins and the steps taken (0 where clipped to x), shape
     ``x.shape + (2 S,)`` each, and ``f`` at each array of points in ``also``, all from
@@ -112,7 +113,8 @@ def _bracket(marginals: np.ndarray, noise: np.ndarray, taken: np.ndarray) -> tup
     return lo, hi
 
 
-def marginal_bracket(f: Callable, x: np.ndarray, name: str, *, steps=CHORD_STEPS) -> tuple[np.ndarray, np.ndarray]:
+def marginal_bracket(f: Callable, x: np.ndarray, name: str, *,
+                     steps: np.ndarray = CHORD_STEPS) -> tuple[np.ndarray, np.ndarray]:
     r"""Proven bounds lo <= :math:`-\ell'(x^+) \le -\ell'(x^-)` <= hi for a convex :math:`\ell`.
 
     With :math:`s_\delta^\pm` the chord slopes from x to :math:`x \pm \delta` (clipped to

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .._validation import check_integer, check_scalar
 from ..curves import LossCurves, Shape
 from .chords import lagrangian_lower_bound, marginal_above
@@ -91,7 +92,8 @@ class FunctionCurves(LossCurves):
             "shapes= to from_functions to state them)",
         )
 
-    def _apply(self, C, funcs: tuple, name: str, stencil: Stencil | None = None, sign=1.0):
+    def _apply(self, C: ArrayLike, funcs: tuple, name: str, stencil: Stencil | None = None,
+               sign: float = 1.0) -> np.ndarray:
         """``sign`` times ``funcs[i]`` (or its ``stencil`` derivative) at ``C[..., i]``."""
         C = self._capacities(C)
         C = np.broadcast_to(C, np.broadcast_shapes(C.shape, (self.n_features,)))
@@ -104,22 +106,22 @@ class FunctionCurves(LossCurves):
                 out[..., i] = derivative(f, c, stencil, label)
         return sign * out
 
-    def loss(self, C) -> np.ndarray:
+    def loss(self, C: ArrayLike) -> np.ndarray:
         return self._apply(C, self.losses, "losses")
 
-    def marginal(self, C) -> np.ndarray:
+    def marginal(self, C: ArrayLike) -> np.ndarray:
         if self.marginals is not None:
             return self._apply(C, self.marginals, "marginals")
         return self._apply(C, self.losses, "losses", FIRST, sign=-1.0)
 
-    def curvature(self, C) -> np.ndarray:
+    def curvature(self, C: ArrayLike) -> np.ndarray:
         if self.curvatures is not None:
             return self._apply(C, self.curvatures, "curvatures")
         if self.marginals is not None:
             return self._apply(C, self.marginals, "marginals", FIRST, sign=-1.0)
         return self._apply(C, self.losses, "losses", SECOND)
 
-    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+    def one_sided_marginals(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r"""Right and left marginals :math:`-\ell_i'(C^+)`, :math:`-\ell_i'(C^-)`.
 
         For a convex curve without supplied marginals, the one-sided finite differences
@@ -139,7 +141,7 @@ class FunctionCurves(LossCurves):
             right[..., i], left[..., i] = chord_marginals(self.losses[i], c, f"losses[{i}]")
         return right, left
 
-    def _marginal_above(self, C, lam) -> np.ndarray:
+    def _marginal_above(self, C: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """Decided by chords where they can (:func:`~capopt.user_curves.chords.marginal_above`),
         so that :meth:`capacity_at` finds a kink to rounding; by the supplied marginals when
         there are any."""
@@ -170,7 +172,7 @@ class FunctionCurves(LossCurves):
         return f"FunctionCurves(n_features={self.n_features}, shape={self.shape.value}, {given})"
 
 
-def _callables(funcs, name: str, n: int | None, vectorized: bool) -> tuple:
+def _callables(funcs: Sequence[Callable], name: str, n: int | None, vectorized: bool) -> tuple:
     """Validate a sequence of callables, wrapping scalar functions when not ``vectorized``."""
     if callable(funcs) or isinstance(funcs, (str, bytes)) or not isinstance(funcs, Sequence):
         raise TypeError(
@@ -211,7 +213,7 @@ def _sample(funcs: tuple, name: str, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _given_shapes(shapes, n: int) -> tuple[Shape, ...]:
+def _given_shapes(shapes: Sequence[Shape | str], n: int) -> tuple[Shape, ...]:
     if isinstance(shapes, (str, Shape)) or not isinstance(shapes, Sequence) or len(shapes) != n:
         raise ValueError(f"shapes must be a sequence of {n} shapes (one per loss), got {shapes!r}")
     out = []

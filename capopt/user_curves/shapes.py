@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._typing import ArrayLike
 from ..curves import Shape
 from .differences import SLOPE_ROUNDING
 
@@ -22,7 +23,8 @@ __all__ = ["shapes_from_slopes", "difference_noise", "DEFAULT_SHAPE_RTOL"]
 DEFAULT_SHAPE_RTOL = 1e-9
 
 
-def shapes_from_slopes(slopes, *, rtol: float = DEFAULT_SHAPE_RTOL, noise=0.0) -> tuple[Shape, ...]:
+def shapes_from_slopes(slopes: ArrayLike, *, rtol: float = DEFAULT_SHAPE_RTOL,
+                       noise: ArrayLike = 0.0) -> tuple[Shape, ...]:
     r"""Shape of each curve from its slopes at increasing capacities.
 
     With :math:`s_{ik}` the slope of curve i on its k-th piece (or :math:`-m_i` at the k-th

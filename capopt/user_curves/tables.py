@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .._validation import as_float_array, check_scalar
 from ..curves import SAFE_EXPONENT, LossCurves, Parameter, Shape, _frozen, _readonly
 from .shapes import DEFAULT_SHAPE_RTOL, difference_noise, shapes_from_slopes
@@ -56,7 +57,7 @@ class TabulatedCurves(LossCurves):
     curve_shapes: tuple
     _marginals: np.ndarray = field(init=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         slopes = np.diff(self.values, axis=1) / np.diff(self.grid)
         object.__setattr__(self, "_marginals", _readonly(-slopes))
 
@@ -91,21 +92,21 @@ class TabulatedCurves(LossCurves):
     def shapes(self) -> tuple[Shape, ...]:
         return self.curve_shapes
 
-    def _broadcast(self, C) -> np.ndarray:
+    def _broadcast(self, C: ArrayLike) -> np.ndarray:
         C = self._capacities(C)
         return np.broadcast_to(C, np.broadcast_shapes(C.shape, (self.n_features,)))
 
-    def loss(self, C) -> np.ndarray:
+    def loss(self, C: ArrayLike) -> np.ndarray:
         C = self._broadcast(C)
         k = _segments(self.grid, C)
         rows = np.arange(self.n_features)
         return self.values[rows, k] - self._marginals[rows, k] * (C - self.grid[k])
 
-    def marginal(self, C) -> np.ndarray:
+    def marginal(self, C: ArrayLike) -> np.ndarray:
         C = self._broadcast(C)
         return self._marginals[np.arange(self.n_features), _segments(self.grid, C)]
 
-    def curvature(self, C) -> np.ndarray:
+    def curvature(self, C: ArrayLike) -> np.ndarray:
         return np.zeros(self._broadcast(C).shape)
 
     @property
@@ -113,7 +114,7 @@ class TabulatedCurves(LossCurves):
         """Marginal (minus the slope) of every piece, shape (N, M - 1) (read-only)."""
         return self._marginals
 
-    def one_sided_marginals(self, C) -> tuple[np.ndarray, np.ndarray]:
+    def one_sided_marginals(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Marginals of the pieces right and left of C (they differ at an inner knot)."""
         C = self._broadcast(C)
         rows = np.arange(self.n_features)
@@ -123,12 +124,12 @@ class TabulatedCurves(LossCurves):
     #: Branch and bound on the knots is exact for tables of any shape.
     exact_method: ClassVar[str | None] = "global"
 
-    def parameters(self, C) -> tuple[Parameter, ...]:
+    def parameters(self, C: ArrayLike) -> tuple[Parameter, ...]:
         """``values`` (N, M), which scale as the loss: :meth:`value_partials`."""
         dm, dl = self.value_partials(C)
         return (Parameter("values", self.values.shape, dm, dl, 1.0),)
 
-    def value_partials(self, C) -> tuple[np.ndarray, np.ndarray]:
+    def value_partials(self, C: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r"""Partials of the marginal and the loss at C in the table's values, shape (N, M).
 
         On the piece :math:`[x_k, x_{k+1}]` holding C (the right one at a knot), with
@@ -154,13 +155,13 @@ class TabulatedCurves(LossCurves):
         dl[rows, k], dl[rows, k + 1] = 1.0 - t, t
         return dm, dl
 
-    def _penalised(self, lam) -> np.ndarray:
+    def _penalised(self, lam: ArrayLike) -> np.ndarray:
         r""":math:`\ell_i(x_k) + \lambda x_k` at every knot, shape (..., N, M)."""
         lam = np.asarray(lam, dtype=np.float64)
         lam = np.broadcast_to(lam, np.broadcast_shapes(lam.shape, (self.n_features,)))
         return self.values + lam[..., None] * self.grid
 
-    def capacity_at(self, lam) -> np.ndarray:
+    def capacity_at(self, lam: ArrayLike) -> np.ndarray:
         r"""Exact :meth:`LossCurves.capacity_at`: the first knot minimising
         :math:`\ell_i(x_k) + \lambda x_k`.
 
@@ -197,7 +198,7 @@ class TabulatedCurves(LossCurves):
             return self, 0, 0.0
         return TabulatedCurves(self.grid, _frozen(values), self.curve_shapes), e, constant
 
-    def total_loss(self, C) -> np.ndarray:
+    def total_loss(self, C: ArrayLike) -> np.ndarray:
         r""":math:`\sum_i \ell_i(C_i)`, summed exactly (:func:`math.fsum`) over the curves: the
         offsets of tables can be far apart, and a plain sum would cancel them."""
         losses = self.loss(C)
@@ -215,7 +216,8 @@ class TabulatedCurves(LossCurves):
         )
 
 
-def from_table(grid, values, *, shape_rtol: float = DEFAULT_SHAPE_RTOL) -> TabulatedCurves:
+def from_table(grid: ArrayLike, values: ArrayLike, *,
+               shape_rtol: float = DEFAULT_SHAPE_RTOL) -> TabulatedCurves:
     r"""Loss curves tabulated on a grid over [0, 1], interpolated piecewise-linearly.
 
     Parameters

@@ -10,13 +10,15 @@ Glossary: ``C`` capacity, ``v`` importance, ``K`` kurtosis, ``d`` budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Iterable, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ... import _formulas as F
+from ..._typing import ArrayLike, PathLike
 from ...curves import quadratic
 from ...plotting import finish, new_figure
 from ...regimes import Regime
@@ -133,13 +135,20 @@ def compute(wb: Workbench) -> Allocation:
     return Allocation(AllocationNumbers(tuple(panels), off_curve), v, results, tuple(theory))
 
 
-def _regime_legend(ax, **options) -> None:
+def _regime_legend(ax: Axes, **options: Any) -> None:
     handles = [Line2D([], [], linestyle="", marker="o", color=colour, label=regime.value)
                for regime, colour in REGIME_COLOURS.items()]
     ax.legend(handles=handles, **options)
 
 
-def plot_allocation_by_importance(importance, kurtosis, results, *, theory=None, path=None) -> Figure:
+def plot_allocation_by_importance(
+    importance: ArrayLike,
+    kurtosis: Iterable[float],
+    results: Sequence[AllocationResult],
+    *,
+    theory: Sequence[tuple[ArrayLike, ArrayLike] | None] | None = None,
+    path: PathLike | None = None,
+) -> Figure:
     r"""Optimal capacity of each feature against its importance, one panel per kurtosis.
 
     Points are the solver's capacities :math:`C_i` over the importances :math:`v_i`,

@@ -10,12 +10,13 @@ Glossary: ``p`` density, ``C`` capacity, ``W`` a d x N embedding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Iterable, Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ...geometry import block_sizes
+from ..._typing import PathLike
+from ...geometry import BlockStructure, block_sizes
 from ...plotting import finish, new_figure
 from ...training.results import TRAINED_BLOCK_TOL, TRAINED_ZERO_TOL
 from ..captions import Table, fmt, table, training_recipe
@@ -65,7 +66,7 @@ class BlockSizes:
     curves: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _size_distribution(structures) -> str:
+def _size_distribution(structures: Iterable[BlockStructure]) -> str:
     """Blocks of several embeddings pooled, as 'features:count' terms ('none' if none)."""
     sizes = [n for st in structures for n, _ in block_sizes(st)]
     if not sizes:
@@ -87,7 +88,8 @@ def compute(wb: Workbench) -> BlockSizes:
     return BlockSizes(BlockSizesNumbers(tuple(records), wb.settings.train_seeds), wb.train_densities, curves)
 
 
-def plot_block_statistics(densities, curves, *, path=None) -> Figure:
+def plot_block_statistics(densities: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
+                          path: PathLike | None = None) -> Figure:
     """Size of the largest block and the semi-orthogonality residual against density.
 
     Parameters

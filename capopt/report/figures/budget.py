@@ -13,7 +13,7 @@ importance, ``N`` number of features.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Sequence
 
 import matplotlib
 import numpy as np
@@ -21,6 +21,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
+from ..._typing import ArrayLike, PathLike
 from ...curves import QuadraticCurves, Shape, gated_kurtosis, quadratic
 from ...perturbation import sensitivity
 from ...plotting import finish, new_figure
@@ -153,7 +154,9 @@ def compute(wb: Workbench) -> BudgetResponse:
     return BudgetResponse(BudgetNumbers(tuple(records)), d, tuple(families))
 
 
-def plot_budget_response(budgets, families, *, path=None) -> Figure:
+def plot_budget_response(budgets: ArrayLike,
+                         families: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *,
+                         path: PathLike | None = None) -> Figure:
     r"""Capacity used and the marginal value of a dimension as the budget d grows.
 
     One panel per family with the capacities :math:`C_i(d)` stacked (their top edge is

@@ -10,11 +10,12 @@ Glossary: ``C`` capacity, ``d`` budget, ``N`` number of features.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..._typing import PathLike
 from ...catalogue import STANDARD_PROBLEMS
 from ...geometry import block_summary
 from ...plotting import finish, new_figure
@@ -78,7 +79,8 @@ def compute(wb: Workbench) -> Crosscheck:
     return Crosscheck(numbers, reports, labels)
 
 
-def plot_crosscheck(reports, labels, *, path=None) -> Figure:
+def plot_crosscheck(reports: Sequence[CrosscheckReport], labels: Sequence[str], *,
+                    path: PathLike | None = None) -> Figure:
     r"""Predicted (solver) against trained capacities, and the size of the disagreement.
 
     Left: every feature of every problem at (predicted C, trained C), on the diagonal when

@@ -10,12 +10,13 @@ Glossary: ``W`` a d x N embedding, ``G = W^T W`` its Gram matrix, ``C`` capacity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..._typing import PathLike
 from ...curves import gated_kurtosis, quadratic
 from ...geometry import BlockStructure, block_summary, blocks
 from ...plotting import finish, new_figure
@@ -95,7 +96,8 @@ def compute(wb: Workbench) -> GramBlocks:
                                      for title, W, st in panels))
 
 
-def plot_gram_blocks(panels, *, ncols: int = 2, path=None) -> Figure:
+def plot_gram_blocks(panels: Sequence[tuple[str, np.ndarray, BlockStructure]], *, ncols: int = 2,
+                     path: PathLike | None = None) -> Figure:
     r"""Gram matrices :math:`G = W^\top W` with features grouped by block, boxes around blocks.
 
     Each matrix is scaled by its largest :math:`|G_{ij}|` and its features reordered block

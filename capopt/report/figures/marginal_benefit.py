@@ -10,12 +10,13 @@ Glossary: ``C`` capacity, ``K`` kurtosis, ``lam`` multiplier.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..._typing import PathLike
 from ...curves import LossCurves, quadratic
 from ...plotting import finish, new_figure
 from ...regimes import Regime
@@ -92,7 +93,8 @@ def compute(wb: Workbench) -> MarginalBenefit:
     return MarginalBenefit(MarginalNumbers(tuple(cases)), tuple(panels))
 
 
-def plot_marginal_pairs(cases, *, path=None) -> Figure:
+def plot_marginal_pairs(cases: Sequence[tuple[str, LossCurves, AllocationResult]], *,
+                        path: PathLike | None = None) -> Figure:
     r"""Marginal-benefit curves of two features sharing one neuron, and their allocation.
 
     Each panel shows :math:`-\ell_a'(C_a)` over the share :math:`C_a` of the more

@@ -10,11 +10,12 @@ Glossary: ``p`` density, ``d`` budget, ``v`` importance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Iterable, Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..._typing import ArrayLike, PathLike
 from ...curves import gated_kurtosis, quadratic
 from ...plotting import finish, new_figure
 from ...regimes import Regime, classify
@@ -71,7 +72,7 @@ class Sparsity:
     predicted: tuple[str, np.ndarray, np.ndarray]
 
 
-def _predicted_fraction(v, d, densities) -> np.ndarray:
+def _predicted_fraction(v: ArrayLike, d: float, densities: Iterable[float]) -> np.ndarray:
     """Solver's polysemantic fraction of the quadratic model on the two-layer models' inputs."""
     out = []
     for p in densities:
@@ -107,7 +108,9 @@ def compute(wb: Workbench) -> Sparsity:
     return Sparsity(numbers, sweeps, p, (label, p, predicted))
 
 
-def plot_polysemantic_vs_sparsity(sweeps, *, predicted=None, path=None) -> Figure:
+def plot_polysemantic_vs_sparsity(sweeps: Mapping[str, SparsitySweep], *,
+                                  predicted: tuple[str, np.ndarray, np.ndarray] | None = None,
+                                  path: PathLike | None = None) -> Figure:
     """Fraction of polysemantic features of trained models against input density.
 
     One line per architecture (mean over seeds, band from the lowest to the highest

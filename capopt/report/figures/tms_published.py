@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..._typing import PathLike
 from ...catalogue import TMS_EXPERIMENTS, TmsExperiment
 from ...geometry import represented
 from ...plotting import finish, new_figure
@@ -138,7 +139,8 @@ def compute(wb: Workbench) -> TmsPublished:
     return TmsPublished(TmsNumbers(tuple(experiments)), tuple(panels), tuple(losses))
 
 
-def plot_tms_published(panels, *, path=None) -> Figure:
+def plot_tms_published(panels: Sequence[tuple[str, TmsExperiment, SparsitySweep, np.ndarray]], *,
+                       path: PathLike | None = None) -> Figure:
     r"""The published Toy Models of Superposition settings, trained in their reference recipe.
 
     Parameters

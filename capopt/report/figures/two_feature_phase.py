@@ -11,7 +11,7 @@ Glossary: ``K`` kurtosis, ``a/b`` importance ratio.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Iterable
 
 import numpy as np
 import xarray as xr
@@ -78,7 +78,7 @@ def compute(wb: Workbench) -> TwoFeaturePhase:
     return TwoFeaturePhase(numbers, ds, traced)
 
 
-def mark_two_feature_cases(fig: Figure, cases) -> Figure:
+def mark_two_feature_cases(fig: Figure, cases: Iterable[tuple[str, float, float]]) -> Figure:
     """Mark labelled points (importance ratio, kurtosis) on a :func:`plot_two_feature_phase` figure.
 
     Parameters
