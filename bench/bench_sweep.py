@@ -6,7 +6,7 @@ One batch of convex quadratic-model problems (N = 64 features of random importan
 [0.05, 1], one kurtosis per problem drawn from [3.2, 40], d = 16: the polysemantic regime,
 where water-filling does real work) is solved
 
-1. by the numba kernel :func:`capopt.solvers._kernels.solve_grid`, all problems in one call,
+1. by the numba kernel :func:`capopt._kernels.grid.solve_grid`, all problems in one call,
    on numba's threads (median of runs after a warm-up, :func:`bench._common.timed`);
 2. by :func:`numpy_batch_waterfill`, all problems in one set of numpy array operations:
    the fastest route a numpy user would write (sort each row, merge the breakpoints,
@@ -41,7 +41,7 @@ from capopt.curves import quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL
 from capopt.solvers import METHODS, Problem, solve
 from capopt.sweeps import sweep
-from capopt.solvers._kernels import solve_grid
+from capopt._kernels.grid import solve_grid
 
 from ._common import ROOT, markdown_table, ratio, seconds, timed
 
@@ -54,7 +54,7 @@ QUICK_COUNTS = {"kernel": 2_000, "loop": 30, "cvxpy": 3}
 
 _COLD_COMPILE = """
 import time, numpy as np
-from capopt.solvers._kernels import solve_grid
+from capopt._kernels.grid import solve_grid
 args = (np.ones((1, 4)), np.array([4]), np.array([5.0]), np.array([2.0]), 1e-9)
 t = time.perf_counter(); solve_grid(*args); print(time.perf_counter() - t)
 """

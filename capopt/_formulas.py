@@ -7,9 +7,13 @@
 #     quadratic_loss_d_kurtosis, quadratic_dcp_coefficient, quadratic_denominator_intercept,
 #     quadratic_denominator_slope, quadratic_level, quadratic_response, quadratic_response_loss,
 #     quadratic_level_multiplier, quadratic_level_multiplier_slope, quadratic_multiplier_level,
-#     quadratic_full_level, quadratic_ignore_level, quadratic_full_multiplier,
+#     quadratic_full_level, quadratic_ignore_level, quadratic_flat, quadratic_full_multiplier,
 #     quadratic_ignore_multiplier, quadratic_log2_ignore_multiplier,
 #     quadratic_log2_full_multiplier, two_feature_capacity, two_feature_polysemantic_kurtosis
+# derivations.waterfilling: quadratic_level_numerator, quadratic_numerator_gap,
+#     quadratic_response_offset, quadratic_response_slope, quadratic_response_total,
+#     quadratic_folded_numerator, quadratic_window_level, quadratic_shared_level,
+#     quadratic_shared_numerator
 # derivations.linear_autoencoder: linear_autoencoder_loss, linear_autoencoder_marginal,
 #     linear_autoencoder_curvature, linear_autoencoder_marginal_d_importance,
 #     linear_autoencoder_loss_d_importance, linear_autoencoder_optimal_norm,
@@ -19,7 +23,8 @@
 # derivations.activations: square, square_slope, relu, relu_slope, absolute, absolute_slope, gelu,
 #     gelu_slope
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
-partials and inverses, and the exact loss of an explicit embedding with its gradient.
+partials and inverses, the water-filling algebra of the kernels, and the exact loss of an
+explicit embedding with its gradient.
 
 Every function is plain numpy arithmetic: it broadcasts, returns an array of the broadcast
 shape of all its arguments (also of those the formula does not depend on), and compiles under
@@ -29,7 +34,11 @@ importance, ``b`` the smaller), ``S`` a feature's interference sum_{j != i} G_ij
 an off-diagonal entry of its row of G = W^T W, ``bias`` and ``b_opt`` a bias and the optimal
 one, ``lam`` multiplier of the budget constraint, ``mu`` level sqrt(lam / 2), ``I`` importance
 in the autoencoder loss, ``p`` feature density, ``K_z`` fourth moment of the ungated input,
-``z`` a pre-activation and ``cdf`` the normal distribution function at it.
+``z`` a pre-activation and ``cdf`` the normal distribution function at it. Water-filling
+(derivations/waterfilling.py): ``v_ref``, ``K_ref`` a reference curve (K_ref = 3: a level),
+``W`` a sum of importances, ``n`` a number of curves, ``A``, ``B``, ``E`` sums folded about
+the level ``ref``, ``R`` the budget an affine set shares, ``P``, ``Q`` its sums of slopes and
+of numerator gaps over K - 3, ``num`` a level numerator (K - 1) v, ``gap`` a gap between two.
 """
 
 import numpy
@@ -64,12 +73,22 @@ __all__ = [
     "quadratic_multiplier_level",
     "quadratic_full_level",
     "quadratic_ignore_level",
+    "quadratic_flat",
     "quadratic_full_multiplier",
     "quadratic_ignore_multiplier",
     "quadratic_log2_ignore_multiplier",
     "quadratic_log2_full_multiplier",
     "two_feature_capacity",
     "two_feature_polysemantic_kurtosis",
+    "quadratic_level_numerator",
+    "quadratic_numerator_gap",
+    "quadratic_response_offset",
+    "quadratic_response_slope",
+    "quadratic_response_total",
+    "quadratic_folded_numerator",
+    "quadratic_window_level",
+    "quadratic_shared_level",
+    "quadratic_shared_numerator",
     "linear_autoencoder_loss",
     "linear_autoencoder_marginal",
     "linear_autoencoder_curvature",
@@ -339,9 +358,20 @@ def quadratic_full_level(v, K):
 def quadratic_ignore_level(v, K):
     """Level at which the capacity reaches 0: for K > 3, above it the feature is ignored.
 
-    mu(C = 0) = (K - 1) v / 2
+    mu(C = 0) = (K - 1) v / 2, evaluated as v ((K - 1) / 2): one rounding for every v,
+        subnormal ones included.
     """
-    return (1/2)*v*(K - 1)
+    return v*((1/2)*(K - 1))
+
+
+def quadratic_flat(v, K):
+    """Whether a feature's curve is flat: capacity removes none of its loss.
+
+    flat iff v <= 0 or K = 1: the marginal 2 (K - 1)^2 v^2 / (2 + (K - 3) C)^2 vanishes
+        identically at v = 0 or K = 1, and for v < 0 the norm a = G_ii >= 0 stays at 0, leaving
+        the constant loss (K - 1) v^2.
+    """
+    return (K == 1) | (v <= 0)
 
 
 def quadratic_full_multiplier(v, K):
@@ -393,6 +423,85 @@ def two_feature_polysemantic_kurtosis(a, b):
     K = 1 + 2 a / b (a >= b), where two_feature_capacity reaches 1.
     """
     return 2*a/b + 1
+
+
+def quadratic_level_numerator(v, K):
+    """Numerator p of the level mu(C) = p / (2 + (K - 3) C): twice the ignore level.
+
+    p = (K - 1) v, evaluated as 2 v + (K - 3) v (the products of quadratic_numerator_gap).
+    """
+    return v*(K - 3) + 2*v
+
+
+def quadratic_numerator_gap(v, K, v_ref, K_ref):
+    """Gap D = p - p_ref between two level numerators, without cancellation.
+
+    D = (K - 1) v - (K_ref - 1) v_ref, evaluated as 2 (v - v_ref) + ((K - 3) v - (K_ref - 3)
+        v_ref): v - v_ref is exact within a factor 2; K_ref = 3 makes p_ref = 2 v_ref, a level.
+    """
+    return 2*(v - v_ref) + (v*(K - 3) - v_ref*(K_ref - 3))
+
+
+def quadratic_response_offset(K):
+    """Offset e of the response C(mu) = s / mu - e of a convex curve, affine in 1 / mu.
+
+    e = 2 / (K - 3); a set of curves affine at mu totals P / mu - E, E the sum of e.
+    """
+    return 2/(K - 3)
+
+
+def quadratic_response_slope(v, K):
+    """Slope s of the response C(mu) = s / mu - e in the inverse level 1 / mu.
+
+    s = (K - 1) v / (K - 3), evaluated as (2 v + (K - 3) v) / (K - 3); P is their sum.
+    """
+    return (v*(K - 3) + 2*v)/(K - 3)
+
+
+def quadratic_response_total(mu, W, n, K):
+    """Total response at level mu of n affine curves of one kurtosis, of summed importance W.
+
+    sum C = (2 / (K - 3)) ((K - 1) W / (2 mu) - n), evaluated with the offset and the ignore
+        level of W each formed once.
+    """
+    w = 2/(K - 3)
+    g = W*((1/2)*(K - 1))
+    return w*(g/mu - n)
+
+
+def quadratic_folded_numerator(mu, A, B, E, ref):
+    """Sum of (p - 2 mu) / (K - 3) over curves folded into A, B, E about the level ref.
+
+    A + B - (mu - ref) E with A = sum v, B = sum (v - ref) e, E = sum e: mu times the total
+        response at mu; P at mu = 0; each term bounded by its own v.
+    """
+    return -E*(mu - ref) + (A + B)
+
+
+def quadratic_window_level(C, v, K):
+    """Level of a concave feature at capacity C: the end of its window in the mixed kernels.
+
+    mu(C) = (K - 1) v / (2 (1 - C) + (K - 1) C), the numerator formed first (quadratic_level
+        forms v last, for the float range; the kernels work in scaled units).
+    """
+    return (v*(K - 1))/(C*(K - 1) + 2*(1 - C))
+
+
+def quadratic_shared_level(R, E, P):
+    """Level at which affine curves with summed slope P and offset E share the budget R.
+
+    mu* = P / (R + E), from sum C = P / mu - E = R.
+    """
+    return P/(E + R)
+
+
+def quadratic_shared_numerator(num, gap, R, E, Q):
+    """Capacity of a curve of an affine set sharing R, times (K - 3) P: no cancellation.
+
+    (K - 3) P C = p R + D E - 2 Q, D = p - p_ref the curve's numerator gap and Q = sum D / (K -
+        3) over the set, for any reference p_ref.
+    """
+    return -2*Q + (E*gap + R*num)
 
 
 def linear_autoencoder_loss(C, I):

@@ -495,8 +495,8 @@ class QuadraticCurves(LossCurves):
 
     def _partials(self, C: ArrayLike, rows: int) -> np.ndarray:
         """The first ``rows`` rows of the fused kernel's marginal, curvature and partials at C
-        (:data:`capopt.solvers._kernels.PARTIAL_ROWS`), in one pass."""
-        from .solvers._kernels import quadratic_partials
+        (:data:`capopt._kernels.kkt.PARTIAL_ROWS`), in one pass."""
+        from ._kernels.kkt import quadratic_partials
 
         out = np.empty((rows, self.n_features))
         quadratic_partials(np.ascontiguousarray(self._capacities(C), dtype=np.float64),

@@ -10,7 +10,8 @@ derivations`` prints them as plain numpy functions into the committed module
 library imports only the generated file, so sympy never runs when capopt is imported.
 
 Modules: ``moments`` (the expectation operator), ``quadratic`` (the paper's quadratic model),
-``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis), ``activations`` (the GeLU
+``waterfilling`` (the algebra of its water-filling kernels, in the kernels' own evaluation
+order), ``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis), ``activations`` (the GeLU
 nonlinearity of the trained architectures) and ``codegen`` (the writer).
 """
 

@@ -24,7 +24,8 @@ Steps, each asserted when :func:`formulas` runs:
 6. The level :math:`\mu = \sqrt{\lambda/2}`, in which the marginal is :math:`m = 2\mu^2`,
    each feature's level :math:`\mu(C) = (K - 1) v / (2 + (K - 3) C)`, its inverse (the
    response :math:`C(\mu)` that water-filling sums), the loss at the response, and the
-   thresholds :math:`\mu(1) = v`, :math:`\mu(0) = (K - 1) v / 2`.
+   thresholds :math:`\mu(1) = v`, :math:`\mu(0) = (K - 1) v / 2`, and the flat curves
+   (:math:`v \le 0` or :math:`K = 1`), which capacity cannot lower.
 7. Two features on one neuron: the closed-form split and its polysemantic boundary.
 
 Every function is emitted in a form that floating point evaluates accurately for
@@ -82,6 +83,9 @@ g = sympy.Symbol("g", real=True)
 kappa = sympy.Symbol("kappa", positive=True)
 # Importances of the two features on one neuron, a >= b.
 imp_a, imp_b = sympy.symbols("a b", positive=True)
+
+# An importance of either sign, for the flat-curve rule (v < 0 is allowed, and ignored).
+v_any = sympy.Symbol("v", real=True)
 
 #: Sizes at which the separated form of the N-feature loss is checked.
 CHECKED_SIZES = (2, 3, 4)
@@ -158,6 +162,26 @@ def _feature_loss_in_interference():
         assert sympy.expand(total - loss) == 0
         check_gram_partials(loss, G, features, d_norm, d_entry, a, G_ij)
     return per_feature, d_norm, d_entry
+
+
+def _flat_rule(loss_a_C, marginal):
+    r"""The curves capacity cannot lower, :math:`v \le 0` or :math:`K = 1`, asserted.
+
+    A curve is flat when its marginal vanishes on all of [0, 1]: at :math:`v = 0` or
+    :math:`K = 1`, and nowhere else with :math:`v > 0`, :math:`K > 1`. :math:`\ell(C)` takes
+    the optimal norm :math:`a^* \ge 0`, which a negative importance would make negative; but
+    G is PSD, so :math:`a = G_{ii} \ge 0`, and with :math:`v < 0` the loss
+    :math:`\ell(a, C)` increases in :math:`a \ge 0`: the norm stays at 0 and the loss is the
+    constant :math:`(K - 1) v^2` at every capacity.
+    """
+    assert marginal.subs(K, 1) == 0 and marginal.subs(v, 0) == 0
+    t = sympy.Symbol("t", nonnegative=True)
+    assert sympy.simplify(marginal.subs(K, 1 + kappa).subs(C, 1 / (1 + t))).is_positive
+    nu, alpha = sympy.symbols("nu alpha", nonnegative=True)
+    in_norm = sympy.diff(loss_a_C, a).subs({v: -nu, a: alpha, K: 1 + kappa, C: 1 / (1 + t)})
+    assert sympy.simplify(in_norm).is_nonnegative
+    assert sympy.simplify(loss_a_C.subs(a, 0) - (K - 1) * v**2) == 0
+    return sympy.Or(sympy.Le(v_any, 0), sympy.Eq(K, 1))
 
 
 def _two_feature_split(level):
@@ -271,6 +295,7 @@ def formulas() -> dict[str, Formula]:
     assert (sympy.simplify(full_level - v), sympy.simplify(ignore_level - (K - 1) * v / 2)) == (0, 0)
     assert sympy.simplify(response.subs(mu, full_level) - 1) == 0
     assert sympy.simplify(response.subs(mu, ignore_level)) == 0
+    flat = _flat_rule(loss_a_C, marginal)
     ignore_multiplier = sympy.factor(marginal.subs(C, 0))
     full_multiplier = sympy.factor(marginal.subs(C, 1))
     for multiplier, at_level in ((ignore_multiplier, ignore_level), (full_multiplier, full_level)):
@@ -515,7 +540,22 @@ def formulas() -> dict[str, Formula]:
             (v, K),
             ignore_level,
             "Level at which the capacity reaches 0: for K > 3, above it the feature is ignored.",
-            "mu(C = 0) = (K - 1) v / 2",
+            "mu(C = 0) = (K - 1) v / 2, evaluated as v ((K - 1) / 2): one rounding for every v, "
+            "subnormal ones included.",
+            # (K - 1)/2 is exact for K < 2^53, so the product is the level correctly rounded;
+            # halving v first would round a subnormal v. It is also the order the kernels have
+            # always used: they take breakpoints from one pass and compare them for equality
+            # with the same levels met in another, so every site must round alike.
+            (),
+            unevaluated(sympy.Mul, v, unevaluated(sympy.Mul, sympy.Rational(1, 2), K - 1)),
+        ),
+        "quadratic_flat": Formula(
+            (v_any, K),
+            flat,
+            "Whether a feature's curve is flat: capacity removes none of its loss.",
+            "flat iff v <= 0 or K = 1: the marginal 2 (K - 1)^2 v^2 / (2 + (K - 3) C)^2 vanishes "
+            "identically at v = 0 or K = 1, and for v < 0 the norm a = G_ii >= 0 stays at 0, "
+            "leaving the constant loss (K - 1) v^2.",
         ),
         "quadratic_full_multiplier": Formula(
             (v, K),

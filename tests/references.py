@@ -38,7 +38,7 @@ def closed_form(v, K, d):
 
 
 def best_vertex(gain, part, k, f):
-    """The naive numpy exchange the vertex kernel (``capopt.solvers._kernels.best_vertex``)
+    """The naive numpy exchange the vertex kernel (``capopt._kernels.vertex.best_vertex``)
     is tested against: every candidate vertex's benefit formed as one array.
 
     Returns

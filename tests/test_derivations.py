@@ -21,11 +21,12 @@ from hypothesis import given, strategies as st
 from scipy.special import ndtr
 
 from capopt import _formulas
-from derivations import activations, codegen, kurtosis, linear_autoencoder, quadratic
+from derivations import activations, codegen, kurtosis, linear_autoencoder, quadratic, waterfilling
 from derivations.moments import expectation, unit_variance_moments
 
 FORMULAS = {
     **quadratic.formulas(),
+    **waterfilling.formulas(),
     **linear_autoencoder.formulas(),
     **kurtosis.formulas(),
     **activations.formulas(),
@@ -97,6 +98,30 @@ def _level_on_curve(point):
 
 
 @st.composite
+def gap_above_reference(draw):
+    """(v, K, v_ref, K_ref) as the kernels' assembly meets them: v_ref <= v <= 2 v_ref and
+    K_ref = 3 (a level) or 3 < K_ref <= K (an affine curve), so no term of D cancels."""
+    v_ref = draw(importances)
+    K = draw(st.floats(3.0, 50.0))
+    K_ref = draw(st.one_of(st.just(3.0), st.floats(3.0, K)))
+    return v_ref * draw(st.floats(1.0, 2.0)), K, v_ref, K_ref
+
+
+@st.composite
+def affine_total(draw):
+    """(mu, W, n, K) with z(W) / mu >= 2 n: affine curves' total, far from cancelling."""
+    W, n, K = draw(importances), float(draw(st.integers(1, 5))), draw(st.floats(3.25, 50.0))
+    return (K - 1) * W / (4 * n) * draw(st.floats(1e-3, 1.0)), W, n, K
+
+
+@st.composite
+def folded_sums(draw):
+    """(mu, A, B, E, ref) with mu <= ref: every term of the folded numerator >= 0."""
+    A, B, E, ref = (draw(st.floats(1e-2, 1e2)) for _ in range(4))
+    return ref * draw(st.floats(0.0, 1.0)), A, B, E, ref
+
+
+@st.composite
 def two_features(draw):
     """(a, b, K) with a >= b and K >= 3.5, where a (K - 1) - 2 b >= a (K - 3) is far from 0."""
     b = draw(importances)
@@ -119,6 +144,18 @@ DOMAINS |= {
     "quadratic_level_multiplier_slope": st.tuples(st.floats(1e-3, 1e3)),
     "quadratic_multiplier_level": st.tuples(st.floats(1e-3, 1e3)),
     "two_feature_capacity": two_features(),
+    # Whether a curve is flat: v of either sign and 0, K at 1 and above.
+    "quadratic_flat": st.tuples(st.one_of(st.just(0.0), st.floats(-1e2, 1e2)),
+                                st.one_of(st.just(1.0), kurtoses)),
+    # The water-filling algebra where the kernels use it (a convex curve's offset and slope
+    # divide by K - 3; sums whose terms do not cancel).
+    "quadratic_response_offset": st.tuples(kurtoses_off_three),
+    "quadratic_response_slope": st.tuples(importances, kurtoses_off_three),
+    "quadratic_numerator_gap": gap_above_reference(),
+    "quadratic_response_total": affine_total(),
+    "quadratic_folded_numerator": folded_sums(),
+    "quadratic_shared_level": st.tuples(*[st.floats(1e-3, 1e2)] * 3),
+    "quadratic_shared_numerator": st.tuples(*[st.floats(0.0, 1e2)] * 4, st.floats(-1e2, 0.0)),
     # w(C) has 1/C: keep C off 0.
     "quadratic_norm_weight": st.tuples(st.floats(1e-3, 1.0), kurtoses),
     # The partial fraction divides by K - 3.
@@ -441,7 +478,8 @@ def test_two_feature_capacity_equalises_marginals(point):
 SAMPLE = {
     "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "mu": 2.0, "I": 2.0, "p": 0.1,
     "K_z": 3.0, "S": 0.5, "G_ij": -0.5, "bias": 0.5, "b_opt": 1.5,
-    "z": -0.5, "cdf": 0.3,
+    "z": -0.5, "cdf": 0.3, "v_ref": 1.0, "K_ref": 4.0, "W": 3.0, "n": 2.0, "A": 1.5, "B": 0.5,
+    "E": 0.4, "ref": 1.0, "R": 1.5, "P": 6.0, "Q": 0.3, "num": 3.0, "gap": 1.0,
 }
 
 
@@ -466,4 +504,8 @@ def test_generated_function_returns_broadcast_shape_of_all_arguments(name):
 def test_generated_function_compiles_under_numba(name):
     args = [np.linspace(0.5, 1.0, 4) * SAMPLE[arg] for arg in _arguments(name)]
     function = getattr(_formulas, name)
-    np.testing.assert_allclose(numba.njit(function)(*args), function(*args), rtol=1e-15)
+    compiled, plain = numba.njit(function)(*args), function(*args)
+    if plain.dtype == np.bool_:  # a predicate (quadratic_flat)
+        np.testing.assert_array_equal(compiled, plain)
+    else:
+        np.testing.assert_allclose(compiled, plain, rtol=1e-15)

@@ -419,7 +419,7 @@ def test_mixed_method_bounds_only_the_candidates_no_other_dominates(seed, monkey
     # time); the undominated candidates near the boundary rank are a handful.
     import importlib
 
-    kernels = importlib.import_module("capopt.solvers._kernels")
+    kernels = importlib.import_module("capopt._kernels.mixed")
     passes = []
     original = kernels.response_totals
     monkeypatch.setattr(kernels, "response_totals", lambda *a: passes.append(1) or original(*a))

@@ -29,7 +29,7 @@ import capopt.sweeps.grid as grid_module
 from capopt.curves import gated_kurtosis, quadratic
 from capopt.regimes import DEFAULT_REGIME_ATOL, Regime, classify
 from capopt.solvers import certify
-from capopt.solvers import _kernels as kernels
+from capopt._kernels import grid as kernels, vertex
 from capopt.sweeps import CheckpointWarning, load_sweep, save_sweep, sweep
 from capopt.testing import KURTOSIS_RANGES
 from references import best_vertex, closed_form
@@ -142,7 +142,7 @@ def test_kernel_runs_as_plain_python():
     for a, b in zip(compiled, python):
         np.testing.assert_array_equal(a, b)
     C, C_python = np.empty(3), np.empty(3)
-    assert kernels._vertex(v[1, :3], 1.8, 1.5, C) == kernels._vertex.py_func(v[1, :3], 1.8, 1.5, C_python)
+    assert vertex.vertex(v[1, :3], 1.8, 1.5, C) == vertex.vertex.py_func(v[1, :3], 1.8, 1.5, C_python)
     np.testing.assert_array_equal(C, C_python)
     check_against_brute_force(v, n, K, d, *python)
 
@@ -151,7 +151,7 @@ def test_kernel_without_jit_in_a_fresh_process():
     """With NUMBA_DISABLE_JIT=1 every kernel, inner ones included, runs as plain Python."""
     code = (
         "import json, numpy as np\n"
-        "from capopt.solvers._kernels import solve_grid\n"
+        "from capopt._kernels.grid import solve_grid\n"
         "C, lam, loss, counts = solve_grid(np.array([[2.0, 1.0], [3.0, 1.0]]), np.array([2, 2]),"
         " np.array([7.0, 1.8]), np.array([1.0, 1.5]), 1e-9)\n"
         "print(json.dumps([C.tolist(), lam.tolist(), counts.tolist()]))\n"

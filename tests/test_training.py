@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import capopt
+from capopt._kernels import training as kernels
 from capopt.training import (
     Adam,
     SparseInputs,
@@ -18,7 +19,6 @@ from capopt.training import (
     train_linear_autoencoder,
     train_quadratic_exact,
 )
-from capopt.training import _kernels
 from capopt.training.autoencoders import autoencoder_model
 from capopt.training.optim import instance_generators
 from capopt.training.two_layer import ACTIVATIONS, two_layer_model
@@ -120,7 +120,7 @@ def test_autoencoder_kernel_matches_numpy_formula(activation):
     pre = z + b[:, None, :]
     err = sigma(pre) - x
     delta, loss = z.copy(), np.empty(2)
-    _kernels.autoencoder_residual(delta, b, x, I, _kernels.ACTIVATION_CODES[activation], 0.5, loss)
+    kernels.autoencoder_residual(delta, b, x, I, kernels.ACTIVATION_CODES[activation], 0.5, loss)
     np.testing.assert_allclose(delta, 0.5 * I[:, None, :] * err * dsigma(pre), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(loss, np.sum(I[:, None, :] * err**2, axis=(1, 2)), rtol=1e-13)
 
@@ -134,7 +134,7 @@ def test_two_layer_kernel_matches_numpy_formula(activation):
     phi, dphi = ACTIVATIONS[activation]
     r = np.sum(phi(h), axis=-1) + b[:, None] - np.einsum("rki,ri->rk", x * x, v)
     dh, loss, residual_sum = h.copy(), np.empty(2), np.empty(2)
-    _kernels.two_layer_residual(dh, x, v, b, _kernels.NEURON_CODES[activation], 0.5, loss, residual_sum)
+    kernels.two_layer_residual(dh, x, v, b, kernels.NEURON_CODES[activation], 0.5, loss, residual_sum)
     np.testing.assert_allclose(dh, 0.5 * r[..., None] * dphi(h), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(loss, np.sum(r**2, axis=1), rtol=1e-13)
     np.testing.assert_allclose(residual_sum, np.sum(r, axis=1), rtol=1e-12, atol=1e-12)

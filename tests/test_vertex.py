@@ -13,7 +13,7 @@ from hypothesis import example, given, strategies as st
 
 from capopt.curves import linear_autoencoder, quadratic
 import references
-from capopt.solvers import _kernels as kernels
+from capopt._kernels import vertex as kernels
 from capopt.solvers import solve
 from capopt.solvers.vertex import vertex
 from capopt.testing import KURTOSIS_RANGES, check_certificate, importances, linear_autoencoder_families, quadratic_families

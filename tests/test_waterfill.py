@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, example, given, strategies as st
 from scipy.optimize import minimize
 
-from capopt.solvers import _kernels as kernels
+from capopt._kernels import waterfill as kernels
 from capopt.curves import LossCurves, linear_autoencoder, quadratic
 from capopt.solvers import solve
 from capopt.solvers.waterfill import waterfill

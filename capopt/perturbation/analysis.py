@@ -94,7 +94,7 @@ from .._validation import check_scalar
 from ..curves import LossCurves, Parameter, Shape, _frozen
 from ..regimes import DEFAULT_REGIME_ATOL
 from ..solvers import AllocationResult, Status, multiplier_interval, solve, units
-from ..solvers._kernels import ACTIVE, AT_ONE, AT_ZERO, KINK_RTOL, TIGHT, kkt_structure
+from .._kernels.kkt import ACTIVE, AT_ONE, AT_ZERO, KINK_RTOL, TIGHT, kkt_structure
 from .jacobian import CapacityJacobian
 
 __all__ = ["Sensitivity", "sensitivity", "KINK_RTOL", "TIE_RTOL"]
@@ -280,8 +280,10 @@ class Sensitivity:
         s = self._structure
         out = {}
         for p, dm, _, _ in self._parameters:
+            # Only features with a border weight move lam: elsewhere 0, also where the
+            # partial itself overflows (0 * inf would be NaN).
             with np.errstate(over="ignore", invalid="ignore"):
-                dlam = s.w[:, None] * dm
+                dlam = np.where(s.w[:, None] != 0, s.w[:, None] * dm, 0.0)
             if s.setter >= 0:
                 dlam[s.setter] = dm[s.setter]
             dlam[s.undetermined] = np.nan
@@ -566,17 +568,19 @@ def _user_partials(curves: LossCurves, C: np.ndarray, tier_list: tuple[units.Tie
             dm[idx] = _ldexp(p.marginal, shift)
             dl[idx] = _ldexp(p.loss, shift)
             reference[idx] = _ldexp(p.marginal, shift - exponent)
-    _flat_partials(curves, C, gathered)
+    _flat_partials(curves, C, tier_list, gathered)
     return tuple(tuple(entry) for entry in gathered.values())  # type: ignore[misc]
 
 
-def _flat_partials(curves: LossCurves, C: np.ndarray, gathered: dict[str, list]) -> None:
+def _flat_partials(curves: LossCurves, C: np.ndarray, tier_list: tuple[units.Tier, ...],
+                   gathered: dict[str, list]) -> None:
     """Partials of the flat curves from the user's family itself: the solver's units keep
-    only what capacity can change (a flat curve's constant loss is set aside there)."""
+    only what capacity can change (a flat curve's constant loss is set aside there).
+    Flatness is read in each tier's units, where a tiny curve's range does not underflow."""
     if not gathered:
         return
-    with np.errstate(over="ignore", invalid="ignore"):
-        flat = np.flatnonzero(~(curves.loss_range() > 0))
+    flat = np.concatenate([np.flatnonzero(~(tier.curves.loss_range() > 0)) if tier.features is None
+                           else tier.features[~(tier.curves.loss_range() > 0)] for tier in tier_list])
     if not flat.size:
         return
     with np.errstate(over="ignore", invalid="ignore"):

@@ -19,7 +19,7 @@ KKT matrix). One linear curve z in F pins the multiplier to its marginal: :math:
 since such a feature stays at its bound or knot.
 
 Applying the operator costs O(N P) for P parameters per feature (the numba kernel
-:func:`capopt.solvers._kernels.apply_border`, which the sweeps use too); :meth:`CapacityJacobian.todense`
+:func:`capopt._kernels.kkt.apply_border`, which the sweeps use too); :meth:`CapacityJacobian.todense`
 forms the N x NP matrix for small N.
 
 Glossary: ``F`` active features, ``g`` inverse curvatures (0 off F), ``w`` border (0 off F), ``B``
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ..solvers._kernels import apply_border
+from .._kernels.kkt import apply_border
 
 __all__ = ["CapacityJacobian"]
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..curves import LossCurves, Shape
 from .certificate import kkt_multiplier
 from .result import Solution
-from .ties import structural_moves, tied
+from .ties import neighbour_ties
 
 __all__ = ["branch_and_bound", "BOX_ATOL", "POLISH_RTOL", "POLISH_PASSES"]
 
@@ -105,8 +105,10 @@ def _solve_convex_relaxation(split: _Split, lo: np.ndarray, hi: np.ndarray, d: f
     piecewise-linear tables) only cost more steps.
 
     The bound is the Lagrangian dual :math:`g(\lambda) = \sum_i \min_{c}(\ell_i(c) +
-    \lambda c) - \lambda d` of the relaxation at both ends of the bracket: a lower bound for
-    any :math:`\lambda \ge 0` however the primal point was rounded, and equal to the
+    \lambda c) - \lambda d` of the relaxation at both ends of the bracket, each inner
+    minimum of a water-filled curve bounded by the family
+    (:meth:`~capopt.curves.LossCurves.lagrangian_minimum`): a lower bound for any
+    :math:`\lambda \ge 0` however the primal point was rounded, and equal to the
     relaxation's optimum at the optimal multiplier.
     """
     curves, j = split.curves, split.concave
@@ -182,18 +184,21 @@ def _solve_convex_relaxation(split: _Split, lo: np.ndarray, hi: np.ndarray, d: f
         before = np.cumsum(step) - step
         C = C_hi + np.clip(d - C_hi.sum() - before, 0.0, step)
 
-    losses = curves.loss(np.stack([C_lo, C_hi, C]))
+    loss = float(np.sum(curves.loss(C)))
 
-    def dual(lam: float, k: int) -> float:
-        filled = np.sum((losses[k] + lam * (C_lo, C_hi)[k])[split.filled])
+    def dual(lam: float) -> float:
+        # The family's own bound on each water-filled curve's inner minimum: the response
+        # found by bisection is exact only to its resolution (for curves given as functions,
+        # a kink's to rounding), and a bound must hold wherever it lands.
+        filled = np.sum(curves.lagrangian_minimum(lam)[split.filled]) if any_filled else 0.0
         chords = np.sum(np.minimum(l_lo + lam * lo, l_hi + lam * hi))
         return float(filled + chords - lam * d)
 
-    bound = max(dual(lam_lo, 0), dual(lam_hi, 1))
+    bound = max(dual(lam_lo), dual(lam_hi))
 
     inside = (C[j] - lo > BOX_ATOL) & (hi - C[j] > BOX_ATOL)
     fractional = int(np.argmax(inside)) if inside.any() else -1
-    return _Relaxed(C, bound, float(np.sum(losses[2])), fractional)
+    return _Relaxed(C, bound, loss, fractional)
 
 
 def _preferred(node: _Relaxed, best: _Relaxed) -> bool:
@@ -213,12 +218,13 @@ def _preferred(node: _Relaxed, best: _Relaxed) -> bool:
     return differ.size > 0 and node.capacities[differ[0]] > best.capacities[differ[0]]
 
 
-def _branch_and_bound(split: _Split, d: float, gap_rtol: float,
-                      max_nodes: int) -> tuple[_Relaxed, float, int]:
+def _branch_and_bound(split: _Split, d: float, gap_rtol: float, max_nodes: int,
+                      cutoff: float = np.inf) -> tuple[_Relaxed, float, int]:
     """Best-first branch and bound; returns (incumbent _Relaxed, lower bound, nodes solved).
 
     A node is a set of boxes for the concave curves (those not listed span [0, 1]), stored
-    as a dict position -> (lo, hi) so that a node costs memory in its depth only.
+    as a dict position -> (lo, hi) so that a node costs memory in its depth only. Nodes
+    whose bound reaches ``cutoff`` are not explored (a search for allocations below it).
     """
     n_concave = split.concave.size
 
@@ -238,11 +244,14 @@ def _branch_and_bound(split: _Split, d: float, gap_rtol: float,
     def slack() -> float:
         return gap_rtol * max(1.0, abs(best.loss))
 
+    def worth(bound: float) -> bool:
+        return bound < min(best.loss - slack(), cutoff)
+
     def file(node: _Relaxed, box: dict) -> None:
         nonlocal best, closed_floor
         if _preferred(node, best):
             best = node
-        if node.fractional >= 0 and node.bound < best.loss - slack():
+        if node.fractional >= 0 and worth(node.bound):
             p = node.fractional
             c = float(node.capacities[split.concave[p]])
             heapq.heappush(open_nodes, (node.bound, next(order), box, p, c))
@@ -251,7 +260,7 @@ def _branch_and_bound(split: _Split, d: float, gap_rtol: float,
 
     file(best, {})
     nodes = 1
-    while open_nodes and nodes < max_nodes and open_nodes[0][0] < best.loss - slack():
+    while open_nodes and nodes < max_nodes and worth(open_nodes[0][0]):
         _, _, box, p, c = heapq.heappop(open_nodes)
         lo, hi = box.get(p, (0.0, 1.0))
         # The chord is exact at the split point in both children: the fractional point of
@@ -390,26 +399,18 @@ def branch_and_bound(
         lower_bound=lower,
         lower_bound_how="branch and bound over concave boxes (chord relaxation)",
         iterations=nodes,
-        alternatives=_ties(split, C, budget, gap_rtol * max(1.0, abs(best.loss))),
+        alternatives=_ties(split, C, budget, gap_rtol, max_nodes),
     )
 
 
-def _ties(split: _Split, C: np.ndarray, d: float, within: float) -> tuple[np.ndarray, ...]:
-    """The structures one move away from ``C`` (:func:`capopt.solvers.ties.structural_moves`)
-    whose loss is within ``within`` -- the search's own gap -- of its loss: with the other
-    concave capacities fixed, the water-filled curves refilled exactly."""
-    moves = structural_moves(split.curves, C, d)
-    if not moves:
-        return ()
-    x = C[split.concave]
-    at = np.full(split.n, -1)
-    at[split.concave] = np.arange(split.concave.size)
-    candidates = []
-    for feature, value in moves:
-        y = x.copy()
-        y[at[feature]] = value
-        if y.sum() <= d:
-            node = _solve_convex_relaxation(split, y, y, d)
-            candidates.append((node.capacities, node.loss))
+def _ties(split: _Split, C: np.ndarray, d: float, gap_rtol: float,
+          max_nodes: int) -> tuple[np.ndarray, ...]:
+    """The optima one change of regime away from ``C`` to within the search's own gap
+    (:func:`capopt.solvers.ties.neighbour_ties`), each found by a search of its own."""
     loss = float(np.sum(split.curves.loss(C)))
-    return tied(candidates, C, loss + within)
+
+    def search(curves: LossCurves, budget: float, cutoff: float) -> np.ndarray | None:
+        best, _, _ = _branch_and_bound(_Split(curves), budget, gap_rtol, max_nodes, cutoff)
+        return best.capacities if best.loss < cutoff else None
+
+    return neighbour_ties(split.curves, C, d, loss, gap_rtol * max(1.0, abs(loss)), search)

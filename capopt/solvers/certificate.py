@@ -27,7 +27,7 @@ whose inner minimum each family evaluates exactly
 
 :func:`certify` evaluates all of it in the family's own units (the solvers hand it the
 normalised family); for the quadratic model one fused numba pass does
-(:func:`capopt.solvers._kernels.certify_quadratic`), for other families numpy below.
+(:func:`capopt._kernels.certificate.certify_quadratic`), for other families numpy below.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def multiplier_interval(
     """
     C = np.ascontiguousarray(capacities, dtype=np.float64)
     if isinstance(curves, QuadraticCurves):
-        from ._kernels import kkt_interval
+        from .._kernels.certificate import kkt_interval
 
         P, Q = kkt_interval(*curves.kernel_arrays(), C, atol)
         return float(P), float(Q)
@@ -250,7 +250,7 @@ _Terms = tuple[float, float, float, float, float, float, float, float, float, in
 
 
 def _quadratic_terms(curves: QuadraticCurves, C: np.ndarray, lam: float, atol: float) -> _Terms:
-    from ._kernels import certify_quadratic
+    from .._kernels.certificate import certify_quadratic
 
     codes = np.empty(C.shape, np.int8)
     terms = certify_quadratic(*curves.kernel_arrays(), C, lam, atol, codes)

@@ -50,7 +50,7 @@ quadratic model :math:`B_i / B_j` is monotone in c, so :math:`B_j \le B_i` on [0
 
 *Each candidate.* :math:`T_j` is concave plus convex in c; its interior local minima are the
 levels :math:`\mu` where the feature's response and V's total share the budget with the
-total increasing in :math:`\mu` (:func:`capopt.solvers._kernels.stationary_levels`, exact on
+total increasing in :math:`\mu` (:func:`capopt._kernels.mixed.stationary_levels`, exact on
 the pieces between V's breakpoints); each is evaluated exactly by water-filling V with the
 rest.
 
@@ -72,17 +72,9 @@ from .. import _formulas as F
 from ..curves import SHAPE_CODES, QuadraticCurves, Shape
 from .certificate import kkt_multiplier
 from .result import Solution
-from .ties import tied
+from .ties import MAX_ALTERNATIVES, enumeration_rounding, tied
 
 __all__ = ["solve_mixed"]
-
-EPS = float(np.finfo(np.float64).eps)
-
-#: Rounding of a candidate's loss, in roundings (eps) of the loss scale, besides log2 N more
-#: for the pairwise sums of the concave gains: each term of V's compensated total to a few
-#: ulps, the water-filled capacities' own rounding moving the loss only to second order at
-#: their KKT point. Candidates this close are tied, and the enumeration's bound allows it.
-TIE_ROUNDINGS = 16.0
 
 HOW = "exhaustive over the concave count and the fractional concave feature (theory §2 structure)"
 
@@ -97,7 +89,8 @@ class _Problem:
     """
 
     def __init__(self, curves: QuadraticCurves, d: float):
-        from ._kernels import total_loss, waterfill_quadratic
+        from .._kernels.mixed import total_loss
+        from .._kernels.waterfill import waterfill_quadratic
 
         self._fill, self._loss = waterfill_quadratic, total_loss
         self.curves = curves
@@ -178,7 +171,7 @@ def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
     p.rank()
     # The enumeration is exact up to the rounding of its losses: candidates this close are
     # tied, neither can be proven better.
-    rounding = (TIE_ROUNDINGS + np.log2(max(n, 2))) * EPS * scale
+    rounding = enumeration_rounding(scale, n)
 
     most = min(nU, int(np.floor(d)))
     found = [((np.arange(k), None, 0.0), p.loss(np.arange(k), None, 0.0)) for k in (k0, k0 + 1) if k <= most]
@@ -199,15 +192,36 @@ def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
         lower_bound=max(lower, loss - rounding),
         lower_bound_how=HOW,
         iterations=len(found),
-        alternatives=tied(others, C, loss + rounding),
+        alternatives=tied(_mirrored(others, C, curves), C, loss + rounding),
     )
+
+
+def _mirrored(found: list[tuple[np.ndarray, float]], C: np.ndarray,
+              curves: QuadraticCurves) -> list[tuple[np.ndarray, float]]:
+    """Each tied allocation, and its mirror images: where a concave feature's capacity
+    differs from ``C``'s, an identical concave feature (same v and K, which the enumeration
+    skips as dominated) with another capacity there may take its place at the same loss."""
+    v, K = curves.importance, curves.kurtosis
+    concave = curves.shape_mask(Shape.CONCAVE)
+    out = list(found)
+    for alternative, loss in found:
+        for u in np.flatnonzero(concave & (alternative != C)):
+            twins = np.flatnonzero(concave & (v == v[u]) & (K == K[u]) & (alternative != alternative[u]))
+            # A few mirrors show which features may move (tied() keeps MAX_ALTERNATIVES).
+            for w in twins[:MAX_ALTERNATIVES]:
+                mirror = alternative.copy()
+                mirror[[u, w]] = alternative[[w, u]]
+                out.append((mirror, loss))
+            if len(out) > 2 * MAX_ALTERNATIVES:
+                return out
+    return out
 
 
 def _fractional(p: _Problem, k0: int, incumbent: float, tie: float):
     """The structures with one concave feature fractional in (k0, k0 + 1) worth evaluating,
     with their losses: every one whose bound is within ``tie`` of the best loss found, so
     that ties are seen."""
-    from ._kernels import dominance_records, pair_assembly, response_totals, stationary_levels
+    from .._kernels.mixed import dominance_records, pair_assembly, response_totals, stationary_levels
 
     R0 = p.d - k0
     top = min(1.0, R0)

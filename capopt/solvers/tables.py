@@ -30,11 +30,11 @@ import itertools
 
 import numpy as np
 
-from ..curves import Shape
+from ..curves import LossCurves
 from ..user_curves import TabulatedCurves
 from .certificate import kkt_multiplier
 from .result import Solution
-from .ties import structural_moves, tied
+from .ties import neighbour_ties
 
 __all__ = ["solve_tables"]
 
@@ -98,10 +98,10 @@ class _Relaxation:
         self.loss = float(np.sum(curves.loss(self.C))) if self.feasible else np.inf
 
 
-def solve_tables(
-    curves: TabulatedCurves, d: float, *, max_nodes: int, gap_rtol: float
-) -> Solution:
-    """Branch and bound over knot intervals (module doc) for tables of any shape."""
+def _search(curves: TabulatedCurves, d: float, max_nodes: int, gap_rtol: float,
+            cutoff: float = np.inf) -> tuple[_Relaxation, float, int]:
+    """Branch and bound over knot intervals (module doc): (incumbent, lower bound, nodes).
+    Nodes whose bound reaches ``cutoff`` are not explored (a search below it)."""
     n, M = curves.values.shape
     slack = gap_rtol * float(np.sum(curves.loss_range()))
     order = itertools.count()
@@ -109,6 +109,10 @@ def solve_tables(
     closed = np.inf
     nodes = 0
     best = None
+
+    def worth(bound: float) -> bool:
+        assert best is not None
+        return bound < min(best.loss - slack, cutoff)
 
     def file(a: np.ndarray, b: np.ndarray) -> None:
         nonlocal closed, nodes, best
@@ -119,7 +123,7 @@ def solve_tables(
         if best is None or relaxed.loss < best.loss:
             best = relaxed
         split = relaxed.fractional is not None and relaxed.fractional[2] - relaxed.fractional[1] > 1
-        if split and relaxed.bound < best.loss - slack:
+        if split and worth(relaxed.bound):
             heapq.heappush(heap, (relaxed.bound, next(order), relaxed, a, b))
         else:
             # Solved (the envelope is the curve at the allocation) or pruned.
@@ -127,7 +131,7 @@ def solve_tables(
 
     file(np.zeros(n, np.intp), np.full(n, M - 1, np.intp))
     assert best is not None, "the root node (every curve at 0 allowed) is feasible"
-    while heap and nodes < max_nodes and heap[0][0] < best.loss - slack:
+    while heap and nodes < max_nodes and worth(heap[0][0]):
         _, _, relaxed, a, b = heapq.heappop(heap)
         i, s, t = relaxed.fractional
         inner = np.arange(s + 1, t)
@@ -137,36 +141,27 @@ def solve_tables(
             a2, b2 = a.copy(), b.copy()
             a2[i], b2[i] = lo, hi
             file(a2, b2)
-    lower = min([closed] + [entry[0] for entry in heap])
+    return best, min([closed] + [entry[0] for entry in heap]), nodes
+
+
+def solve_tables(
+    curves: TabulatedCurves, d: float, *, max_nodes: int, gap_rtol: float
+) -> Solution:
+    """Branch and bound over knot intervals (module doc) for tables of any shape, with the
+    optima one change of regime away (:func:`capopt.solvers.ties.neighbour_ties`)."""
+    best, lower, nodes = _search(curves, d, max_nodes, gap_rtol)
+    within = gap_rtol * float(np.sum(curves.loss_range()))
+
+    def search(sub: LossCurves, budget: float, cutoff: float) -> np.ndarray | None:
+        assert isinstance(sub, TabulatedCurves)
+        found = _search(sub, budget, max_nodes, gap_rtol, cutoff)[0]
+        return found.C if found.loss < cutoff else None
+
     return Solution(
         capacities=best.C,
         multiplier=kkt_multiplier(curves, best.C),
         lower_bound=min(lower, best.loss),
         lower_bound_how=HOW,
         iterations=nodes,
-        alternatives=_ties(curves, best, d, slack),
+        alternatives=neighbour_ties(curves, best.C, d, best.loss, within, search),
     )
-
-
-def _ties(curves: TabulatedCurves, best: _Relaxation, d: float, within: float) -> tuple[np.ndarray, ...]:
-    """The structures one move away from the optimum
-    (:func:`capopt.solvers.ties.structural_moves`) whose loss is within ``within`` -- the
-    search's own gap -- of its loss: every other non-convex curve held on the knot interval
-    holding its capacity (where it is linear, its own envelope), the convex ones free."""
-    moves = structural_moves(curves, best.C, d)
-    if not moves:
-        return ()
-    grid, M = curves.grid, curves.grid.size
-    free = curves.shape_mask(Shape.CONVEX) | curves.shape_mask(Shape.LINEAR)
-    below = np.clip(np.searchsorted(grid, best.C, side="right") - 1, 0, M - 1)
-    on = np.abs(grid[below] - best.C) <= KNOT_ATOL
-    a = np.where(free, 0, below)
-    b = np.where(free, M - 1, np.where(on, below, np.minimum(below + 1, M - 1)))
-    candidates = []
-    for feature, value in moves:
-        a2, b2 = a.copy(), b.copy()
-        a2[feature] = b2[feature] = 0 if value == 0.0 else M - 1
-        relaxed = _Relaxation(curves, a2, b2, d)
-        if relaxed.feasible:
-            candidates.append((relaxed.C, relaxed.loss))
-    return tied(candidates, best.C, best.loss + within)

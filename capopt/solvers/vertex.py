@@ -22,6 +22,7 @@ from ..curves import LossCurves, Shape
 from .method import Method
 from .problem import Problem
 from .result import Solution
+from .ties import MAX_ALTERNATIVES, enumeration_rounding, tied
 
 __all__ = ["Vertex", "vertex"]
 
@@ -79,7 +80,7 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     *Exactness.* Every vertex is compared: the 0/1 ones through the sorted :math:`\Delta`,
     the fractional ones by evaluating each candidate j in O(1) from the sum of the k
     largest :math:`\Delta` and the (k+1)-th, in the numba kernel
-    :func:`~capopt.solvers._kernels.best_vertex` that :func:`capopt.sweep` uses too. Ties are broken deterministically: features
+    :func:`~capopt._kernels.vertex.best_vertex` that :func:`capopt.sweep` uses too. Ties are broken deterministically: features
     of equal :math:`\Delta` rank by index (a stable sort), so the lower index gets the whole
     dimension and the next one the fraction, and a 0/1 vertex beats a fractional one of
     equal loss. Every feature at 1 or 0
@@ -124,7 +125,7 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
     >>> solution.lower_bound_how
     'vertex enumeration (concave minimum lies at a vertex)'
     """
-    from ._kernels import best_vertex  # numba: compiled on first use
+    from .._kernels.vertex import best_vertex  # numba: compiled on first use
 
     d = float(budget)
     n = curves.n_features
@@ -148,14 +149,58 @@ def vertex(curves: LossCurves, budget: float) -> Solution:
         # over it is 0 (an ignored feature with m_i(0) > 0 would have made a fractional
         # vertex strictly better), unless that gain f m_i(0) was below rounding.
         lam = max(0.0, float(np.max(m[C == 0], initial=0.0)))
+    alternatives = _tied_vertices(gain, part, order, k, f, C, best)
     if not curves.shapes_proven:
         # The enumeration's bound holds for concave curves only: without a proof of the
         # shapes, the certificate's own dual bound judges the vertex found.
-        return Solution(C, lam)
+        return Solution(C, lam, alternatives=alternatives)
     bound = float(np.sum(curves.loss(np.zeros(n)))) - best
     how = (
         "vertex enumeration (concave minimum lies at a vertex)"
         if f > 0
         else "chord relaxation (exact at integer budget)"
     )
-    return Solution(C, lam, lower_bound=bound, lower_bound_how=how)
+    return Solution(C, lam, lower_bound=bound, lower_bound_how=how, alternatives=alternatives)
+
+
+def _tied_vertices(gain: np.ndarray, part: np.ndarray, order: np.ndarray, k: int, f: float,
+                   C: np.ndarray, best: float) -> tuple[np.ndarray, ...]:
+    r"""The vertices other than ``C`` whose benefit is ``best`` to within the enumeration's
+    rounding: the 0/1 vertex and each fractional candidate j (the k largest gains but j
+    at 1, j at f), and the 0/1 exchanges of equal gains around rank k.
+
+    A candidate's benefit is :math:`G_k + p_j` for j outside the k largest gains and
+    :math:`G_k + g_{(k+1)} - g_j + p_j` inside (:math:`G_k` their sum, :math:`p_j` the
+    benefit of f), as :func:`~capopt._kernels.vertex.best_vertex` evaluates it.
+    """
+    n = gain.size
+    positive = int(np.count_nonzero(gain > 0))
+    within = best - enumeration_rounding(float(np.sum(gain[gain > 0])), n)
+    top = order[: min(k, positive)]
+    G = float(np.sum(gain[top]))
+    candidates: list[tuple[np.ndarray, float]] = []
+
+    def vertex_of(ones: np.ndarray, j: int = -1) -> np.ndarray:
+        out = np.zeros(n)
+        out[ones] = 1.0
+        if j >= 0:
+            out[j] = f
+        return out
+
+    if G >= within:
+        candidates.append((vertex_of(top), G))
+    if f > 0 and positive > k:
+        in_top = np.zeros(n, dtype=bool)
+        in_top[order[:k]] = True
+        total = part + np.where(in_top, G + gain[order[k]] - gain, G)
+        for j in np.flatnonzero(total >= within)[: MAX_ALTERNATIVES + 1]:
+            ones = order[: k + 1][order[: k + 1] != j] if in_top[j] else order[:k]
+            candidates.append((vertex_of(ones, int(j)), float(total[j])))
+    # Equal gains across rank k: the whole feature of least gain against the next one.
+    if 0 < k < n and gain[order[k - 1]] - gain[order[k]] <= best - within:
+        swapped = C.copy()
+        i, j = order[k - 1], order[k]
+        if swapped[i] == 1.0 and swapped[j] == 0.0:
+            swapped[i], swapped[j] = 0.0, 1.0
+            candidates.append((swapped, best))
+    return tied(((c, -b) for c, b in candidates), C, -within)

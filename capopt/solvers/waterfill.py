@@ -93,7 +93,7 @@ def waterfill(curves: LossCurves, budget: float) -> Solution:
     curves get 0. With :math:`d = 0`, :math:`\lambda = \max_i m_i(0)`; when the budget
     exceeds what the features can use, every useful feature gets 1 and :math:`\lambda = 0`.
 
-    *Quadratic model* (:func:`capopt.solvers._kernels.waterfill_quadratic`). At the level
+    *Quadratic model* (:func:`capopt._kernels.waterfill.waterfill_quadratic`). At the level
     :math:`\mu = \sqrt{\lambda/2}` each response is 1 up to :math:`\mu = v_i`, 0 from
     :math:`\mu = (K_i - 1) v_i / 2` on, and :math:`C_i(\mu) = (v_i + 2 (v_i - \mu)/(K_i -
     3))/\mu` in between (a step at :math:`v_i` for :math:`K_i = 3`). The breakpoints that
@@ -163,7 +163,7 @@ def _fill_in_order(room: np.ndarray, amount: float) -> np.ndarray:
 
 def _quadratic(curves: QuadraticCurves, d: float) -> Solution:
     """The numba kernel on the family's arrays (see :func:`waterfill`, Notes)."""
-    from ._kernels import waterfill_quadratic
+    from .._kernels.waterfill import waterfill_quadratic
 
     C = np.empty(curves.n_features)
     lam, rounds, exact = waterfill_quadratic(*curves.kernel_arrays(), d, C)

@@ -12,7 +12,7 @@ The quantity refined
 --------------------
 For the quadratic model with one kurtosis K > 3 (diminishing returns) the optimum is the
 response of every feature to one level :math:`\mu = \sqrt{\lambda / 2}`
-(:mod:`capopt.solvers._kernels`): feature i is monosemantic iff :math:`\mu \le v_i` and
+(:mod:`capopt._kernels.waterfill`): feature i is monosemantic iff :math:`\mu \le v_i` and
 ignored iff :math:`\mu \ge z_i = (K - 1) v_i / 2`. In multipliers these are the KKT gaps
 :math:`\lambda - m_i(1) \le 0` and :math:`m_i(0) - \lambda \le 0`, with
 :math:`m_i(1) = 2 v_i^2`, :math:`m_i(0) = 2 z_i^2`. The optimum's levels form an interval

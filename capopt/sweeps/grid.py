@@ -9,7 +9,7 @@ A sweep solves
 
 at every point of a grid over the named parameters N (``n_features``), d (``budget``),
 r (``importance_decay``) and K (``kurtosis``, or ``density`` p with K = K_z/p), with the
-numba kernel :func:`capopt.solvers._kernels.solve_grid`, and returns an
+numba kernel :func:`capopt._kernels.grid.solve_grid`, and returns an
 :class:`xarray.Dataset` (the field's convention for labelled grids). The grid is cut into
 chunks; with a ``checkpoint`` directory each finished chunk is written there atomically, and
 a sweep started again on the same directory loads the finished chunks instead of solving
@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 from .. import _formulas as F
 from .._validation import as_axis_values, check_choice, check_executor, check_flag, check_integer, check_scalar
 from ..regimes import DEFAULT_REGIME_ATOL
-from ..solvers._kernels import solve_grid, solve_grid_sensitivities
+from .._kernels.grid import solve_grid
+from .._kernels.grid_sensitivities import solve_grid_sensitivities
 from .chunk_store import ChunkStore, manifest
 from .dataset import load_sweep, save_sweep, to_dataset
 from .scheduling import DEFAULT_CHUNK_SIZE, run_chunks
@@ -107,7 +108,7 @@ def sweep(
         as ignored (as :func:`capopt.classify`).
     sensitivities : bool
         Also differentiate every optimum, in the same kernel pass
-        (:func:`capopt.solvers._kernels.solve_grid_sensitivities`): adds the variables
+        (:func:`capopt._kernels.grid_sensitivities.solve_grid_sensitivities`): adds the variables
         ``multiplier_d_budget``, ``capacity_d_budget``, ``capacity_d_kurtosis`` (in the
         shared kurtosis), ``capacity_d_density`` (with ``density``, through K = K_z / p),
         ``capacity_d_decay`` (in r) and ``regime_margin`` (the smallest relative change

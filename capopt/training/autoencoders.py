@@ -23,7 +23,7 @@ from ..models import linear_autoencoder_model_loss_and_gradient
 from .inputs import BASES, FixedSample, SparseInputs
 from .optim import fit, fit_exact
 from .results import ExactFit, SampledFit
-from ._kernels import ACTIVATION_CODES, autoencoder_residual
+from .._kernels.training import ACTIVATION_CODES, autoencoder_residual
 from .initialisers import INITS, initial_embedding
 from .two_layer import check_activation, instance_grid
 from .._typing import ArrayLike, DTypeLike, Seed
@@ -150,7 +150,7 @@ class AutoencoderModel:
         With :math:`h = W x`, :math:`z = W^\top h + b`, :math:`\delta = \frac2B I \odot
         (\sigma(z) - x) \odot \sigma'(z)`: :math:`\partial_W = h \delta^\top + (W \delta) x^\top`
         (summed over the batch), :math:`\partial_b = \sum \delta`. The element-wise part is
-        one fused pass (:func:`._kernels.autoencoder_residual`).
+        one fused pass (:func:`capopt._kernels.training.autoencoder_residual`).
         """
         W, b = params["W"], params["b"]
         B = x.shape[1]

@@ -67,7 +67,8 @@ def load_checkpoint(path: PathLike) -> tuple[dict[str, np.ndarray], dict]:
         If the file is not a whole checkpoint (truncated, not an ``.npz``, no header).
     """
     try:
-        with np.load(Path(path), allow_pickle=False) as f:
+        # The file opened here, so that it is closed also when numpy cannot read it.
+        with open(Path(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k != _META}
             meta = json.loads(str(f[_META]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import _formulas as F
 from .._validation import as_float_array, check_count
-from ._kernels import BASE_CODES, gate
+from .._kernels.training import BASE_CODES, gate
 from .._typing import ArrayLike, DTypeLike
 
 __all__ = ["BASES", "SparseInputs", "FixedSample"]
@@ -54,7 +54,7 @@ class SparseInputs:
     -----
     One uniform draw ``u`` per entry decides both the gate and, for the uniform, Rademacher
     and TMS bases, the value: conditioned on ``u < p``, ``u / p`` is again uniform on
-    [0, 1), so the active value needs no second draw (:func:`._kernels.gate`). Only
+    [0, 1), so the active value needs no second draw (:func:`capopt._kernels.training.gate`). Only
     Gaussian values need one. Instance ``r`` draws only from its own generator, so its
     data stream does not depend on which other instances are trained alongside it.
     """

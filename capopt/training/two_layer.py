@@ -19,7 +19,7 @@ from scipy.special import ndtr
 
 from .. import _formulas as F
 from .._validation import as_float_array, check_choice, check_count
-from ._kernels import NEURON_CODES, two_layer_residual
+from .._kernels.training import NEURON_CODES, two_layer_residual
 from .initialisers import INITS, initial_embedding
 from .inputs import FixedSample, SparseInputs
 from .optim import fit
@@ -40,7 +40,7 @@ def _gelu_prime(z: np.ndarray) -> np.ndarray:
 #: Nonlinearities as (phi, phi') pairs, derived in ``derivations/activations.py``. GeLU is the
 #: exact :math:`z\,\Phi(z)`, not the tanh approximation. The derivative of relu and abs at 0
 #: is taken as 0 (a subgradient). Training evaluates the same derived forms in one fused
-#: kernel (:func:`._kernels.two_layer_residual`, checked against these in the tests).
+#: kernel (:func:`capopt._kernels.training.two_layer_residual`, checked against these in the tests).
 ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
     "linear": (lambda z: z, lambda z: np.ones_like(z)),
     "square": (F.square, F.square_slope),
@@ -114,7 +114,7 @@ class TwoLayerModel:
 
         With :math:`h = W x`, :math:`r = \hat y - y`:
         :math:`\partial_W = \frac2B \sum r\, \phi'(h)\, x^\top`, :math:`\partial_b = \frac2B \sum r`.
-        The element-wise part is one fused pass (:func:`._kernels.two_layer_residual`).
+        The element-wise part is one fused pass (:func:`capopt._kernels.training.two_layer_residual`).
         """
         W, b = params["W"], params["b"]
         B = x.shape[1]

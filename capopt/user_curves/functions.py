@@ -79,6 +79,12 @@ class FunctionCurves(LossCurves):
     def n_features(self) -> int:
         return len(self.losses)
 
+    def subset(self, features: np.ndarray) -> FunctionCurves:
+        pick = lambda values: None if values is None else tuple(values[i] for i in features)  # noqa: E731
+        return FunctionCurves(tuple(self.losses[i] for i in features), pick(self.marginals),
+                              pick(self.curvatures), tuple(self.curve_shapes[i] for i in features),
+                              self.detected_on)
+
     @property
     def shapes(self) -> tuple[Shape, ...]:
         return self.curve_shapes

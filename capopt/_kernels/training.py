@@ -2,9 +2,11 @@ r"""numba kernels for the element-wise parts of sampled training.
 
 The matrix products stay in BLAS; these kernels fuse the element-wise passes that numpy
 would make one temporary array at a time (the largest cost of a Toy Models of
-Superposition step: R x B x N entries, ~4e6 for 20 instances of 200 features). Each kernel
-is checked against a plain numpy formula in ``tests/test_training.py``, and the suite also
-runs with ``NUMBA_DISABLE_JIT=1``.
+Superposition step: R x B x N entries, ~4e6 for 20 instances of 200 features). Private:
+:mod:`capopt.training.inputs`, :mod:`capopt.training.autoencoders` and
+:mod:`capopt.training.two_layer` call them with clean arrays. Each kernel is checked against
+a plain numpy formula in ``tests/test_training.py``, and the suite also runs with
+``NUMBA_DISABLE_JIT=1``.
 
 Glossary: ``R`` instances, ``B`` batch, ``N`` features; ``u`` uniform draws, ``p`` density.
 """
@@ -15,6 +17,9 @@ import math
 
 from .. import _formulas as F
 from .._jit import jit
+
+__all__ = ["BASE_CODES", "ACTIVATION_CODES", "NEURON_CODES", "gate", "autoencoder_residual",
+           "two_layer_residual"]
 
 #: Codes of the input bases (see :mod:`capopt.training.inputs`).
 BASE_CODES = {"tms": 0, "uniform": 1, "rademacher": 2, "gaussian": 3}
@@ -37,6 +42,12 @@ _square = jit(F.square)
 _square_slope = jit(F.square_slope)
 _absolute = jit(F.absolute)
 _absolute_slope = jit(F.absolute_slope)
+
+
+@jit
+def _normal_cdf(z):
+    """The standard normal distribution function, as GeLU and its slope take it."""
+    return 0.5 * (1.0 + math.erf(z * _INV_SQRT2))
 
 
 @jit
@@ -87,7 +98,7 @@ def autoencoder_residual(z, b, x, importance, activation, scale, loss):
                 elif activation == 1:
                     out, slope = _relu(pre), _relu_slope(pre)
                 else:
-                    cdf = 0.5 * (1.0 + math.erf(pre * _INV_SQRT2))
+                    cdf = _normal_cdf(pre)
                     out = _gelu(pre, cdf)
                     slope = _gelu_slope(pre, cdf)
                 err = out - x[r, k, i]
@@ -108,7 +119,7 @@ def _neuron(h, activation):
     if activation == 2:
         return _relu(h), _relu_slope(h)
     if activation == 3:
-        cdf = 0.5 * (1.0 + math.erf(h * _INV_SQRT2))
+        cdf = _normal_cdf(h)
         return _gelu(h, cdf), _gelu_slope(h, cdf)
     return _absolute(h), _absolute_slope(h)
 
