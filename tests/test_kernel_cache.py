@@ -17,6 +17,9 @@ from pathlib import Path
 import numba
 import pytest
 
+#: Each case compiles kernels in a fresh process: the slow tier (CI runs it).
+pytestmark = pytest.mark.slow
+
 from capopt import _jit
 
 # The kernel: certificate.kkt_interval, which calls quadratic.feature_marginal (another
