@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from ._typing import PathLike
 
 __all__ = ["atomic_write"]
 
 
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
     """Context manager: a binary file whose contents replace ``path`` when the block ends.
 
     The temporary file ``.<stem>-<random>.tmp`` is created with the user's umask, like any

@@ -29,17 +29,17 @@ __all__ = ["BLOCK_BYTES", "Blocks", "is_dask"]
 BLOCK_BYTES = 4 * 2**20
 
 
-def is_dask(value) -> bool:
+def is_dask(value: object) -> bool:
     """Whether ``value`` is a dask array, decided without importing dask."""
     return type(value).__module__.split(".")[0] == "dask" and hasattr(value, "to_delayed")
 
 
-def _float_block(raw) -> np.ndarray:
+def _float_block(raw: Any) -> np.ndarray:
     """A float64 copy of a block that the kernel may overwrite (the input never is)."""
     return np.array(raw, dtype=np.float64, copy=True)
 
 
-def _call(kernel: Callable, float64: bool, raw, *args):
+def _call(kernel: Callable, float64: bool, raw: Any, *args: Any) -> Any:
     """``kernel`` on one block, read from the input (or from dask's chunk)."""
     return kernel(_float_block(raw) if float64 else np.asarray(raw), *args)
 
@@ -57,7 +57,7 @@ class Blocks:
     axes are joined into one chunk).
     """
 
-    def __init__(self, X) -> None:
+    def __init__(self, X: Any) -> None:
         self.shape = tuple(X.shape)
         self.dask = is_dask(X)
         if self.dask:
@@ -107,7 +107,7 @@ class Blocks:
         return list(dask.compute(*tasks))
 
     def reduce(self, kernel: Callable, combine: Callable, per_column: Sequence[np.ndarray] = (),
-               shared: Sequence[Any] = ()):
+               shared: Sequence[Any] = ()) -> Any:
         """Fold the kernel's results with the associative ``combine``.
 
         A numpy array is folded as it is read, so that one partial result is held at a

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from pathlib import Path
 
 import numba
@@ -87,10 +88,10 @@ SOURCE_STAMP = source_stamp()
 class _StampedLocator:
     """numba's own cache locator for a kernel, its source stamp replaced by :data:`SOURCE_STAMP`."""
 
-    def __init__(self, locator):
+    def __init__(self, locator: Any) -> None:
         self._locator = locator
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._locator, name)
 
     def get_source_stamp(self) -> str:
@@ -98,7 +99,7 @@ class _StampedLocator:
 
 
 class _StampedImpl(CompileResultCacheImpl):
-    def __init__(self, py_func):
+    def __init__(self, py_func: Callable) -> None:
         super().__init__(py_func)
         self._locator = _StampedLocator(self._locator)
 
@@ -113,21 +114,21 @@ class _StampedCache(FunctionCache):
 _KERNELS: list = []
 
 
-def jit(function=None, *, parallel: bool = False):
+def jit(function: Callable | None = None, *, parallel: bool = False) -> Any:
     """Compile ``function`` with capopt's kernel flags (usable bare or with ``parallel=``)."""
 
-    def decorate(f):
+    def decorate(f: Callable) -> Any:
         kernel = numba.njit(fastmath=False, nogil=True, parallel=parallel, error_model="numpy")(f)
         if isinstance(kernel, Dispatcher):  # NUMBA_DISABLE_JIT=1 leaves the plain function
             # What cache=True does (Dispatcher.enable_caching), with the stamped cache.
-            kernel._cache = _StampedCache(f)
+            kernel._cache = _StampedCache(f)  # type: ignore[attr-defined]  # numba sets it so
         _KERNELS.append(kernel)
         return kernel
 
     return decorate if function is None else decorate(function)
 
 
-def _has_cache(kernel) -> bool:
+def _has_cache(kernel: Any) -> bool:
     """Whether numba holds compiled code for ``kernel`` that is fresh for its sources.
 
     Reads numba's cache index as numba does before it compiles (an index written by another

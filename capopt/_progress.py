@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -72,7 +73,8 @@ def show_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
-def progress_bar(iterable=None, *, progress: bool | None = None, **options) -> "tqdm":
+def progress_bar(iterable: Iterable | None = None, *, progress: bool | None = None,
+                 **options: Any) -> "tqdm":
     """A tqdm bar on stderr (``desc``, ``total``, ``unit`` ... in ``options``); a silent
     pass-through when :func:`show_progress` says no."""
     from tqdm.auto import tqdm  # imported on first use: `capopt --help` stays light

@@ -86,7 +86,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def _by_name(table: str, name: str, doc: str) -> property:
     """A read-only attribute ``<table>_<name>``: the entry ``name`` of the mapping ``table``,
     or an AttributeError naming the parameters the family has."""
 
-    def get(self):
+    def get(self: Sensitivity) -> Any:
         entries = getattr(self, table)
         if name not in entries:
             raise AttributeError(
@@ -120,7 +120,7 @@ def _by_name(table: str, name: str, doc: str) -> property:
     return property(get, doc=doc)
 
 
-def _ldexp(x, e: int):
+def _ldexp(x: Any, e: int) -> Any:
     """``x * 2**e``, exact where representable, +-inf where it overflows, without warnings."""
     if e == 0:
         return x
@@ -424,7 +424,7 @@ def sensitivity(
     )
 
 
-def _check_result(result, curves: LossCurves, d: float) -> None:
+def _check_result(result: object, curves: LossCurves, d: float) -> None:
     if not isinstance(result, AllocationResult):
         raise TypeError(f"result must be an AllocationResult (from capopt.solve), got {type(result).__name__}")
     if result.curves is not curves or result.budget != d:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .._kernels.kkt import apply_border
+from .._typing import ArrayLike
 
 __all__ = ["CapacityJacobian"]
 
@@ -64,7 +65,8 @@ class CapacityJacobian(LinearOperator):
         parameters gives NaN everywhere.
     """
 
-    def __init__(self, features, inverse_curvature, border, partials, undetermined):
+    def __init__(self, features: ArrayLike, inverse_curvature: ArrayLike, border: ArrayLike,
+                 partials: ArrayLike, undetermined: ArrayLike) -> None:
         self.features = np.asarray(features, dtype=np.intp)
         self.inverse_curvature = np.asarray(inverse_curvature, dtype=np.float64)
         self.border = np.asarray(border, dtype=np.float64)

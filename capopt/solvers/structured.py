@@ -66,6 +66,8 @@ at 1 in the relaxation, ``R0 = d - k0``, ``top`` the largest fraction the budget
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .. import _formulas as F
@@ -174,7 +176,8 @@ def solve_mixed(curves: QuadraticCurves, d: float) -> Solution:
     rounding = enumeration_rounding(scale, n)
 
     most = min(nU, int(np.floor(d)))
-    found = [((np.arange(k), None, 0.0), p.loss(np.arange(k), None, 0.0)) for k in (k0, k0 + 1) if k <= most]
+    found: list[tuple[tuple[np.ndarray, int | None, float], float]] = [
+        ((np.arange(k), None, 0.0), p.loss(np.arange(k), None, 0.0)) for k in (k0, k0 + 1) if k <= most]
     assert found, "k0 whole concave features always fit the budget"
     if fraction and nU > k0:
         found.extend(_fractional(p, k0, min(loss for _, loss in found), rounding))
@@ -217,7 +220,8 @@ def _mirrored(found: list[tuple[np.ndarray, float]], C: np.ndarray,
     return out
 
 
-def _fractional(p: _Problem, k0: int, incumbent: float, tie: float):
+def _fractional(p: _Problem, k0: int, incumbent: float,
+                tie: float) -> Iterator[tuple[tuple[np.ndarray, int | None, float], float]]:
     """The structures with one concave feature fractional in (k0, k0 + 1) worth evaluating,
     with their losses: every one whose bound is within ``tie`` of the best loss found, so
     that ties are seen."""

@@ -12,6 +12,7 @@ of a piece and ``w`` its width.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -196,7 +197,7 @@ def _by_root_finding(curves: LossCurves, d: float) -> Solution:
     if float(np.sum(curves.capacity_at(0.0))) <= d:
         return Solution(curves.capacity_at(0.0), 0.0)
 
-    def excess(lam):
+    def excess(lam: float) -> float:
         return float(np.sum(curves.capacity_at(lam))) - d
 
     top, doublings = _top_multiplier(excess, float(np.max(curves.marginal(np.zeros(n)))))
@@ -210,7 +211,7 @@ def _by_root_finding(curves: LossCurves, d: float) -> Solution:
     return Solution(C, hi, iterations=steps)
 
 
-def _top_multiplier(excess, top: float) -> tuple[float, int]:
+def _top_multiplier(excess: Callable[[float], float], top: float) -> tuple[float, int]:
     r"""A multiplier with ``excess(top) <= 0`` from a first guess, doubled while it is not.
 
     The guess, :math:`\max_i m_i(0)`, is a finite difference for curves given as functions:
@@ -232,7 +233,7 @@ def _float_midpoint(lo: float, hi: float) -> float:
     return float(np.int64((i + j) // 2).view(np.float64))
 
 
-def _adjacent_bracket(excess, lo: float, hi: float):
+def _adjacent_bracket(excess: Callable[[float], float], lo: float, hi: float) -> tuple[float, float, int]:
     """Adjacent floats lo < hi with excess(lo) > 0 >= excess(hi), for a non-increasing excess.
 
     Brent's method (:func:`scipy.optimize.brentq`, bracketing, so safe on the steps of

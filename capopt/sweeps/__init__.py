@@ -10,6 +10,7 @@ them. One optimum is differentiated by :func:`capopt.sensitivity`.
 
 
 import importlib
+from typing import Any
 
 #: Each public name and the submodule it lives in, imported on first use: the grid and
 #: the phase diagrams need xarray, which ``import capopt`` and ``capopt --help`` do not load.
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _HOMES:
         return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,6 +58,8 @@ features, ``W`` the widest problem, ``f``/``g`` the full and ignore margins.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
@@ -262,7 +264,7 @@ class _Problem:
             p = np.nextafter(p, 0.0)
         return float(p)
 
-    def solve(self, values: dict):
+    def solve(self, values: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(capacities (P, W), levels mu_- and mu_+ (P, 1), importances (P, W), K (P, 1))."""
         K = np.asarray(self.kurtosis(values), dtype=np.float64)
         if self.two_feature:  # two_feature_phase: the sweep N = 2, d = 1, r = b/a
@@ -296,7 +298,7 @@ class _Problem:
             parts.append(self.margins({k: x[s:s + DEFAULT_CHUNK_SIZE] for k, x in values.items()})[2])
         return np.concatenate(parts)
 
-    def _at(self, values: dict, along: str, x: np.ndarray, rows: np.ndarray):
+    def _at(self, values: dict, along: str, x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sub = {k: v[rows] for k, v in values.items()}
         sub[along] = x
         return self.margins(sub)
@@ -305,23 +307,27 @@ class _Problem:
         """Regime codes (P, W) of the problems ``values`` with ``along`` set to ``x``."""
         return self._at(values, along, x, np.arange(x.size))[2]
 
-    def margin_function(self, values: dict, along: str, feature, kind):
+    def margin_function(self, values: dict, along: str, feature: np.ndarray,
+                        kind: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """``margin(x, rows)``: f_i (kind _FULL) or g_i (kind _IGNORE) of the brackets ``rows`` at x."""
-        def margin(x, rows):
+        def margin(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
             f, g, _ = self._at(values, along, x, rows)
             i = feature[rows]
             return np.where(kind[rows] == _FULL, f[np.arange(i.size), i], g[np.arange(i.size), i])
         return margin
 
-    def same_regime_function(self, values: dict, along: str, feature, regime):
+    def same_regime_function(self, values: dict, along: str, feature: np.ndarray,
+                             regime: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """``same(x, rows)``: 1 where feature i of the brackets ``rows`` is in ``regime`` at x, else -1."""
-        def same(x, rows):
+        def same(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
             codes = self._at(values, along, x, rows)[2]
             return np.where(codes[np.arange(rows.size), feature[rows]] == regime[rows], 1.0, -1.0)
         return same
 
 
-def _illinois(a, b, fa, fb, function, rtol: float, *, interpolate: bool = True):
+def _illinois(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray,
+              function: Callable[[np.ndarray, np.ndarray], np.ndarray], rtol: float, *,
+              interpolate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Roots of functions that change sign in brackets [a, b], all brackets at once.
 
     ``function(x, open_)`` evaluates the functions of the brackets ``open_`` (indices) at
@@ -374,7 +380,9 @@ def _parameter_names(ds: xr.Dataset) -> tuple[str, ...]:
     return tuple(k for k in PARAMETERS if k in ds.coords and not (k == "kurtosis" and "density" in ds.coords))
 
 
-def _result(ds, names, along, rtol, values, x, width, line, feature, below, above, smooth) -> xr.Dataset:
+def _result(ds: xr.Dataset, names: tuple[str, ...], along: str, rtol: float, values: dict, x: np.ndarray,
+            width: np.ndarray, line: np.ndarray, feature: np.ndarray, below: np.ndarray, above: np.ndarray,
+            smooth: np.ndarray) -> xr.Dataset:
     words = np.array([r.value for r in Regime], dtype=object)
     # Points are ordered by line, then along it: count within each (line, feature, regimes).
     order = np.lexsort((np.arange(x.size), above, below, feature, line))

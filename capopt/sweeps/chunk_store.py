@@ -21,12 +21,14 @@ import io
 import json
 import warnings
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .._atomic import atomic_write
 from .._folder_lock import FolderLock
+from .._typing import PathLike
 
 __all__ = ["ChunkStore", "CheckpointWarning", "manifest", "FIELDS", "SENSITIVITY_FIELDS"]
 
@@ -68,7 +70,7 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _checksum(arrays) -> str:
+def _checksum(arrays: Iterable[np.ndarray]) -> str:
     """SHA-256 over each array's dtype, shape and C-order bytes, in order."""
     parts = []
     for x in arrays:
@@ -113,7 +115,7 @@ class ChunkStore:
         another sweep (the message names the file and the parameters that differ).
     """
 
-    def __init__(self, directory, manifest: dict):
+    def __init__(self, directory: PathLike | None, manifest: dict):
         self.directory = None if directory is None else Path(directory)
         self.manifest = manifest
         self.fields = FIELDS + (SENSITIVITY_FIELDS if manifest.get("sensitivities") else ())
@@ -146,7 +148,7 @@ class ChunkStore:
     def __enter__(self) -> ChunkStore:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _check_manifest(self, path: Path) -> None:
@@ -233,7 +235,7 @@ class ChunkStore:
             return (), "does not match its checksum (its contents changed after it was written)"
         return arrays, ""
 
-    def save(self, index: int, result) -> None:
+    def save(self, index: int, result: Sequence[np.ndarray]) -> None:
         """Write chunk ``index`` (the arrays of :attr:`fields`, in order) with its header."""
         if self.directory is None:
             return

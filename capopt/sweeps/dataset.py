@@ -7,6 +7,7 @@ and :func:`load_sweep` reads it back identical.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import xarray as xr
 
 from .. import _formulas as F
 from .._atomic import atomic_write
+from .._typing import PathLike
 
 __all__ = ["to_dataset", "save_sweep", "load_sweep", "DESCRIPTIONS"]
 
@@ -50,7 +52,8 @@ _UNITS = {"multiplier_d_budget": "per dimension", "capacity_d_budget": "per dime
           "capacity_d_decay": "per unit of r", "regime_margin": "relative (dimensionless)"}
 
 
-def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: int, chunks) -> xr.Dataset:
+def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: int,
+               chunks: Sequence[Sequence[np.ndarray]]) -> xr.Dataset:
     """Assemble the chunks' results into the labelled dataset.
 
     ``grid`` holds the checked parameters by name (scalars or 1-d arrays), ``kurtosis`` the
@@ -93,7 +96,8 @@ def to_dataset(grid: dict, kurtosis: np.ndarray, base: str, atol: float, width: 
 
 
 def _sensitivities(grid: dict, base: str, dims: tuple, shape: tuple, width: int,
-                   lam_dd, dC_dd, dC_dK, dC_dr, margins) -> dict:
+                   lam_dd: np.ndarray, dC_dd: np.ndarray, dC_dK: np.ndarray, dC_dr: np.ndarray,
+                   margins: np.ndarray) -> dict:
     """The sensitivity variables from the kernel's outputs (flattened over the grid)."""
     per_feature = dims + ("feature",)
     out = {
@@ -115,7 +119,7 @@ def _sensitivities(grid: dict, base: str, dims: tuple, shape: tuple, width: int,
     return out
 
 
-def save_sweep(ds: xr.Dataset, path) -> None:
+def save_sweep(ds: xr.Dataset, path: PathLike) -> None:
     """Write a sweep's dataset to a netCDF file, atomically.
 
     netCDF-3 through scipy (xarray's ``engine="scipy"``), so no netCDF library is needed;
@@ -134,6 +138,6 @@ def save_sweep(ds: xr.Dataset, path) -> None:
         f.write(bytes(ds.to_netcdf(engine="scipy")))
 
 
-def load_sweep(path) -> xr.Dataset:
+def load_sweep(path: PathLike) -> xr.Dataset:
     """Read a dataset written by :func:`save_sweep` (fully into memory; the file is closed)."""
     return xr.load_dataset(Path(path), engine="scipy")

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .. import _formulas as F
 from .._validation import as_axis_values, check_choice, check_executor, check_flag, check_integer, check_scalar
+from .._typing import ArrayLike, PathLike
 from ..regimes import DEFAULT_REGIME_ATOL
 from .._kernels.grid import solve_grid
 from .._kernels.grid_sensitivities import solve_grid_sensitivities
@@ -48,14 +49,14 @@ PARAMETERS = ("n_features", "budget", "importance_decay", "kurtosis", "density")
 
 def sweep(
     *,
-    n_features,
-    budget,
-    importance_decay=1.0,
-    kurtosis=None,
-    density=None,
+    n_features: ArrayLike,
+    budget: ArrayLike,
+    importance_decay: ArrayLike = 1.0,
+    kurtosis: ArrayLike | None = None,
+    density: ArrayLike | None = None,
     base: str = "gaussian",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    checkpoint=None,
+    checkpoint: PathLike | None = None,
     executor: concurrent.futures.Executor | None = None,
     progress: bool | None = None,
     regime_atol: float = DEFAULT_REGIME_ATOL,
@@ -164,7 +165,7 @@ def sweep(
     width = int(np.max(grid["n_features"]))
     starts = range(0, n_problems, chunk_size)
 
-    def task(index):
+    def task(index: int) -> tuple:
         part = slice(starts[index], starts[index] + chunk_size)
         return (
             per_problem["n_features"][part],
@@ -194,7 +195,8 @@ def sweep(
                       [chunks[i] for i in range(len(starts))])
 
 
-def _solve_chunk(n, d, r, K, width, atol, sensitivities=False):
+def _solve_chunk(n: np.ndarray, d: np.ndarray, r: np.ndarray, K: np.ndarray, width: int, atol: float,
+                 sensitivities: bool = False) -> tuple[np.ndarray, ...]:
     """Solve one chunk: importances v_i = r**i for i < n, then the kernel.
 
     A module-level function of arrays and numbers only, so that any executor can ship it.
@@ -209,7 +211,7 @@ def _solve_chunk(n, d, r, K, width, atol, sensitivities=False):
     return (C, lam, loss, counts.astype(np.int32), *derivatives)
 
 
-def importances(r, width: int) -> np.ndarray:
+def importances(r: ArrayLike, width: int) -> np.ndarray:
     """The importances :math:`v_i = r^i`, i < ``width``, of each decay r: shape (len(r), width)."""
     with np.errstate(under="ignore"):
         return np.power.outer(r, np.arange(width, dtype=np.float64))
@@ -218,7 +220,8 @@ def importances(r, width: int) -> np.ndarray:
 # The grid --------------------------------------------------------------------------------
 
 
-def check_grid(n_features, budget, importance_decay, kurtosis, density, base) -> dict:
+def check_grid(n_features: ArrayLike, budget: ArrayLike, importance_decay: ArrayLike,
+               kurtosis: ArrayLike | None, density: ArrayLike | None, base: str) -> dict:
     """The checked parameters of :func:`sweep` by name, in :data:`PARAMETERS` order (one of
     K and p absent); raises ValueError as :func:`sweep` does, before any work."""
     if (kurtosis is None) == (density is None):

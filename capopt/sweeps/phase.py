@@ -24,17 +24,20 @@ active input (3 for Gaussian), ``d`` budget, ``N`` number of features.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
 from .. import _formulas as F
+from .._typing import ArrayLike
 from .._validation import as_float_array
 from .grid import sweep
 
 __all__ = ["two_feature_phase", "polysemantic_phase", "polysemantic_fraction", "boundary_density"]
 
 
-def two_feature_phase(importance_ratio, kurtosis, **sweep_options) -> xr.Dataset:
+def two_feature_phase(importance_ratio: ArrayLike, kurtosis: ArrayLike, **sweep_options: Any) -> xr.Dataset:
     r"""Allocation of two features on one neuron over importance ratio a/b and kurtosis K.
 
     Parameters
@@ -104,8 +107,8 @@ def polysemantic_fraction(ds: xr.Dataset) -> xr.DataArray:
 
 
 def polysemantic_phase(
-    density, importance_decay, *, n_features: int = 64, budget: float = 16, base: str = "gaussian",
-    **sweep_options,
+    density: ArrayLike, importance_decay: ArrayLike, *, n_features: int = 64, budget: float = 16,
+    base: str = "gaussian", **sweep_options: Any,
 ) -> xr.Dataset:
     r"""Fraction of polysemantic features over input density p and importance decay r.
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.process
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 __all__ = ["run_chunks", "DEFAULT_CHUNK_SIZE"]
 
@@ -17,7 +19,11 @@ __all__ = ["run_chunks", "DEFAULT_CHUNK_SIZE"]
 DEFAULT_CHUNK_SIZE = 1 << 16
 
 
-def run_chunks(pending, task, solve, executor):
+T = TypeVar("T")
+
+
+def run_chunks(pending: Sequence[int], task: Callable[[int], tuple], solve: Callable[..., T],
+               executor: concurrent.futures.Executor | None) -> Iterator[tuple[int, T]]:
     """Yield (chunk index, ``solve(*task(index))``) as chunks finish, in process or on ``executor``.
 
     ``solve`` must be a module-level function of arrays and numbers, so that any executor can
