@@ -109,6 +109,8 @@ class _Problem:
         self.C = np.empty(n)
         self.order = np.empty(0, np.intp)
         self.values: dict[float, tuple[float, float]] = {}
+        #: The budget whose fill of V ``C`` holds, or None (the scratch of another pass).
+        self.holds: float | None = None
 
     def relaxation(self) -> tuple[np.ndarray, float]:
         """The chord relaxation, water-filled exactly: its capacities (in ``C``, until the
@@ -120,6 +122,7 @@ class _Problem:
         self._fill(self.v_V, K, self.d, self.C)
         loss = float(self._loss(self.v_V, K, self.C))
         self.v_V[self.U] = 0.0
+        self.holds = None
         return self.C, loss
 
     def rank(self) -> None:
@@ -136,6 +139,7 @@ class _Problem:
         if budget not in self.values:
             lam = float(self._fill(self.v_V, self.K, max(budget, 0.0), self.C)[0])
             self.values[budget] = (float(self._loss(self.v_V, self.K, self.C)), lam)
+            self.holds = budget
         return self.values[budget]
 
     def loss(self, ones: np.ndarray, j: int | None, c: float) -> float:
@@ -150,7 +154,9 @@ class _Problem:
     def allocation(self, ones: np.ndarray, j: int | None, c: float, out: np.ndarray) -> np.ndarray:
         """The capacities of that structure, formed in ``out`` (N,)."""
         spent = ones.size + (c if j is not None else 0.0)
-        self._fill(self.v_V, self.K, max(self.d - spent, 0.0), out)
+        # C may still hold V's fill at this budget (the last candidate evaluated).
+        if not (out is self.C and self.holds == self.d - spent):
+            self._fill(self.v_V, self.K, max(self.d - spent, 0.0), out)
         out[self.U[self.order[ones]]] = 1.0
         if j is not None:
             out[self.U[self.order[j]]] = c
@@ -260,6 +266,7 @@ def _fractional(p: _Problem, k0: int, incumbent: float,
             stretches = stationary_levels(p.v_V, p.K, x, k, R0, top)
             # pair_assembly writes V's capacities at the stationary point into C, scratch.
             fractions = [pair_assembly(p.v_V, p.K, x, k, R0, lo, hi, p.C)[0] for lo, hi in stretches]
+            p.holds = None
             if top < 1.0:
                 fractions.append(top)
             for c in fractions:
