@@ -36,14 +36,16 @@ from capopt.capacity import capacity
 from capopt.curves import quadratic
 from capopt.solvers import solve
 import capopt.training.quadratic as trainers
+from capopt.training.quadratic import QUADRATIC_SAMPLED_OPTIONS
 
 from ._common import markdown_table, progress, ratio, seconds, timed
 
 #: Target agreement of the trained capacities with the solver's.
 TOL = 1e-3
 SEEDS = (0, 1, 2)
-#: Adam schedule (the cross-check tables' settings) and how often the observer looks.
-ADAM = {"steps": 20_000, "batch_size": 1024, "lr": 1e-2, "schedule": "cosine"}
+#: Adam schedule (the cross-check tables' settings: batch 1024, lr 1e-2 cosine) and how
+#: often the observer looks.
+ADAM = QUADRATIC_SAMPLED_OPTIONS.with_overrides(steps=20_000)
 ADAM_QUICK_STEPS = 1000
 ADAM_CHECK_EVERY = 50
 
@@ -154,10 +156,10 @@ def adam_to_tolerance(curves, budget, target, steps, seed=0) -> dict:
     observer = _Observer(target, TOL, every=ADAM_CHECK_EVERY)
 
     def wrap(fit):
-        return lambda model, **options: fit(_ObservedModel(model, observer), **options)
+        return lambda model, *args, **kwargs: fit(_ObservedModel(model, observer), *args, **kwargs)
 
-    options = {**ADAM, "steps": steps}
-    out = _observed_run(lambda: trainers.train_quadratic_sampled(curves, budget, seed=seed, **options),
+    out = _observed_run(lambda: trainers.train_quadratic_sampled(curves, budget, options=ADAM,
+                                                                 steps=steps, seed=seed),
                         "fit", wrap, observer)
     out["steps"] = steps
     return out
@@ -185,7 +187,7 @@ def run(quick: bool = False) -> dict:
             fit = trainers.train_quadratic_exact(curves, p.d, seed=s)
             converged.append(dict(seconds=time.perf_counter() - start,
                                   dC=float(np.max(np.abs(fit.capacities - target)))))
-        adam = adam_to_tolerance(curves, p.d, target, ADAM_QUICK_STEPS if quick else ADAM["steps"])
+        adam = adam_to_tolerance(curves, p.d, target, ADAM_QUICK_STEPS if quick else ADAM.steps)
         out.append(dict(
             problem=p.label, n=p.n, d=p.d, method=result.method, solve=timing.as_dict(),
             lbfgs=dict(runs=lbfgs, reached=sum(r["reached"] for r in lbfgs),
@@ -198,7 +200,8 @@ def run(quick: bool = False) -> dict:
             adam=adam,
         ))
         progress(f"  training: {p.label} N={p.n} d={p.d} done")
-    return {"problems": out, "tol": TOL, "adam": ADAM, "seeds": list(seeds)}
+    adam = {name: getattr(ADAM, name) for name in ("steps", "batch_size", "lr", "schedule")}
+    return {"problems": out, "tol": TOL, "adam": adam, "seeds": list(seeds)}
 
 
 def report(results: dict) -> str:

@@ -8,9 +8,11 @@ the boundary can assume clean float64 input.
 from __future__ import annotations
 
 import concurrent.futures
+import difflib
 import math
 import numbers
 from collections.abc import Callable, Collection
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -196,6 +198,23 @@ def check_model(curves: Any, name: str, model: str, expected: str) -> Any:
     if getattr(found, "name", None) != model:
         raise TypeError(f"{name} must be {expected}, got {type(curves).__name__}")
     return curves
+
+
+def check_keywords(given: Iterable[str], accepted: Sequence[str], where: str) -> None:
+    """Raise for the first of ``given`` that is not one of ``accepted``, naming the closest.
+
+    Raises
+    ------
+    TypeError
+        "<where> got an unknown option <name> (did you mean <closest>?); it accepts <accepted>",
+        the kind of error Python raises for an unexpected keyword argument.
+    """
+    for name in given:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{where} got an unknown option {name!r}{hint}; it accepts "
+                            f"{', '.join(accepted)}")
 
 
 def check_executor(executor: object) -> concurrent.futures.Executor | None:

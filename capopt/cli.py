@@ -306,6 +306,11 @@ def _configure_crosscheck(p: argparse.ArgumentParser) -> None:
                         "overrides its 10000 steps, --seeds sets seeds per density, default 1)")
 
 
+def _steps(args: argparse.Namespace) -> dict[str, Any]:
+    """``--steps`` as an override of the trainer's recipe; none without it (the recipe's own)."""
+    return {} if args.steps is None else {"steps": args.steps}
+
+
 def _run_tms_experiment(args: argparse.Namespace) -> int:
     """Train a published TMS setting and tabulate the values it is read at, per density."""
     from .report.captions import fmt
@@ -317,8 +322,8 @@ def _run_tms_experiment(args: argparse.Namespace) -> int:
           f"{fmt(min(spec.densities))}..{fmt(max(spec.densities))}, Adam lr {fmt(spec.lr)}, batch "
           f"{spec.batch_size}, {spec.steps if args.steps is None else args.steps} steps, "
           f"{seeds} seed(s); {spec.source}")
-    sweep = tms_experiment(spec.name, n_seeds=seeds, steps=args.steps, seed=args.seed,
-                           progress=True, desc=spec.name)
+    sweep = tms_experiment(spec.name, n_seeds=seeds, seed=args.seed, **_steps(args), progress=True,
+                           desc=spec.name)
     values = spec.published
     counts = sweep.near_values(values)
     dpf = sweep.dimensions_per_feature.mean(axis=1)
@@ -340,8 +345,7 @@ def _run_crosscheck(args: argparse.Namespace) -> int:
         return _run_tms_experiment(args)
 
     options = ({"starts": args.starts} if args.route == "exact"
-               else {"steps": 5000 if args.steps is None else args.steps,
-                     "n_seeds": 4 if args.seeds is None else args.seeds})
+               else {**_steps(args), "n_seeds": 4 if args.seeds is None else args.seeds})
     given = (args.importance, args.importance_file, args.importance_decay)
     if all(x is None for x in given):
         print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")

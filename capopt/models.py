@@ -327,3 +327,8 @@ class ExplicitModel(abc.ABC):
         """Train the model with ``budget`` hidden dimensions along ``route`` (one of
         :attr:`routes`), with the trainer's ``options``."""
         raise TypeError(f"{type(self).__name__} has no trainer")
+
+    def training_options(self, route: str) -> tuple[str, ...] | None:
+        """The options :meth:`train` takes along ``route``, so that a wrong one is named
+        before any work; None (default) when the model does not say."""
+        return None

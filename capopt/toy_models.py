@@ -6,11 +6,15 @@ each an :class:`capopt.models.ExplicitModel` that :func:`capopt.compare` scores 
 with and :func:`capopt.crosscheck` trains. Their losses are :mod:`capopt.models`'; their
 optimal embeddings come from :mod:`capopt.realisation`, their trainers from
 :mod:`capopt.training`, both imported on first use: this module sits above them, and the
-families reach it only when asked for their model.
+families reach it only when asked for their model. Each model names its trainer per route
+(:meth:`TrainedToyModel.trainer`), and so the options it takes, which
+:func:`capopt.crosscheck` checks before any work.
 """
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +28,7 @@ if TYPE_CHECKING:
     from .solvers.result import AllocationResult
     from .training.results import ExactFit, SampledFit
 
-__all__ = ["QuadraticToyModel", "LinearAutoencoderModel", "PREDICTION_REALIZE_TOL"]
+__all__ = ["QuadraticToyModel", "LinearAutoencoderModel", "TrainedToyModel", "PREDICTION_REALIZE_TOL"]
 
 #: Tolerance for grouping an optimal allocation into the blocks of the embedding that
 #: attains it: the certified methods return capacities to ~1e-9 (the global method's own
@@ -32,8 +36,27 @@ __all__ = ["QuadraticToyModel", "LinearAutoencoderModel", "PREDICTION_REALIZE_TO
 PREDICTION_REALIZE_TOL = 1e-6
 
 
+class TrainedToyModel(ExplicitModel):
+    """An explicit model of a family ``curves`` trained by one of :mod:`capopt.training`'s
+    functions per route, each called as ``trainer(curves, budget, **options)``."""
+
+    curves: Any
+
+    @abc.abstractmethod
+    def trainer(self, route: str) -> Callable[..., ExactFit | SampledFit]:
+        """The function that trains the model along ``route`` (one of :attr:`routes`)."""
+
+    def train(self, budget: int, route: str, options: dict[str, Any]) -> ExactFit | SampledFit:
+        return self.trainer(route)(self.curves, budget, **options)
+
+    def training_options(self, route: str) -> tuple[str, ...]:
+        from .training.optim import trainer_keywords
+
+        return trainer_keywords(self.trainer(route))
+
+
 @dataclass(frozen=True)
-class QuadraticToyModel(ExplicitModel):
+class QuadraticToyModel(TrainedToyModel):
     r"""The quadratic model :math:`\hat y = x^\top W^\top W x + b` of a
     :class:`~capopt.curves.QuadraticCurves` family (theory §3)."""
 
@@ -49,15 +72,16 @@ class QuadraticToyModel(ExplicitModel):
 
         return optimal_quadratic_model(self.curves, result, seed=0, tol=PREDICTION_REALIZE_TOL).W
 
-    def train(self, budget: int, route: str, options: dict[str, Any]) -> ExactFit | SampledFit:
+    def trainer(self, route: str) -> Callable[..., ExactFit | SampledFit]:
         from .training.quadratic import train_quadratic_exact, train_quadratic_sampled
 
-        train = train_quadratic_exact if route == "exact" else train_quadratic_sampled
-        return train(self.curves, budget, **options)
+        trainers: dict[str, Callable[..., ExactFit | SampledFit]] = {
+            "exact": train_quadratic_exact, "sampled": train_quadratic_sampled}
+        return trainers[route]
 
 
 @dataclass(frozen=True)
-class LinearAutoencoderModel(ExplicitModel):
+class LinearAutoencoderModel(TrainedToyModel):
     r"""The linear autoencoder :math:`\hat x = W^\top W x` of a
     :class:`~capopt.curves.LinearAutoencoderCurves` family (theory §3)."""
 
@@ -76,14 +100,9 @@ class LinearAutoencoderModel(ExplicitModel):
         dim = int(np.floor(result.budget + PREDICTION_REALIZE_TOL))
         return realize(result.capacities, dim, seed=0, tol=PREDICTION_REALIZE_TOL)
 
-    def train(self, budget: int, route: str, options: dict[str, Any]) -> ExactFit | SampledFit:
-        from .training.autoencoders import train_autoencoder, train_linear_autoencoder
+    def trainer(self, route: str) -> Callable[..., ExactFit | SampledFit]:
+        from .training.autoencoders import train_linear_autoencoder, train_linear_autoencoder_sampled
 
-        if route == "exact":
-            return train_linear_autoencoder(self.curves, budget, **options)
-        # Unit-variance Gaussian inputs, the distribution the closed-form loss assumes.
-        options = dict(options)
-        n_seeds = options.pop("n_seeds", 1)
-        return train_autoencoder(self.curves.importance, budget, activation="linear", base="gaussian",
-                                 n_instances=n_seeds,
-                                 **{"steps": 5000, "lr": 1e-2, "schedule": "cosine", **options})
+        trainers: dict[str, Callable[..., ExactFit | SampledFit]] = {
+            "exact": train_linear_autoencoder, "sampled": train_linear_autoencoder_sampled}
+        return trainers[route]

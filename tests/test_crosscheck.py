@@ -1,5 +1,7 @@
 """Does gradient training land where the solver says? (theory §3-§4, issue 5)"""
 
+import importlib
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -186,6 +188,31 @@ def test_crosscheck_rejects_bad_arguments(args, error, match):
         crosscheck(*args, **options)
 
 
+QUADRATIC = capopt.quadratic([2.0, 1.0], 7.0)
+LINEAR = capopt.linear_autoencoder([2.0, 1.0])
+
+
+@pytest.mark.parametrize("curves, route, typo, meant, accepted", [
+    (QUADRATIC, "exact", "start", "starts", "starts, seed, gtol, maxiter$"),
+    (LINEAR, "exact", "start", "starts", "starts, seed, gtol, maxiter$"),
+    (QUADRATIC, "sampled", "n_seed", "n_seeds", "base, n_seeds, dataset_size, options, steps, "
+                                                "batch_size, .*, checkpoint, .*desc$"),
+    (LINEAR, "sampled", "setps", "steps", "n_seeds, options, steps, batch_size, .*desc$"),
+])
+def test_crosscheck_names_its_own_options_for_the_route(curves, route, typo, meant, accepted,
+                                                        monkeypatch):
+    """An option the route's trainer does not take is reported by crosscheck, before it
+    solves or trains, with the options of that route and the closest of them (issue 23:
+    ``start=4`` used to fail inside train_quadratic_exact, naming it)."""
+    def solve(*args, **kwargs):
+        pytest.fail("crosscheck solved before checking its options")
+
+    monkeypatch.setattr(importlib.import_module("capopt.training.crosscheck"), "solve", solve)
+    with pytest.raises(TypeError, match=rf"^crosscheck \(route '{route}'\) got an unknown option "
+                                        rf"'{typo}' \(did you mean '{meant}'\?\); it accepts {accepted}"):
+        crosscheck(curves, 1, route=route, **{typo: 4})
+
+
 def test_crosscheck_needs_a_family_with_a_closed_form_model():
     class Flat(capopt.LossCurves):
         n_features = 2
@@ -311,6 +338,17 @@ def test_tms_experiment_trains_the_reference_recipe():
     with pytest.raises(ValueError, match="name must be one of"):
         tms_experiment("tms-5-2")
     assert init_std("tms", 20, 200, 20) < init_std("glorot", 20, 200, 20) / 4
+
+
+def test_tms_options_are_each_experiments_recipe():
+    from capopt.catalogue import TMS_EXPERIMENTS
+    from capopt.training import TrainingOptions
+    from capopt.training.sparsity import tms_options
+
+    for spec in TMS_EXPERIMENTS.values():
+        assert tms_options(spec) == TrainingOptions(
+            steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr, schedule="constant", seed=0,
+            dtype=np.float32, init=None)
 
 
 def test_crosscheck_cli_runs_a_tms_experiment(capsys):

@@ -180,8 +180,8 @@ def test_multiplier_is_the_derivative_of_the_optimal_loss_and_the_budget_binds(r
 
 
 def test_training_figures_are_reproducible_from_their_seeds():
-    tiny = dataclasses.replace(QUICK, train_features=6, train_budget=2, train_densities=3, train_steps=100,
-                               train_batch=64)
+    tiny = dataclasses.replace(QUICK, train_features=6, train_budget=2, train_densities=3,
+                               training=QUICK.training.with_overrides(steps=100, batch_size=64))
     make = FIGURES["sparsity-sweep"].make
     quiet = dict(log=lambda line: None)
     first = make(Workbench(tiny, **quiet))
@@ -193,8 +193,8 @@ def test_training_figures_are_reproducible_from_their_seeds():
 def test_training_resumes_from_the_reports_checkpoints(tmp_path):
     """A second workbench reads the finished runs back (same weights, no step trained); a
     damaged checkpoint is named in the log and trained afresh, never merged."""
-    tiny = dataclasses.replace(QUICK, train_features=6, train_budget=2, train_densities=2, train_steps=100,
-                               train_batch=64)
+    tiny = dataclasses.replace(QUICK, train_features=6, train_budget=2, train_densities=2,
+                               training=QUICK.training.with_overrides(steps=100, batch_size=64))
     first = Workbench(tiny, log=lambda line: None, checkpoints=tmp_path).sweeps
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"quick-{name}.npz" for name in first)
     damaged = tmp_path / "quick-relu.npz"
@@ -221,9 +221,26 @@ def test_tms_figure_shows_every_number_and_its_source():
 
 
 def test_presets_train_at_the_strength_they_promise():
-    assert DEFAULT.train_seeds >= 3 and DEFAULT.train_tol > 0 and not DEFAULT.tms_experiments
+    assert DEFAULT.train_seeds >= 3 and DEFAULT.training.tol > 0 and not DEFAULT.tms_experiments
     assert FULL.train_seeds >= 5 and FULL.train_features >= 40 and FULL.train_budget >= 10
     assert set(FULL.tms_experiments) == {"tms-200-20", "tms-400-30"} and FULL.tms_steps is None
+
+
+def test_settings_list_their_training_options_as_the_appendix_rows():
+    """numbers.json and the appendix name the training options as before they were one
+    TrainingOptions: ``train_*`` rows after ``train_min_density``, ``seed`` last."""
+    rows = QUICK.as_dict()
+    names = list(rows)
+    at = names.index("train_min_density") + 1
+    assert names[at:at + 7] == ["train_steps", "train_seeds", "train_batch", "train_lr", "train_dtype",
+                                "train_tol", "train_window"]
+    assert "training" not in rows and names[-1] == "seed"
+    t = QUICK.training
+    assert (rows["train_steps"], rows["train_batch"], rows["train_lr"], rows["train_dtype"],
+            rows["train_tol"], rows["train_window"], rows["seed"]) == (
+        t.steps, t.batch_size, t.lr, "float32", t.tol, t.window, t.seed)
+    with pytest.raises(ValueError, match="training must have an int seed and a tol"):
+        dataclasses.replace(QUICK, training=QUICK.training.with_overrides(seed=None))
 
 
 def test_captions_claim_no_figure_of_the_paper(run):

@@ -9,6 +9,7 @@ from capopt._kernels import training as kernels
 from capopt.training import (
     Adam,
     SparseInputs,
+    TrainingOptions,
     fit,
     linear_autoencoder_loss_and_gradient,
     CheckpointError,
@@ -18,8 +19,13 @@ from capopt.training import (
     train_autoencoder,
     train_linear_autoencoder,
     train_quadratic_exact,
+    train_quadratic_sampled,
+    train_two_layer,
 )
-from capopt.training.autoencoders import autoencoder_model
+from capopt.training.autoencoders import AUTOENCODER_OPTIONS, autoencoder_model
+from capopt.training.quadratic import QUADRATIC_SAMPLED_OPTIONS
+from capopt.training.sparsity import SWEEP_OPTIONS, sparsity_sweep
+from capopt.training.two_layer import TWO_LAYER_OPTIONS
 from capopt.training.optim import instance_generators
 from capopt.training.two_layer import ACTIVATIONS, two_layer_model
 
@@ -292,6 +298,101 @@ def test_failed_checkpoint_write_leaves_the_old_file_and_no_temporary(tmp_path, 
 def test_fit_rejects_bad_options(bad, error, match):
     with pytest.raises(error, match=match):
         fit(small_model(), **{**RUN, **bad})
+
+
+# ---------------------------------------------------------------- training options
+def test_each_trainer_keeps_its_own_recipe():
+    """The defaults the trainers had as keyword defaults, now one constant each."""
+    tms = dict(steps=10_000, batch_size=1024, lr=1e-3, schedule="constant", dtype=np.float64,
+               tol=None, window=10)
+    assert AUTOENCODER_OPTIONS == TrainingOptions(**tms, init="tms", seed=None)
+    assert TWO_LAYER_OPTIONS == TrainingOptions(**tms, init="glorot", seed=None)
+    assert SWEEP_OPTIONS == TrainingOptions(**tms, init=None, seed=0)
+    assert QUADRATIC_SAMPLED_OPTIONS == TrainingOptions(
+        **{**tms, "steps": 5000, "lr": 1e-2, "schedule": "cosine"}, init="glorot", seed=None)
+
+
+def test_options_and_keyword_overrides_train_the_same_weights():
+    """``options=`` and keywords merge in one place: an override of a field and the same
+    field in the options object give bit-identical runs."""
+    by_keywords = train_autoencoder(0.9 ** np.arange(4), 2, density=[1.0, 0.2], steps=30,
+                                    batch_size=16, seed=3)
+    by_options = train_autoencoder(0.9 ** np.arange(4), 2, density=[1.0, 0.2],
+                                   options=AUTOENCODER_OPTIONS.with_overrides(steps=30, batch_size=16),
+                                   seed=3)
+    np.testing.assert_array_equal(by_options.weights, by_keywords.weights)
+    np.testing.assert_array_equal(by_options.loss_history, by_keywords.loss_history)
+
+
+def test_options_object_replaces_the_trainers_whole_recipe():
+    """``options`` is a whole recipe: TrainingOptions()' constant rate and 10 000 steps
+    (capped here) replace the quadratic route's cosine schedule, and its ``init=None`` is the
+    model's own."""
+    curves = capopt.quadratic([2.0, 1.0], 7.0)
+    given = train_quadratic_sampled(curves, 1, options=TrainingOptions(steps=40, seed=0))
+    spelled = train_quadratic_sampled(curves, 1, steps=40, seed=0, lr=1e-3, schedule="constant")
+    np.testing.assert_array_equal(given.weights, spelled.weights)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ({"init": "kaiming"}, ValueError, r"init must be one of \['glorot', 'tms'\], got 'kaiming'"),
+    ({"dtype": np.float16}, ValueError, "dtype must be float32 or float64, got float16"),
+    ({"seed": "0"}, TypeError, "seed must be an int, a sequence of ints"),
+    ({"seed": 1.5}, TypeError, "seed must be an int, a sequence of ints"),
+    ({"lr": "1e-3"}, TypeError, "lr must be a real number, got str"),
+    ({"window": 0}, ValueError, "window must be >= 1, got 0"),
+    ({"tol": 0.0}, ValueError, r"tol must be finite and > 0 \(or None"),
+])
+def test_training_options_are_checked_once_on_construction(bad, error, match):
+    with pytest.raises(error, match=match):
+        TrainingOptions(**bad)
+    with pytest.raises(error, match=match):  # an override is checked the same way
+        AUTOENCODER_OPTIONS.with_overrides(**bad)
+
+
+def test_a_sequence_seed_is_kept_as_a_tuple_and_the_options_are_frozen():
+    options = TrainingOptions(seed=[1, 2])
+    assert options.seed == (1, 2) and hash(options) == hash(TrainingOptions(seed=(1, 2)))
+    with pytest.raises(AttributeError):
+        options.lr = 1.0
+
+
+UNKNOWN_OPTION_CALLS = [
+    pytest.param("train_autoencoder", lambda **kw: train_autoencoder(np.ones(3), 1, **kw), id="autoencoder"),
+    pytest.param("train_two_layer", lambda **kw: train_two_layer(np.ones(3), 1, **kw), id="two-layer"),
+    pytest.param("train_quadratic_sampled",
+                 lambda **kw: train_quadratic_sampled(capopt.quadratic([1.0], 5.0), 1, **kw), id="quadratic"),
+    pytest.param("sparsity_sweep", lambda **kw: sparsity_sweep("relu", np.ones(3), 1, [1.0], **kw), id="sweep"),
+    pytest.param("fit", lambda **kw: fit(small_model(), **kw), id="fit"),
+]
+
+
+@pytest.mark.parametrize("where, call", UNKNOWN_OPTION_CALLS)
+def test_an_unknown_option_names_the_trainer_and_the_closest_option(where, call, monkeypatch):
+    """Checked before any training: the message names the trainer, suggests the closest
+    field (or run argument) and lists every accepted name."""
+    def instance_generators(*args):
+        pytest.fail("training started before the options were checked")
+
+    monkeypatch.setattr("capopt.training.optim.instance_generators", instance_generators)
+    with pytest.raises(TypeError, match=rf"^{where} got an unknown option 'setps' \(did you mean "
+                                        r"'steps'\?\); it accepts .*batch_size.*checkpoint"):
+        call(setps=5)
+    with pytest.raises(TypeError, match=r"unknown option 'progres' \(did you mean 'progress'\?\)"):
+        call(progres=True)
+    with pytest.raises(TypeError, match=r"unknown option 'warmup'; it accepts"):
+        call(warmup=10)
+
+
+def test_with_overrides_names_the_valid_fields():
+    with pytest.raises(TypeError, match=r"unknown option 'learning_rate'; it accepts steps, "
+                                        r"batch_size, lr, schedule, seed, dtype, init, tol, window"):
+        TrainingOptions().with_overrides(learning_rate=1e-2)
+
+
+def test_options_must_be_a_training_options():
+    with pytest.raises(TypeError, match=r"options must be TrainingOptions .*got dict"):
+        train_autoencoder(np.ones(3), 1, options={"steps": 5})
 
 
 # ---------------------------------------------------------------- what training finds

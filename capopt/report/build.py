@@ -65,7 +65,7 @@ def _compile(settings: Settings, log: Callable[[str], None], progress: bool) -> 
         return
     log(notice)
     started = time.perf_counter()
-    tiny = replace(settings, **_WARM_UP)
+    tiny = replace(settings, **_WARM_UP, training=settings.training.with_overrides(**_WARM_UP_TRAINING))
     bench = Workbench(tiny, log=lambda line: None, progress=False)
     specs = [spec for spec in FIGURES.values() if spec.drawn(settings)]
     for spec in progress_bar(specs, progress=progress, desc=COMPILING, unit="figure", total=len(specs)):
@@ -78,9 +78,11 @@ def _compile(settings: Settings, log: Callable[[str], None], progress: bool) -> 
 _WARM_UP: dict = dict(
     allocation_features=12, allocation_budget=4, two_feature_ratios=5, two_feature_kurtoses=5,
     phase_densities=5, phase_decays=4, phase_features=8, phase_budget=3, train_features=6,
-    train_budget=2, train_densities=2, train_steps=20, train_seeds=1, train_batch=32,
-    crosscheck_starts=1, budget_points=9, tms_seeds=1, tms_steps=20,
+    train_budget=2, train_densities=2, train_seeds=1, crosscheck_starts=1, budget_points=9,
+    tms_seeds=1, tms_steps=20,
 )
+#: ... and of its training runs (overrides of ``settings.training``).
+_WARM_UP_TRAINING: dict = dict(steps=20, batch_size=32)
 
 
 def reproduce(out: PathLike = "capopt-report", *, settings: Settings = DEFAULT,

@@ -6,9 +6,19 @@ Seeds are fixed: the same preset gives the same numbers on every run.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import cast
+
+import numpy as np
+
+from ..training.options import TrainingOptions
 
 __all__ = ["Settings", "DEFAULT", "QUICK", "FULL"]
+
+#: The appendix's rows for :attr:`Settings.training`, in order: the options the presets set,
+#: under their names as :class:`Settings` properties, with the instances per density among them.
+_TRAINING_ROWS = ("train_steps", "train_seeds", "train_batch", "train_lr", "train_dtype",
+                  "train_tol", "train_window")
 
 
 @dataclass(frozen=True)
@@ -35,18 +45,19 @@ class Settings:
         Densities from 1 to ``train_min_density``, geometrically spaced.
     train_min_density : float
         Sparsest density trained.
-    train_steps, train_seeds, train_batch : int
-        Cap on the Adam steps, instances per density, minibatch size.
-    train_lr : float
-        Adam learning rate (constant).
-    train_dtype : {"float32", "float64"}
-        Precision of the trained sweeps: float32, the precision Toy Models of Superposition
-        trains in (half the memory traffic of float64; capacities are read to 1e-2).
-    train_tol, train_window : float, int
-        Convergence criterion of the sweeps (:func:`capopt.training.fit`'s ``tol`` and
-        ``window``, records of 100 steps): training stops when the mean loss of the last
-        ``train_window`` records differs from that of the ``train_window`` before by less
-        than ``train_tol`` relative, for every instance, or at ``train_steps``.
+    train_seeds : int
+        Instances per density.
+    training : TrainingOptions
+        How the sweeps are trained (:func:`capopt.training.sparsity_sweep`'s options): a cap
+        on the Adam steps, the minibatch size, the learning rate (constant), float32 (the
+        precision Toy Models of Superposition trains in: half the memory traffic of float64;
+        capacities are read to 1e-2), each architecture's own initialiser, and the
+        convergence criterion (``tol`` and ``window``, records of 100 steps): training
+        stops when the mean loss of the last ``window`` records differs from that of the
+        ``window`` before by less than ``tol`` relative, for every instance, or at
+        ``steps``. Its ``seed`` is :attr:`seed`. The appendix lists its options as
+        ``train_steps``, ``train_batch``, ``train_lr``, ``train_dtype``, ``train_tol`` and
+        ``train_window`` (properties of the same names).
     regime_atols, zero_tols : tuple of float
         Thresholds over which the polysemantic count's sensitivity is reported: a
         represented feature (column norm above ``zero_tol`` of the longest) with
@@ -67,7 +78,8 @@ class Settings:
     budget_points : int
         Budgets solved for the budget-response figure.
     seed : int
-        Seed of every random choice (training, realisations).
+        Seed of every random choice (training, realisations, cross-checks): a property,
+        ``training.seed``.
     """
 
     name: str
@@ -84,13 +96,8 @@ class Settings:
     train_budget: int
     train_densities: int
     train_min_density: float
-    train_steps: int
     train_seeds: int
-    train_batch: int
-    train_lr: float
-    train_dtype: str
-    train_tol: float
-    train_window: int
+    training: TrainingOptions
     regime_atols: tuple
     zero_tols: tuple
     tms_experiments: tuple
@@ -99,10 +106,50 @@ class Settings:
     gram_density: float
     crosscheck_starts: int
     budget_points: int
-    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # The report is reproducible, and its captions state the convergence criterion.
+        if not isinstance(self.training.seed, int) or self.training.tol is None:
+            raise ValueError(f"training must have an int seed and a tol, got seed "
+                             f"{self.training.seed!r} and tol {self.training.tol!r}")
+
+    @property
+    def seed(self) -> int:
+        return cast(int, self.training.seed)  # checked on construction
+
+    @property
+    def train_steps(self) -> int:
+        return self.training.steps
+
+    @property
+    def train_batch(self) -> int:
+        return self.training.batch_size
+
+    @property
+    def train_lr(self) -> float:
+        return self.training.lr
+
+    @property
+    def train_dtype(self) -> str:
+        return np.dtype(self.training.dtype).name
+
+    @property
+    def train_tol(self) -> float:
+        return cast(float, self.training.tol)  # not None: checked on construction
+
+    @property
+    def train_window(self) -> int:
+        return self.training.window
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings as the report's appendix and ``numbers.json`` list them: one row per
+        field, :attr:`training` as its ``train_*`` rows, ``seed`` last."""
+        rows: dict[str, object] = {}
+        for f in fields(self):
+            names = (_TRAINING_ROWS if f.name == "training" else
+                     () if f.name in _TRAINING_ROWS else (f.name,))
+            rows.update((name, getattr(self, name)) for name in names)
+        return {**rows, "seed": self.seed}
 
 
 #: ``capopt reproduce`` (its measured time: :data:`capopt._progress.MEASURED_SECONDS`).
@@ -121,13 +168,9 @@ DEFAULT = Settings(
     train_budget=5,
     train_densities=12,
     train_min_density=0.01,
-    train_steps=8000,
     train_seeds=3,
-    train_batch=256,
-    train_lr=3e-3,
-    train_dtype="float32",
-    train_tol=1e-3,
-    train_window=10,
+    training=TrainingOptions(steps=8000, batch_size=256, lr=3e-3, seed=0, dtype=np.float32,
+                             tol=1e-3, window=10),
     regime_atols=(0.01, 0.02, 0.05),
     zero_tols=(0.05, 0.1, 0.2),
     tms_experiments=(),
@@ -153,8 +196,7 @@ QUICK = replace(
     train_budget=3,
     train_densities=6,
     train_min_density=0.02,
-    train_steps=3000,
-    train_lr=1e-2,
+    training=DEFAULT.training.with_overrides(steps=3000, lr=1e-2),
     train_seeds=2,
     crosscheck_starts=2,
     budget_points=57,
@@ -169,9 +211,8 @@ FULL = replace(
     train_features=40,
     train_budget=10,
     train_densities=16,
-    train_steps=20_000,
+    training=DEFAULT.training.with_overrides(steps=20_000, batch_size=1024),
     train_seeds=5,
-    train_batch=1024,
     tms_experiments=("tms-200-20", "tms-400-30"),
     crosscheck_starts=8,
 )

@@ -91,9 +91,8 @@ class Workbench:
             started = time.perf_counter()
             out[name] = self.train(name, partial(
                 sparsity_sweep, name, self.train_importance, s.train_budget, self.train_densities,
-                n_seeds=s.train_seeds, steps=s.train_steps, batch_size=s.train_batch,
-                lr=s.train_lr, seed=s.seed, dtype=np.dtype(s.train_dtype), tol=s.train_tol,
-                window=s.train_window, progress=self.progress, desc=f"training {name}",
+                n_seeds=s.train_seeds, options=s.training, progress=self.progress,
+                desc=f"training {name}",
             ))
             self._trained(name, self.train_densities.size * s.train_seeds, out[name].fit, started)
         return out
@@ -103,10 +102,12 @@ class Workbench:
         """Each of ``settings.tms_experiments`` trained in its reference recipe, by name."""
         out = {}
         s = self.settings
+        # tms_steps None: each experiment's own steps.
+        steps: dict[str, Any] = {} if s.tms_steps is None else {"steps": s.tms_steps}
         for name in s.tms_experiments:
             started = time.perf_counter()
             out[name] = self.train(name, partial(
-                tms_experiment, name, n_seeds=s.tms_seeds, steps=s.tms_steps, seed=s.seed,
+                tms_experiment, name, n_seeds=s.tms_seeds, seed=s.seed, **steps,
                 progress=self.progress, desc=f"training {name}"))
             self._trained(name, out[name].densities.size * s.tms_seeds, out[name].fit, started)
         return out

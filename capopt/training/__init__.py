@@ -4,7 +4,8 @@ Nothing here runs inside a solver: these trainers produce embeddings whose measu
 capacities are compared with what :func:`capopt.solve` predicts (:func:`crosscheck`), or
 tabulated against sparsity for architectures without closed-form curves
 (:func:`sparsity_sweep`). The problems cross-checked by default, :data:`STANDARD_PROBLEMS`,
-are :mod:`capopt.catalogue`'s.
+are :mod:`capopt.catalogue`'s. Every Adam-trained run takes its recipe as one
+:class:`TrainingOptions` (or keyword overrides of its fields).
 """
 
 from .autoencoders import (
@@ -12,13 +13,15 @@ from .autoencoders import (
     linear_autoencoder_loss_and_gradient,
     train_autoencoder,
     train_linear_autoencoder,
+    train_linear_autoencoder_sampled,
 )
 from ..catalogue import STANDARD_PROBLEMS, TMS_EXPERIMENTS, Problem, TmsExperiment
 from .crosscheck import CrosscheckReport, crosscheck, crosscheck_table
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .initialisers import INITS
 from .inputs import FixedSample, SparseInputs
-from .optim import SCHEDULES, Adam, fit, fit_exact
+from .optim import Adam, fit, fit_exact
+from .options import SCHEDULES, TrainingOptions
 from .quadratic import quadratic_loss_and_gradient, train_quadratic_exact, train_quadratic_sampled
 from .results import ExactFit, SampledFit
 from .sparsity import (ARCHITECTURES, PUBLISHED_DIMENSIONALITIES, SparsitySweep, sparsity_sweep,
@@ -47,6 +50,7 @@ __all__ = [
     "SCHEDULES",
     "SampledFit",
     "SparseInputs",
+    "TrainingOptions",
     "TwoLayerModel",
     "fit",
     "fit_exact",
@@ -57,6 +61,7 @@ __all__ = [
     "save_checkpoint",
     "train_autoencoder",
     "train_linear_autoencoder",
+    "train_linear_autoencoder_sampled",
     "train_quadratic_exact",
     "train_quadratic_sampled",
     "train_two_layer",

@@ -14,14 +14,15 @@ Glossary: ``W`` (R, d, N) embeddings of R instances (features last), ``d`` the b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .._validation import check_choice, check_count, check_model
 from ..models import linear_autoencoder_model_loss_and_gradient
 from .inputs import BASES, FixedSample, SparseInputs
-from .optim import fit, fit_exact
+from .optim import fit, fit_exact, training_options
+from .options import TrainingOptions
 from .results import ExactFit, SampledFit
 from .._kernels.training import ACTIVATION_CODES, autoencoder_residual
 from .initialisers import INITS, initial_embedding
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTOENCODER_ACTIVATIONS",
+    "AUTOENCODER_OPTIONS",
+    "LINEAR_AUTOENCODER_SAMPLED_OPTIONS",
     "AutoencoderModel",
     "linear_autoencoder_loss_and_gradient",
     "train_linear_autoencoder",
+    "train_linear_autoencoder_sampled",
     "train_autoencoder",
 ]
 
@@ -121,14 +125,18 @@ class AutoencoderModel:
         Hidden width d (checked by the caller).
     activation : {"linear", "relu", "gelu"}
     inputs : SparseInputs or FixedSample
-    init : str
-        Initial W, a key of :data:`capopt.training.INITS` (``"tms"``, the reference
-        recipe, by default).
+    init : str, optional
+        Initial W, a key of :data:`capopt.training.INITS`; by default
+        :attr:`default_init`, ``"tms"``, the reference recipe's.
     """
 
+    #: The initialiser of the Toy Models of Superposition notebook.
+    default_init: ClassVar[str] = "tms"
+
     def __init__(self, importance: np.ndarray, budget: int, activation: str,
-                 inputs: SparseInputs | FixedSample, init: str = "tms") -> None:
-        self.init_name = check_choice(init, "init", sorted(INITS))
+                 inputs: SparseInputs | FixedSample, init: str | None = None) -> None:
+        self.init_name = check_choice(self.default_init if init is None else init, "init",
+                                      sorted(INITS))
         self.inputs = inputs
         self.I = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
@@ -171,15 +179,25 @@ class AutoencoderModel:
 
 def autoencoder_model(importance: ArrayLike, budget: int, *, activation: str = "relu",
                       density: ArrayLike = 1.0, base: str = "tms", n_instances: int | None = None,
-                      dtype: DTypeLike = np.float64, init: str = "tms") -> AutoencoderModel:
+                      dtype: DTypeLike = np.float64, init: str | None = None) -> AutoencoderModel:
     """Build a batched :class:`AutoencoderModel` from user-facing arrays and a checked
-    ``budget``."""
+    ``budget`` (``init`` None: the model's own)."""
     I, p = instance_grid(importance, density, n_instances)
     if np.any(I < 0):
         raise ValueError(f"importance must be >= 0, got min {I.min():g}")
     if base not in BASES:
         raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
     return AutoencoderModel(I, budget, activation, SparseInputs(p, base, dtype=dtype), init)
+
+
+#: :func:`train_autoencoder`'s recipe, the Toy Models of Superposition notebook's: Adam at
+#: a constant learning rate 1e-3, batch 1024, 10 000 steps, from the notebook's init.
+AUTOENCODER_OPTIONS = TrainingOptions(init=AutoencoderModel.default_init)
+
+#: :func:`train_linear_autoencoder_sampled`'s recipe, that of :func:`capopt.crosscheck`'s
+#: sampled route: 5000 steps at lr 1e-2 with a cosine schedule.
+LINEAR_AUTOENCODER_SAMPLED_OPTIONS = AUTOENCODER_OPTIONS.with_overrides(steps=5000, lr=1e-2,
+                                                                        schedule="cosine")
 
 
 def train_autoencoder(
@@ -190,23 +208,19 @@ def train_autoencoder(
     density: ArrayLike = 1.0,
     base: str = "tms",
     n_instances: int | None = None,
-    steps: int = 10_000,
-    batch_size: int = 1024,
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    seed: Seed = None,
-    dtype: DTypeLike = np.float64,
-    init: str = "tms",
-    **fit_options: Any,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
 ) -> SampledFit:
     r"""Train autoencoders :math:`\hat x = \sigma(W^\top W x + b)` with Adam, many instances at once.
 
-    The defaults are the reference recipe of the Toy Models of Superposition notebook: ReLU
-    output, inputs :math:`x_i = B_i U_i` with :math:`U_i \sim \mathrm{Uniform}[0, 1]`, Adam
-    with learning rate 1e-3 at a constant rate, batch 1024, 10 000 steps, zero bias and W
-    drawn as ``xavier_normal_`` draws the notebook's batched (instances, features, hidden)
-    tensor, :math:`\sigma = \sqrt{2 / (d (N + R))}` for R instances trained together
-    (``init="tms"``, :mod:`capopt.training.initialisers`).
+    The defaults are the reference recipe of the Toy Models of Superposition notebook
+    (:data:`AUTOENCODER_OPTIONS`): ReLU output, inputs :math:`x_i = B_i U_i` with
+    :math:`U_i \sim \mathrm{Uniform}[0, 1]`, Adam with learning rate 1e-3 at a constant
+    rate, batch 1024, 10 000 steps, zero bias and W drawn as ``xavier_normal_`` draws the
+    notebook's batched (instances, features, hidden) tensor,
+    :math:`\sigma = \sqrt{2 / (d (N + R))}` for R instances trained together
+    (``init="tms"``, :mod:`capopt.training.initialisers`; ``init="glorot"`` draws each
+    instance's own (d, N) Glorot-normal matrix).
 
     Parameters
     ----------
@@ -221,19 +235,26 @@ def train_autoencoder(
         Input distribution (:data:`capopt.training.inputs.BASES`); ``"tms"`` by default.
     n_instances : int, optional
         Number of instances (default from the shapes of ``importance`` and ``density``).
-    steps, batch_size, lr, schedule, seed, **fit_options
-        Passed to :func:`capopt.training.fit` (checkpoint, progress, ...).
-    dtype : {float64, float32}
-        Precision of the inputs, weights and Adam state. float32 (what Toy Models of
-        Superposition trained in) halves the memory traffic of large sweeps.
-    init : {"tms", "glorot"}
-        Initial W (:data:`capopt.training.INITS`): ``"tms"`` the notebook's batched
-        ``xavier_normal_``, ``"glorot"`` each instance's own (d, N) Glorot-normal draw.
+    options : TrainingOptions, optional
+        The recipe: steps, batch size, learning rate and schedule, seed, precision
+        (float32, what Toy Models of Superposition trained in, halves the memory traffic
+        of large sweeps), initialiser, convergence criterion. :data:`AUTOENCODER_OPTIONS`
+        by default.
+    **keywords
+        Fields of ``options`` to replace (``steps=500``, ``seed=0``, ``dtype=np.float32``,
+        ...) and :func:`capopt.training.fit`'s run arguments (``checkpoint``,
+        ``progress``, ...).
 
     Returns
     -------
     SampledFit
         Embeddings (R, d, N) and biases (R, N).
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is neither a field of :class:`TrainingOptions` nor a run
+        argument of :func:`~capopt.training.fit`; the message names the closest.
 
     Examples
     --------
@@ -242,8 +263,54 @@ def train_autoencoder(
     >>> fit.weights.shape, fit.bias.shape
     ((2, 2, 5), (2, 5))
     """
+    options, run = training_options("train_autoencoder", AUTOENCODER_OPTIONS, options, keywords)
     model = autoencoder_model(importance, check_count(budget, "budget"), activation=activation,
-                              density=density, base=base, n_instances=n_instances, dtype=dtype,
-                              init=init)
-    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-               **fit_options)
+                              density=density, base=base, n_instances=n_instances,
+                              dtype=options.dtype, init=options.init)
+    return fit(model, options, **run)
+
+
+def train_linear_autoencoder_sampled(
+    curves: LinearAutoencoderCurves,
+    budget: int,
+    *,
+    n_seeds: int = 1,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
+) -> SampledFit:
+    r"""Train the linear autoencoder :math:`\hat x = W^\top W x` with Adam on sampled inputs.
+
+    The inputs are unit-variance Gaussians, the distribution the closed-form loss of
+    :func:`train_linear_autoencoder` assumes; ``n_seeds`` instances are trained together.
+
+    Parameters
+    ----------
+    curves : LinearAutoencoderCurves
+        The importances :math:`I_i \ge 0`, from :func:`capopt.linear_autoencoder`.
+    budget : int
+        Embedding dimension d.
+    n_seeds : int
+        Independent instances trained together.
+    options : TrainingOptions, optional
+        :data:`LINEAR_AUTOENCODER_SAMPLED_OPTIONS` by default.
+    **keywords
+        As :func:`train_autoencoder`'s.
+
+    Returns
+    -------
+    SampledFit
+        Embeddings of shape (n_seeds, d, N).
+
+    Examples
+    --------
+    >>> from capopt import linear_autoencoder
+    >>> fit = train_linear_autoencoder_sampled(linear_autoencoder([2.0, 1.0]), 1, steps=50, seed=0)
+    >>> fit.weights.shape
+    (1, 1, 2)
+    """
+    check_model(curves, "curves", "linear autoencoder",
+                "LinearAutoencoderCurves (capopt.linear_autoencoder(importance))")
+    options, run = training_options("train_linear_autoencoder_sampled",
+                                    LINEAR_AUTOENCODER_SAMPLED_OPTIONS, options, keywords)
+    return train_autoencoder(curves.importance, budget, activation="linear", base="gaussian",
+                             n_instances=check_count(n_seeds, "n_seeds"), options=options, **run)

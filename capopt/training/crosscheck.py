@@ -21,7 +21,7 @@ from typing import Any, TypedDict, cast
 
 import numpy as np
 
-from .._validation import check_choice, check_whole
+from .._validation import check_choice, check_keywords, check_whole
 from ..comparison import Comparison, against_optimum
 from ..curves import LossCurves
 from ..geometry import BlockStructure, block_summary
@@ -165,7 +165,10 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
     seed : int, optional
         Seed of the training run.
     **train_options
-        Passed to the trainer (``starts``, ``steps``, ``n_seeds``, ...).
+        Passed to the route's trainer: ``starts``, ``gtol``, ``maxiter`` on the exact route;
+        ``n_seeds``, ``options`` (a :class:`~capopt.training.TrainingOptions`) or its
+        fields (``steps``, ``lr``, ...) and :func:`~capopt.training.fit`'s run arguments
+        on the sampled route.
 
     Returns
     -------
@@ -174,7 +177,9 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
     Raises
     ------
     TypeError
-        For a family without an explicit model, or whose model has no trainer.
+        For a family without an explicit model, or whose model has no trainer; for an
+        option the route's trainer does not take (the message lists those it does and
+        suggests the closest).
     ValueError
         For a route the model does not offer or a budget that is not a whole number >= 1.
 
@@ -200,6 +205,9 @@ def crosscheck(curves: LossCurves, budget: int, *, route: str = "exact", seed: S
         )
     check_choice(route, "route", list(model.routes))
     budget = check_whole(budget, "budget", minimum=1, unit="neurons")
+    accepted = model.training_options(route)
+    if accepted is not None:
+        check_keywords(train_options, accepted, f"crosscheck (route {route!r})")
 
     predicted = solve(curves, budget)
     trained = model.train(budget, route, {"seed": seed, **train_options})

@@ -26,10 +26,19 @@ from .._validation import as_float_array, check_count
 from .._kernels.training import BASE_CODES, gate
 from .._typing import ArrayLike, DTypeLike
 
-__all__ = ["BASES", "SparseInputs", "FixedSample"]
+__all__ = ["BASES", "SparseInputs", "FixedSample", "check_dtype"]
 
 #: Distributions of an active input; the first three are unit-variance (theory §3).
 BASES = (*sorted(F.BASE_FOURTH_MOMENT), "tms")
+
+
+def check_dtype(dtype: DTypeLike) -> Any:
+    """``dtype`` as a :class:`numpy.dtype`, checked to be float32 or float64 (the precisions
+    the training kernels are compiled for)."""
+    checked = np.dtype(dtype)
+    if checked not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {checked}")
+    return checked
 
 
 def _check_base(base: str) -> str:
@@ -65,9 +74,7 @@ class SparseInputs:
             raise ValueError(f"density must have shape (n_instances, n_features), got {p.shape}")
         if np.any((p <= 0) | (p > 1)):
             raise ValueError(f"density must lie in (0, 1], got values in [{p.min():g}, {p.max():g}]")
-        self.dtype: Any = np.dtype(dtype)  # float32 or float64, checked below
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype: Any = check_dtype(dtype)
         self.density = p
         self.base = _check_base(base)
 

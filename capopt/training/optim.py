@@ -18,7 +18,7 @@ update trains the instances independently: the batch is a vectorisation, not a c
 
 from __future__ import annotations
 
-import math
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,11 +28,14 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .checkpoint import CheckpointError, fingerprint, load_checkpoint, progress_bar, save_checkpoint
+from .._validation import check_keywords
+from .options import FIELDS, SCHEDULES, TrainingOptions
 from .results import ExactFit, SampledFit
-from .._validation import check_count
+from .._validation import check_count, check_instance
 from .._typing import PathLike, Seed
 
-__all__ = ["Adam", "SCHEDULES", "instance_generators", "fit", "fit_exact", "has_converged"]
+__all__ = ["Adam", "instance_generators", "fit", "fit_exact", "has_converged", "RUN_ARGUMENTS",
+           "training_options", "trainer_keywords"]
 
 class BatchedModel(Protocol):
     """The interface of a batched model (module docstring), for the type checker."""
@@ -47,14 +50,6 @@ class BatchedModel(Protocol):
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
 
     def describe(self) -> dict: ...
-
-
-#: Learning-rate multipliers as a function of the fraction of training done.
-SCHEDULES = {
-    "constant": lambda frac: 1.0,
-    "linear": lambda frac: 1.0 - frac,
-    "cosine": lambda frac: 0.5 * (1.0 + math.cos(math.pi * frac)),
-}
 
 
 class Adam:
@@ -143,19 +138,14 @@ def _seed_json(seed: Seed) -> int | list[int] | None:
 
 def fit(
     model: BatchedModel,
+    options: TrainingOptions | None = None,
     *,
-    steps: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    seed: Seed = None,
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 1000,
     record_every: int = 100,
-    tol: float | None = None,
-    window: int = 10,
     progress: bool = False,
     desc: str | None = None,
+    **overrides: Any,
 ) -> SampledFit:
     r"""Train every instance of a batched model with Adam on sampled minibatches.
 
@@ -167,16 +157,16 @@ def fit(
     ----------
     model : batched model
         See the module docstring.
-    steps : int
-        Adam steps.
-    batch_size : int
-        Examples per instance per step.
-    lr : float
-        Peak learning rate :math:`\eta`.
-    schedule : {"constant", "linear", "cosine"}
-        Multiplier of ``lr`` as training progresses (:data:`SCHEDULES`).
-    seed : int or sequence of int, optional
-        See :func:`instance_generators`. Required with ``checkpoint``.
+    options : TrainingOptions, optional
+        The recipe; by default ``TrainingOptions()``, the Toy Models of Superposition
+        one. ``fit`` reads ``steps``, ``batch_size``, ``lr``, ``schedule``, ``seed``,
+        ``tol`` and ``window``; ``dtype`` and ``init`` are the model's, read by the trainer
+        that builds it. ``seed`` is required with ``checkpoint``. With ``tol``, ``steps`` is
+        a cap, and training stops at the first record where every instance's loss has
+        settled (:func:`has_converged`): the mean loss of the last ``window`` entries of
+        ``loss_history`` differs from that of the ``window`` before them by less than
+        ``tol`` relative, or by less than twice the standard error the minibatch noise
+        leaves on that difference. The learning-rate schedule runs over the cap.
     checkpoint : path-like, optional
         ``.npz`` file written atomically every ``checkpoint_every`` steps and at the end. If
         it exists and was written by the same configuration, training resumes from it and
@@ -184,19 +174,13 @@ def fit(
         generator's state are restored).
     record_every : int
         Steps per entry of ``loss_history``.
-    tol : float, optional
-        Convergence criterion; without it training runs all ``steps``. With it, ``steps``
-        is a cap, and training stops at the first record where every instance's loss has
-        settled (:func:`has_converged`): the mean loss of the last ``window`` entries of
-        ``loss_history`` differs from that of the ``window`` before them by less than
-        ``tol`` relative, or by less than twice the standard error the minibatch noise
-        leaves on that difference. The learning-rate schedule runs over the cap.
-    window : int
-        Entries of ``loss_history`` per averaging window of the criterion.
     progress : bool
         Show a tqdm progress bar.
     desc : str, optional
         Label of the progress bar.
+    **overrides
+        Fields of ``options`` to replace (``steps=500``, ``lr=1e-2``, ...):
+        :meth:`TrainingOptions.with_overrides`.
 
     Returns
     -------
@@ -204,22 +188,20 @@ def fit(
 
     Raises
     ------
+    TypeError
+        For an override that is not a field of :class:`TrainingOptions`, naming the closest.
     ValueError
         On non-positive counts, an unknown schedule or a checkpoint without a seed.
     CheckpointError
         (a ValueError) On a checkpoint that cannot be read or was written by a different
         configuration; the message names the file.
     """
-    for name, value in (("steps", steps), ("batch_size", batch_size),
-                        ("checkpoint_every", checkpoint_every), ("record_every", record_every),
-                        ("window", window)):
+    options, _ = training_options("fit", TrainingOptions(), options, overrides)
+    for name, value in (("checkpoint_every", checkpoint_every), ("record_every", record_every)):
         check_count(value, name)
-    if tol is not None and not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be finite and > 0 (or None for a fixed step count), got {tol!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    steps, batch_size, lr, schedule, seed = (options.steps, options.batch_size, options.lr,
+                                             options.schedule, options.seed)
+    tol, window = options.tol, options.window
     if checkpoint is not None and seed is None:
         raise ValueError(
             "checkpoint needs an explicit seed, so that a resumed run continues the same "
@@ -302,6 +284,43 @@ def fit(
         resumed_from=start,
         converged=converged,
     )
+
+
+#: :func:`fit`'s arguments that belong to one run rather than to its recipe: the trainers
+#: take them as keywords next to the overrides of :class:`TrainingOptions` and pass them on.
+RUN_ARGUMENTS = tuple(name for name, p in inspect.signature(fit).parameters.items()
+                      if p.kind is p.KEYWORD_ONLY)
+
+
+def training_options(where: str, defaults: TrainingOptions, options: TrainingOptions | None,
+                     keywords: dict[str, Any]) -> tuple[TrainingOptions, dict[str, Any]]:
+    """The recipe of one run, and the keywords that are :func:`fit`'s run arguments.
+
+    ``options`` (``defaults``, the trainer's own recipe, when None) with the ``keywords``
+    that name its fields replaced (:meth:`TrainingOptions.with_overrides`); the keywords in
+    :data:`RUN_ARGUMENTS` (``checkpoint``, ``progress``, ...) are returned apart.
+
+    Raises
+    ------
+    TypeError
+        If ``options`` is not a :class:`TrainingOptions`, or a keyword is neither a field nor
+        a run argument: the message names ``where`` (the trainer), the closest accepted
+        name and all of them.
+    """
+    check_keywords(keywords, FIELDS + RUN_ARGUMENTS, where)
+    recipe = defaults if options is None else check_instance(
+        options, "options", TrainingOptions, "TrainingOptions (capopt.training.TrainingOptions(...))")
+    run = {name: value for name, value in keywords.items() if name in RUN_ARGUMENTS}
+    return recipe.with_overrides(**{k: v for k, v in keywords.items() if k not in run}), run
+
+
+def trainer_keywords(trainer: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword arguments ``trainer`` accepts: its keyword-only parameters, plus the
+    fields of :class:`TrainingOptions` and :data:`RUN_ARGUMENTS` for a trainer that takes
+    ``options`` (whose other keywords go through :func:`training_options`)."""
+    names = tuple(name for name, p in inspect.signature(trainer).parameters.items()
+                  if p.kind is p.KEYWORD_ONLY)
+    return names + FIELDS + RUN_ARGUMENTS if "options" in names else names
 
 
 #: Standard errors of the difference of two window means within which a loss change reads

@@ -21,15 +21,17 @@ import numpy as np
 from .. import _formulas as F
 from .._validation import check_count, check_model
 from ..models import quadratic_model_loss_and_gradient
-from .optim import fit, fit_exact
+from .optim import fit, fit_exact, training_options
+from .options import TrainingOptions
 from .results import ExactFit, SampledFit
 from .two_layer import TwoLayerModel, sampled_inputs
-from .._typing import Seed
+from .._typing import DTypeLike, Seed
 
 if TYPE_CHECKING:
     from ..curves import QuadraticCurves
 
-__all__ = ["quadratic_loss_and_gradient", "train_quadratic_exact", "train_quadratic_sampled"]
+__all__ = ["QUADRATIC_SAMPLED_OPTIONS", "quadratic_loss_and_gradient", "train_quadratic_exact",
+           "train_quadratic_sampled"]
 
 
 def _check_problem(curves: QuadraticCurves, budget: int) -> tuple[QuadraticCurves, int]:
@@ -109,12 +111,14 @@ def train_quadratic_exact(
 
 
 def quadratic_sampled_model(curves: QuadraticCurves, budget: int, *, base: str = "rademacher",
-                            n_seeds: int = 1, dataset_size: int | None = None) -> TwoLayerModel:
+                            n_seeds: int = 1, dataset_size: int | None = None,
+                            dtype: DTypeLike = np.float64, init: str | None = None) -> TwoLayerModel:
     r"""The batched two-layer model with :math:`\phi(h) = h^2` whose inputs have kurtosis ``K``.
 
     Inputs are :math:`x_i = B_i z_i / \sqrt{p_i}` with :math:`p_i = K_z / K_i`, so that
     :math:`E[x_i^4] = K_i` exactly; ``n_seeds`` identical instances are trained together.
-    Arguments as :func:`train_quadratic_sampled`.
+    Arguments as :func:`train_quadratic_sampled` (``dtype`` and ``init`` those of its
+    options; ``init`` None: the model's own).
     """
     curves, budget = _check_problem(curves, budget)
     if base not in F.BASE_FOURTH_MOMENT:
@@ -128,8 +132,14 @@ def quadratic_sampled_model(curves: QuadraticCurves, budget: int, *, base: str =
         )
     n_seeds = check_count(n_seeds, "n_seeds")
     shape = (n_seeds, v.size)
-    inputs = sampled_inputs(np.broadcast_to(K_z / K, shape), base, np.float64, dataset_size)
-    return TwoLayerModel(np.broadcast_to(v, shape), budget, "square", inputs)
+    inputs = sampled_inputs(np.broadcast_to(K_z / K, shape), base, dtype, dataset_size)
+    return TwoLayerModel(np.broadcast_to(v, shape), budget, "square", inputs, init)
+
+
+#: :func:`train_quadratic_sampled`'s recipe (the cross-check tables'): 5000 Adam steps at lr
+#: 1e-2 with a cosine schedule, batch 1024, from the two-layer model's Glorot-normal W.
+QUADRATIC_SAMPLED_OPTIONS = TrainingOptions(steps=5000, lr=1e-2, schedule="cosine",
+                                            init=TwoLayerModel.default_init)
 
 
 def train_quadratic_sampled(
@@ -139,12 +149,8 @@ def train_quadratic_sampled(
     base: str = "rademacher",
     n_seeds: int = 1,
     dataset_size: int | None = None,
-    steps: int = 5000,
-    batch_size: int = 1024,
-    lr: float = 1e-2,
-    schedule: str = "cosine",
-    seed: Seed = None,
-    **fit_options: Any,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
 ) -> SampledFit:
     r"""Train the quadratic model with Adam on sampled minibatches.
 
@@ -165,13 +171,22 @@ def train_quadratic_sampled(
         Train on a fixed sample of this many inputs per instance (minibatches resampled from
         it; ``batch_size == dataset_size`` is full-batch training of the empirical loss).
         By default every step draws fresh inputs.
-    steps, batch_size, lr, schedule, seed, **fit_options
-        Passed to :func:`capopt.training.fit`.
+    options : TrainingOptions, optional
+        The recipe; :data:`QUADRATIC_SAMPLED_OPTIONS` by default.
+    **keywords
+        Fields of ``options`` to replace (``steps=500``, ``seed=0``, ...) and
+        :func:`capopt.training.fit`'s run arguments (``checkpoint``, ``progress``, ...).
 
     Returns
     -------
     SampledFit
         Embeddings of shape (n_seeds, d, N) and scalar biases.
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is neither a field of :class:`TrainingOptions` nor a run
+        argument of :func:`~capopt.training.fit`; the message names the closest.
 
     Examples
     --------
@@ -180,7 +195,9 @@ def train_quadratic_sampled(
     >>> fit.weights.shape
     (1, 1, 2)
     """
+    options, run = training_options("train_quadratic_sampled", QUADRATIC_SAMPLED_OPTIONS, options,
+                                    keywords)
     model = quadratic_sampled_model(curves, budget, base=base, n_seeds=n_seeds,
-                                    dataset_size=dataset_size)
-    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-               **fit_options)
+                                    dataset_size=dataset_size, dtype=options.dtype,
+                                    init=options.init)
+    return fit(model, options, **run)

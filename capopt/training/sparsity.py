@@ -19,14 +19,15 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .._validation import as_float_vector, check_choice, check_count
-from ..catalogue import TMS_EXPERIMENTS
+from ..catalogue import TMS_EXPERIMENTS, TmsExperiment
 from ..geometry import block_sizes, block_summary, blocks, represented
 from ..regimes import Regime, regime_codes
 from .autoencoders import AutoencoderModel, autoencoder_model
-from .optim import fit
+from .optim import fit, training_options
+from .options import TrainingOptions
 from .results import TRAINED_BLOCK_TOL, TRAINED_REGIME_ATOL, TRAINED_ZERO_TOL, SampledFit
 from .two_layer import TwoLayerModel, two_layer_model
-from .._typing import ArrayLike, DTypeLike, Seed
+from .._typing import ArrayLike
 
 __all__ = [
     "sparsity_sweep",
@@ -34,7 +35,9 @@ __all__ = [
     "Architecture",
     "ARCHITECTURES",
     "PUBLISHED_DIMENSIONALITIES",
+    "SWEEP_OPTIONS",
     "tms_experiment",
+    "tms_options",
 ]
 
 #: The capacities of the tight frames Toy Models of Superposition draws as reference lines
@@ -47,19 +50,19 @@ PUBLISHED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 0.0)
 class Architecture(NamedTuple):
     """How to build a batched model of one architecture without closed-form curves."""
 
-    build: Callable  # (importance (R, N), budget, density (R,), base, dtype) -> batched model
+    build: Callable  # (importance (R, N), budget, density (R,), base, dtype, init) -> batched model
     base: str
     summary: str
 
 
 def _autoencoder(activation: str) -> Callable[..., AutoencoderModel]:
-    return lambda I, budget, p, base, dtype: autoencoder_model(
-        I, budget, activation=activation, density=p, base=base, dtype=dtype)
+    return lambda I, budget, p, base, dtype, init: autoencoder_model(
+        I, budget, activation=activation, density=p, base=base, dtype=dtype, init=init)
 
 
 def _two_layer(activation: str) -> Callable[..., TwoLayerModel]:
-    return lambda v, budget, p, base, dtype: two_layer_model(v, budget, activation, p, base, None,
-                                                             dtype=dtype)
+    return lambda v, budget, p, base, dtype, init: two_layer_model(v, budget, activation, p, base,
+                                                                   None, dtype=dtype, init=init)
 
 
 #: Architectures :func:`sparsity_sweep` trains, with their default input distribution.
@@ -219,6 +222,12 @@ class SparsitySweep:
         return "\n".join(lines)
 
 
+#: :func:`sparsity_sweep`'s recipe: the Toy Models of Superposition settings (Adam at a
+#: constant learning rate 1e-3, batch 1024, 10 000 steps), seed 0, each architecture's own
+#: initialiser (``init=None``).
+SWEEP_OPTIONS = TrainingOptions(seed=0)
+
+
 def sparsity_sweep(
     architecture: str,
     importance: ArrayLike,
@@ -227,16 +236,11 @@ def sparsity_sweep(
     *,
     n_seeds: int = 1,
     base: str | None = None,
-    steps: int = 10_000,
-    batch_size: int = 1024,
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    seed: Seed = 0,
-    dtype: DTypeLike = np.float64,
     regime_atol: float = TRAINED_REGIME_ATOL,
     block_tol: float = TRAINED_BLOCK_TOL,
     zero_tol: float = TRAINED_ZERO_TOL,
-    **fit_options: Any,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
 ) -> SparsitySweep:
     r"""Train an architecture without closed-form curves at many densities in one batched run.
 
@@ -257,18 +261,25 @@ def sparsity_sweep(
         Input distribution; default the architecture's (``"tms"`` inputs
         :math:`B U`, :math:`U \sim U[0, 1]` for the autoencoders, unit-variance gated
         uniform for the two-layer models).
-    steps, batch_size, lr, schedule, seed, **fit_options
-        Passed to :func:`capopt.training.fit` (``checkpoint``, ``progress``, ...). The
-        defaults are the Toy Models of Superposition settings.
-    dtype : {float64, float32}
-        Precision of the training run (float32 halves the memory traffic of large sweeps).
     regime_atol, block_tol, zero_tol : float
         Tolerances for reading regimes and blocks off Adam-trained weights
         (:data:`TRAINED_REGIME_ATOL`, :data:`TRAINED_BLOCK_TOL`, :data:`TRAINED_ZERO_TOL`).
+    options : TrainingOptions, optional
+        The recipe; :data:`SWEEP_OPTIONS`, the Toy Models of Superposition settings, by
+        default (``dtype=np.float32`` halves the memory traffic of large sweeps).
+    **keywords
+        Fields of ``options`` to replace (``steps=500``, ``lr=1e-2``, ...) and
+        :func:`capopt.training.fit`'s run arguments (``checkpoint``, ``progress``, ...).
 
     Returns
     -------
     SparsitySweep
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is neither a field of :class:`TrainingOptions` nor a run
+        argument of :func:`~capopt.training.fit`; the message names the closest.
 
     Examples
     --------
@@ -278,28 +289,34 @@ def sparsity_sweep(
     (2, 1, 5)
     """
     arch = ARCHITECTURES[check_choice(architecture, "architecture", sorted(ARCHITECTURES))]
+    options, run = training_options("sparsity_sweep", SWEEP_OPTIONS, options, keywords)
     p = as_float_vector(densities, "densities")
     n_seeds = check_count(n_seeds, "n_seeds")
     budget = check_count(budget, "budget")
     v = np.asarray(importance, dtype=np.float64)
     R = p.size * n_seeds
     model = arch.build(np.broadcast_to(v, (R, v.size)), budget, np.repeat(p, n_seeds),
-                       arch.base if base is None else base, dtype)
-    trained = fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-                  **fit_options)
+                       arch.base if base is None else base, options.dtype, options.init)
+    trained = fit(model, options, **run)
     W = trained.weights.reshape(p.size, n_seeds, *trained.weights.shape[1:])
     structures = tuple(tuple(blocks(Wk, tol=block_tol, zero_tol=zero_tol) for Wk in row) for row in W)
     return SparsitySweep(architecture, p, v, budget, trained, structures, regime_atol, zero_tol)
+
+
+def tms_options(experiment: TmsExperiment) -> TrainingOptions:
+    """The reference recipe of one of :data:`capopt.catalogue.TMS_EXPERIMENTS`: its steps,
+    batch size and learning rate, at a constant rate, in float32 (the precision the notebook
+    trains in), seed 0, from the notebook's initialiser."""
+    return SWEEP_OPTIONS.with_overrides(steps=experiment.steps, batch_size=experiment.batch_size,
+                                        lr=experiment.lr, dtype=np.float32)
 
 
 def tms_experiment(
     name: str,
     *,
     n_seeds: int = 1,
-    steps: int | None = None,
-    seed: Seed = 0,
-    dtype: DTypeLike = np.float32,
-    **fit_options: Any,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
 ) -> SparsitySweep:
     """Train one of :data:`capopt.catalogue.TMS_EXPERIMENTS` in its reference recipe.
 
@@ -309,14 +326,13 @@ def tms_experiment(
         A key of :data:`~capopt.catalogue.TMS_EXPERIMENTS`.
     n_seeds : int
         Instances per density.
-    steps : int, optional
-        Adam steps; the experiment's own (10 000) by default. Fewer give a cheaper, not a
+    options : TrainingOptions, optional
+        The experiment's reference recipe by default (:func:`tms_options`: its own 10 000
+        steps, batch and learning rate, float32). Fewer steps give a cheaper, not a
         faithful, run.
-    seed : int
-    dtype : {float32, float64}
-        float32 by default, the precision the notebook trains in.
-    **fit_options
-        Passed to :func:`capopt.training.fit` (``progress``, ``checkpoint``, ...).
+    **keywords
+        Fields of ``options`` to replace (``steps=500``, ``seed=1``, ...) and
+        :func:`capopt.training.fit`'s run arguments (``progress``, ``checkpoint``, ...).
 
     Returns
     -------
@@ -326,7 +342,6 @@ def tms_experiment(
         experiment's ``published`` values.
     """
     spec = TMS_EXPERIMENTS[check_choice(name, "name", sorted(TMS_EXPERIMENTS))]
+    options, run = training_options("tms_experiment", tms_options(spec), options, keywords)
     return sparsity_sweep("tms-relu", np.ones(spec.n_features), spec.budget, spec.densities,
-                          n_seeds=n_seeds, steps=spec.steps if steps is None else steps,
-                          batch_size=spec.batch_size, lr=spec.lr, schedule="constant", seed=seed,
-                          dtype=dtype, **fit_options)
+                          n_seeds=n_seeds, options=options, **run)

@@ -12,7 +12,7 @@ nonlinearities have no closed-form loss curves and are measured by training (the
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import ndtr
@@ -22,11 +22,12 @@ from .._validation import as_float_array, check_choice, check_count
 from .._kernels.training import NEURON_CODES, two_layer_residual
 from .initialisers import INITS, initial_embedding
 from .inputs import FixedSample, SparseInputs
-from .optim import fit
+from .optim import fit, training_options
+from .options import TrainingOptions
 from .results import SampledFit
-from .._typing import ArrayLike, DTypeLike, Seed
+from .._typing import ArrayLike, DTypeLike
 
-__all__ = ["ACTIVATIONS", "TwoLayerModel", "train_two_layer"]
+__all__ = ["ACTIVATIONS", "TWO_LAYER_OPTIONS", "TwoLayerModel", "train_two_layer"]
 
 
 def _gelu(z: np.ndarray) -> np.ndarray:
@@ -87,13 +88,18 @@ class TwoLayerModel:
         A key of :data:`ACTIVATIONS`.
     inputs : SparseInputs or FixedSample
         Input distribution of every instance.
-    init : str
-        Initial W, a key of :data:`capopt.training.INITS` (``"glorot"`` by default).
+    init : str, optional
+        Initial W, a key of :data:`capopt.training.INITS`; by default
+        :attr:`default_init`, ``"glorot"``.
     """
 
+    #: Glorot-normal of each instance's own (d, N) matrix.
+    default_init: ClassVar[str] = "glorot"
+
     def __init__(self, importance: np.ndarray, budget: int, activation: str,
-                 inputs: SparseInputs | FixedSample, init: str = "glorot") -> None:
-        self.init_name = check_choice(init, "init", sorted(INITS))
+                 inputs: SparseInputs | FixedSample, init: str | None = None) -> None:
+        self.init_name = check_choice(self.default_init if init is None else init, "init",
+                                      sorted(INITS))
         self.v = importance.astype(inputs.dtype)
         self.n_instances, self.n_features = importance.shape
         self.budget = budget
@@ -132,6 +138,11 @@ class TwoLayerModel:
                 "init": self.init_name}
 
 
+#: :func:`train_two_layer`'s recipe: Adam at a constant learning rate 1e-3, batch 1024,
+#: 10 000 steps (the Toy Models of Superposition settings), from a Glorot-normal W.
+TWO_LAYER_OPTIONS = TrainingOptions(init=TwoLayerModel.default_init)
+
+
 def train_two_layer(
     importance: ArrayLike,
     budget: int,
@@ -140,14 +151,8 @@ def train_two_layer(
     density: ArrayLike = 1.0,
     base: str = "uniform",
     n_instances: int | None = None,
-    steps: int = 10_000,
-    batch_size: int = 1024,
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    seed: Seed = None,
-    dtype: DTypeLike = np.float64,
-    init: str = "glorot",
-    **fit_options: Any,
+    options: TrainingOptions | None = None,
+    **keywords: Any,
 ) -> SampledFit:
     r"""Train two-layer models :math:`\hat y = \sum_k \phi((Wx)_k) + b` on :math:`y = \sum_i v_i x_i^2`.
 
@@ -166,16 +171,22 @@ def train_two_layer(
         the centred uniform of theory §3's dense-vs-sparse mechanism (K = 1.8 / p).
     n_instances : int, optional
         Defaults to the length of a 1-d ``density`` or the leading axis of ``importance``.
-    steps, batch_size, lr, schedule, seed, **fit_options
-        Passed to :func:`capopt.training.fit` (checkpoint, progress, ...).
-    dtype : {float64, float32}
-        Precision of the inputs, weights and Adam state.
-    init : {"glorot", "tms"}
-        Initial W (:data:`capopt.training.INITS`).
+    options : TrainingOptions, optional
+        The recipe (steps, batch size, learning rate, schedule, seed, precision,
+        initialiser, convergence criterion); :data:`TWO_LAYER_OPTIONS` by default.
+    **keywords
+        Fields of ``options`` to replace (``steps=500``, ``lr=1e-2``, ...) and
+        :func:`capopt.training.fit`'s run arguments (``checkpoint``, ``progress``, ...).
 
     Returns
     -------
     SampledFit
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is neither a field of :class:`TrainingOptions` nor a run
+        argument of :func:`~capopt.training.fit`; the message names the closest.
 
     Examples
     --------
@@ -183,10 +194,10 @@ def train_two_layer(
     >>> fit.weights.shape
     (1, 2, 2)
     """
+    options, run = training_options("train_two_layer", TWO_LAYER_OPTIONS, options, keywords)
     model = two_layer_model(importance, check_count(budget, "budget"), activation, density, base,
-                            n_instances, dtype=dtype, init=init)
-    return fit(model, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-               **fit_options)
+                            n_instances, dtype=options.dtype, init=options.init)
+    return fit(model, options, **run)
 
 
 def instance_grid(importance: ArrayLike, density: ArrayLike, n_instances: int | None = None
@@ -226,8 +237,9 @@ def sampled_inputs(density: np.ndarray, base: str, dtype: DTypeLike,
 
 def two_layer_model(importance: ArrayLike, budget: int, activation: str, density: ArrayLike,
                     base: str, n_instances: int | None, dataset_size: int | None = None,
-                    dtype: DTypeLike = np.float64, init: str = "glorot") -> TwoLayerModel:
+                    dtype: DTypeLike = np.float64, init: str | None = None) -> TwoLayerModel:
     """Build a batched :class:`TwoLayerModel` from user-facing arrays and a checked ``budget``
-    (on a :class:`FixedSample` of ``dataset_size`` examples per instance if given)."""
+    (on a :class:`FixedSample` of ``dataset_size`` examples per instance if given; ``init``
+    None: the model's own)."""
     v, p = instance_grid(importance, density, n_instances)
     return TwoLayerModel(v, budget, activation, sampled_inputs(p, base, dtype, dataset_size), init)

@@ -22,6 +22,7 @@ from ...catalogue import TMS_EXPERIMENTS, TmsExperiment
 from ...geometry import represented
 from ...plotting import finish, new_figure
 from ...training import SparsitySweep, train_autoencoder
+from ...training.sparsity import tms_options
 from ...training.results import TRAINED_REGIME_ATOL
 from ..captions import Table, fmt, table
 from ..drawing import SMALL_FONT
@@ -121,10 +122,11 @@ def compute(wb: Workbench) -> TmsPublished:
         if spec.measure == "dimensions per feature":
             measured = sw.dimensions_per_feature.mean(axis=1)
             near = np.abs(measured[:, None] - np.asarray(values)) <= TRAINED_REGIME_ATOL
+            # The experiment's recipe for as many steps, from the larger Glorot-normal init.
             glorot = wb.train(f"{name}-glorot", partial(
-                train_autoencoder, np.ones(N), spec.budget, density=1.0, init="glorot",
-                steps=sw.fit.steps, batch_size=spec.batch_size, lr=spec.lr, seed=wb.settings.seed,
-                dtype=np.float32, progress=wb.progress, desc=f"training {name}, glorot init"))
+                train_autoencoder, np.ones(N), spec.budget, density=1.0, options=tms_options(spec),
+                steps=sw.fit.steps, seed=wb.settings.seed, init="glorot", progress=wb.progress,
+                desc=f"training {name}, glorot init"))
             experiments.append(DimensionsPerFeature(
                 name, tuple(DensitiesNear(v, int(hits.sum())) for v, hits in zip(values, near.T)),
                 elsewhere=int(np.sum(~near.any(axis=1))), dense_loss=float(loss[int(np.argmax(sw.densities))]),
