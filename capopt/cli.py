@@ -44,14 +44,27 @@ class UsageError(ValueError):
     """A command line that cannot run as given, found before any computation starts."""
 
 
+#: The line announcing a first compilation of the kernels, said once, when the command's
+#: work starts (not before a usage error).
+_PENDING_NOTICE: list[str] = []
+
+
+def _announce() -> None:
+    """Say the pending compilation notice, once: the work that compiles starts now."""
+    while _PENDING_NOTICE:
+        print(_PENDING_NOTICE.pop(), file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def _usage() -> Iterator[None]:
     """Report a value the library refuses while a command checks its arguments and reads
-    its inputs as a usage error (exit status 2): nothing has been computed yet."""
+    its inputs as a usage error (exit status 2): nothing has been computed yet. Past the
+    checks, the work starts: a pending compilation notice is said."""
     try:
         yield
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
+    _announce()
 
 
 def _load_array(path: str, name: str) -> np.ndarray:
@@ -274,6 +287,7 @@ def _configure_example(p: argparse.ArgumentParser) -> None:
 
 def _run_example(args: argparse.Namespace) -> int:
     """Dense features are monosemantic, sparse ones polysemantic (the paper's mechanism)."""
+    _announce()
     v = 0.8 ** np.arange(args.n_features, dtype=np.float64)
     print("Quadratic model y = sum_i v_i x_i^2, importances v_i = 0.8^i, "
           f"N = {args.n_features}, d = {args.budget:g}\n")
@@ -342,12 +356,14 @@ def _run_crosscheck(args: argparse.Namespace) -> int:
     from .training import crosscheck, crosscheck_table
 
     if args.experiment is not None:
+        _announce()
         return _run_tms_experiment(args)
 
     options = ({"starts": args.starts} if args.route == "exact"
                else {**_steps(args), "n_seeds": 4 if args.seeds is None else args.seeds})
     given = (args.importance, args.importance_file, args.importance_decay)
     if all(x is None for x in given):
+        _announce()
         print(f"Solver (capopt.solve) vs trained models ({args.route} route), standard problems\n")
         problems = STANDARD_PROBLEMS
         reports = [crosscheck(p.curves, p.budget, route=args.route, seed=args.seed, **options)
@@ -633,10 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = show  # one line per warning, without the library's source line
         try:
-            # Said before the pause it explains; reproduce shows it with a bar of its own.
+            # Said before the pause it explains, once the arguments are checked (_announce);
+            # reproduce shows it with a bar of its own.
             notice = compilation_notice() if args.command in _COMPILING_COMMANDS else None
-            if notice is not None:
-                print(f"{prefix}: {notice}", file=sys.stderr, flush=True)
+            _PENDING_NOTICE[:] = [] if notice is None else [f"{prefix}: {notice}"]
             return args.run(args)
         except (UsageError, FolderInUseError) as exc:
             if args.traceback:

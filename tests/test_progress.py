@@ -49,6 +49,13 @@ def test_a_cold_cache_is_announced_before_a_command_runs(monkeypatch, capsys):
     assert capsys.readouterr().err.startswith(f"capopt solve: {COMPILING} (test)")
 
 
+def test_a_usage_error_announces_no_compilation(monkeypatch, capsys):
+    # Nothing will compile: the arguments are refused before any work.
+    monkeypatch.setattr("capopt.cli.compilation_notice", lambda: f"{COMPILING} (test)")
+    assert main(["solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "-1"]) == 2
+    assert COMPILING not in capsys.readouterr().err
+
+
 def test_a_warm_cache_is_not_announced(monkeypatch, capsys):
     monkeypatch.setattr("capopt.cli.compilation_notice", lambda: None)
     assert main(["solve", "--importance", "2", "1", "--kurtosis", "7", "--budget", "1"]) == 0
