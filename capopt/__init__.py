@@ -43,6 +43,7 @@ _LAZY = {name: "capopt.sweeps" for name in ("sweep", "load_sweep", "save_sweep")
 # scipy.sparse.linalg, for the sensitivities' operators, loads on first use too.
 _LAZY |= {name: "capopt.perturbation" for name in ("sensitivity", "Sensitivity")}
 _LAZY["crosscheck"] = "capopt.training"
+_LAZY |= {name: "capopt.tms" for name in ("predict_tms", "TMSPrediction")}
 
 
 def _version() -> str:

@@ -22,6 +22,8 @@
 # derivations.kurtosis: gated_kurtosis, gated_kurtosis_d_density, BASE_FOURTH_MOMENT
 # derivations.activations: square, square_slope, relu, relu_slope, absolute, absolute_slope, gelu,
 #     gelu_slope
+# derivations.tms: tms_active_loss, tms_active_square_coefficient, tms_active_cube_coefficient,
+#     tms_ignored_bias, tms_ignored_loss
 """Closed forms derived symbolically in ``derivations/``: loss-vs-capacity curves, their
 partials and inverses, the water-filling algebra of the kernels, and the exact loss of an
 explicit embedding with its gradient.
@@ -108,6 +110,11 @@ __all__ = [
     "absolute_slope",
     "gelu",
     "gelu_slope",
+    "tms_active_loss",
+    "tms_active_square_coefficient",
+    "tms_active_cube_coefficient",
+    "tms_ignored_bias",
+    "tms_ignored_loss",
 ]
 
 #: E[z^4] of the unit-variance base distributions of a gated input.
@@ -654,3 +661,43 @@ def gelu_slope(z, cdf):
     GeLU'(z) = Phi(z) + z exp(-z^2 / 2) / sqrt(2 pi)
     """
     return cdf + (1/2)*numpy.sqrt(2)*z*numpy.exp(-1/2*z**2)/numpy.sqrt(numpy.pi)
+
+
+def tms_active_loss(r, a):
+    """Loss of an active TMS feature, its value integrated: E_u (u - ReLU(a u + r))^2.
+
+    F(r) = 1/3 - a max(r/a + 1, 0)^2 + a (1 + a)/3 (max(r/a + 1, 0)^3 - max(r/a, 0)^3)
+    """
+    return -1/3*a*(a + 1)*numpy.maximum(r/a, 0)**3 + (1/3)*a*(a + 1)*numpy.maximum(1 + r/a, 0)**3 - a*numpy.maximum(1 + r/a, 0)**2 + 1/3
+
+
+def tms_active_square_coefficient(a):
+    """Coefficient of (r/a + 1)_+^2 in the active loss F(r).
+
+    -a
+    """
+    return -a
+
+
+def tms_active_cube_coefficient(a):
+    """Coefficient of (r/a + 1)_+^3 - (r/a)_+^3 in the active loss F(r).
+
+    a (1 + a) / 3
+    """
+    return (1/3)*a*(a + 1)
+
+
+def tms_ignored_bias(p):
+    """Best bias of an ignored TMS feature (W_i = 0): its mean E[x] for x = B U.
+
+    p / 2
+    """
+    return (1/2)*p
+
+
+def tms_ignored_loss(p):
+    """Loss of an ignored TMS feature (W_i = 0) at its best bias p/2.
+
+    p/3 - p^2/4 (p/3 at bias 0)
+    """
+    return -1/4*p**2 + (1/3)*p

@@ -559,6 +559,40 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- predict-tms
+def _configure_predict_tms(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-features", type=int, required=True, metavar="N", help="number of features")
+    p.add_argument("--budget", type=int, required=True, metavar="D", help="hidden dimensions d")
+    p.add_argument("--density", type=_values, nargs="+", required=True, metavar="P",
+                   help="probability p that a feature is active: numbers, START:STOP:NUM or "
+                        "log:START:STOP:NUM")
+    p.add_argument("--importance-decay", type=float, default=1.0, metavar="R",
+                   help="importances I_i = R**i (default 1: equally important)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_predict_tms(args: argparse.Namespace) -> int:
+    """Predict a TMS autoencoder's blocks per density, without training."""
+    from .tms import predict_tms
+    from .tms.prediction import checked_densities
+
+    with _usage():
+        densities = checked_densities(np.concatenate(args.density))
+        if args.n_features < 1 or args.budget < 0:
+            raise ValueError(f"--n-features must be >= 1 and --budget >= 0, got {args.n_features} "
+                             f"and {args.budget}")
+        if not 0 < args.importance_decay <= 1:
+            raise ValueError(f"--importance-decay must lie in (0, 1], got {args.importance_decay}")
+        importance = args.importance_decay ** np.arange(args.n_features, dtype=np.float64)
+    predictions = predict_tms(importance, args.budget, densities)
+    assert isinstance(predictions, tuple)  # one per density of an array
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions]))
+    else:
+        print("\n\n".join(p.table() for p in predictions))
+    return 0
+
+
 COMMANDS = {
     "example": (_configure_example, _run_example,
                 "solve a small worked example on built-in defaults and print the tables"),
@@ -572,6 +606,8 @@ COMMANDS = {
                    "train the models and compare their capacities with the solver's"),
     "sweep": (_configure_sweep, _run_sweep,
               "parameter sweep of the quadratic model to netCDF and a phase-diagram PNG"),
+    "predict-tms": (_configure_predict_tms, _run_predict_tms,
+                    "predict a Toy Models of Superposition autoencoder's blocks, without training"),
     "reproduce": (_configure_reproduce, _run_reproduce,
                   "regenerate every figure of the paper's argument and a report (HTML and Markdown)"),
 }

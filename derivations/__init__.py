@@ -12,7 +12,8 @@ library imports only the generated file, so sympy never runs when capopt is impo
 Modules: ``moments`` (the expectation operator), ``quadratic`` (the paper's quadratic model),
 ``waterfilling`` (the algebra of its water-filling kernels, in the kernels' own evaluation
 order), ``linear_autoencoder``, ``kurtosis`` (sparsity as kurtosis), ``activations`` (the GeLU
-nonlinearity of the trained architectures) and ``codegen`` (the writer).
+nonlinearity of the trained architectures), ``tms`` (the Toy Models of Superposition ReLU
+autoencoder's loss as truncated powers) and ``codegen`` (the writer).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from hypothesis import given, strategies as st
 from scipy.special import ndtr
 
 from capopt import _formulas
-from derivations import activations, codegen, kurtosis, linear_autoencoder, quadratic, waterfilling
+from derivations import activations, codegen, kurtosis, linear_autoencoder, quadratic, tms, waterfilling
 from derivations.moments import expectation, unit_variance_moments
 
 FORMULAS = {
@@ -30,6 +30,7 @@ FORMULAS = {
     **linear_autoencoder.formulas(),
     **kurtosis.formulas(),
     **activations.formulas(),
+    **tms.formulas(),
 }
 
 EPS = np.finfo(np.float64).eps
@@ -156,6 +157,12 @@ DOMAINS |= {
     "quadratic_folded_numerator": folded_sums(),
     "quadratic_shared_level": st.tuples(*[st.floats(1e-3, 1e2)] * 3),
     "quadratic_shared_numerator": st.tuples(*[st.floats(0.0, 1e2)] * 4, st.floats(-1e2, 0.0)),
+    # The TMS loss's truncated powers: a > 0 (r/a), the interference r of either sign.
+    "tms_active_loss": st.tuples(st.floats(-3.0, 3.0), st.floats(1e-2, 1e2)),
+    "tms_active_square_coefficient": st.tuples(st.floats(1e-2, 1e2)),
+    "tms_active_cube_coefficient": st.tuples(st.floats(1e-2, 1e2)),
+    "tms_ignored_bias": st.tuples(st.floats(1e-3, 1.0)),
+    "tms_ignored_loss": st.tuples(st.floats(1e-3, 1.0)),
     # w(C) has 1/C: keep C off 0.
     "quadratic_norm_weight": st.tuples(st.floats(1e-3, 1.0), kurtoses),
     # The partial fraction divides by K - 3.
@@ -479,7 +486,7 @@ SAMPLE = {
     "C": 0.5, "v": 1.5, "K": 5.0, "a": 2.0, "b": 1.0, "lam": 1.0, "mu": 2.0, "I": 2.0, "p": 0.1,
     "K_z": 3.0, "S": 0.5, "G_ij": -0.5, "bias": 0.5, "b_opt": 1.5,
     "z": -0.5, "cdf": 0.3, "v_ref": 1.0, "K_ref": 4.0, "W": 3.0, "n": 2.0, "A": 1.5, "B": 0.5,
-    "E": 0.4, "ref": 1.0, "R": 1.5, "P": 6.0, "Q": 0.3, "num": 3.0, "gap": 1.0,
+    "E": 0.4, "ref": 1.0, "R": 1.5, "P": 6.0, "Q": 0.3, "num": 3.0, "gap": 1.0, "r": -0.3,
 }
 
 
