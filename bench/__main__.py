@@ -15,7 +15,8 @@ training), ``sweep`` (problems per second), ``memory`` (peak memory at the large
 ``capopt --help`` against ``import numpy``), ``capacity`` (dictionary-sized memmaps),
 ``sensitivity`` (the sensitivities against the solve, and sweeps with them), ``mixed``
 (the mixed-family global method on its worst seeds, in time and memory).
-``crosscheck`` (the training cross-check tables, tens of minutes) runs only when named.
+``crosscheck`` (the training cross-check tables, tens of minutes) and ``tms`` (the TMS
+prediction against training, tens of minutes) run only when named.
 Only a full run of the default parts updates the files in ``bench/``, so that every number
 there comes from one run.
 """
@@ -40,6 +41,7 @@ from . import (
     bench_ties,
     bench_training,
     crosscheck_tables,
+    tms_validation,
 )
 from ._common import ROOT, load_average, machine_info, machine_line, progress
 
@@ -54,6 +56,7 @@ PARTS = {
     "capacity": (bench_capacity, "Capacity of dictionary-sized float32 memmaps"),
     "sensitivity": (bench_sensitivity, "Sensitivities against the solve"),
     "mixed": (bench_mixed, "Mixed families on their worst seeds: time and memory"),
+    "tms": (tms_validation, "The training-free TMS prediction against trained autoencoders"),
 }
 DEFAULT_PARTS = ("solvers", "training", "sweep", "memory", "ties", "imports", "capacity", "sensitivity",
                  "mixed")

@@ -323,15 +323,17 @@ def _predict(I: np.ndarray, d: int, p: float, menu: tuple[str, ...],  # noqa: E7
 def _near_ties(useful: list[BlockEnergy], types: list[BlockType], sorted_I: np.ndarray, d: int,
                baseline: float, optimum: float) -> tuple[tuple[str, float], ...]:
     """Each configuration's best allocation used alone beside dedicated dimensions, kept
-    when within :data:`NEAR_TIE_RTOL` of the optimum (the competing shapes)."""
+    when it uses the configuration and is within :data:`NEAR_TIE_RTOL` of the optimum (the
+    competing shapes)."""
     dedicated = [t for t in types if t.size == 1 and t.dimensions == 1]
     out = []
     for block in types:
         if block.size == 1:
             continue
-        loss = allocate([block, *dedicated], sorted_I, d, baseline).loss
-        excess = (loss - optimum) / optimum if optimum > 0 else 0.0
-        if excess <= NEAR_TIE_RTOL:
+        found = allocate([block, *dedicated], sorted_I, d, baseline)
+        excess = (found.loss - optimum) / optimum if optimum > 0 else 0.0
+        # A shape its own best allocation does not use competes with nothing.
+        if excess <= NEAR_TIE_RTOL and any(t == 0 for t, _, _ in found.blocks):
             out.append((block.name, float(excess)))
     return tuple(sorted(out, key=lambda t: t[1]))
 
