@@ -399,18 +399,23 @@ def branch_and_bound(
         lower_bound=lower,
         lower_bound_how="branch and bound over concave boxes (chord relaxation)",
         iterations=nodes,
-        alternatives=_ties(split, C, budget, gap_rtol, max_nodes),
+        alternatives=_ties(split, C, budget, gap_rtol, max_nodes, polish),
     )
 
 
 def _ties(split: _Split, C: np.ndarray, d: float, gap_rtol: float,
-          max_nodes: int) -> tuple[np.ndarray, ...]:
+          max_nodes: int, polish: bool) -> tuple[np.ndarray, ...]:
     """The optima one change of regime away from ``C`` to within the search's own gap
-    (:func:`capopt.solvers.ties.neighbour_ties`), each found by a search of its own."""
+    (:func:`capopt.solvers.ties.neighbour_ties`), each found by a search of its own and,
+    with ``polish``, refined as the optimum is: the one-sided slopes of the loss are
+    marginals at the alternatives, as exact as their capacities."""
     loss = float(np.sum(split.curves.loss(C)))
 
     def search(curves: LossCurves, budget: float, cutoff: float) -> np.ndarray | None:
-        best, _, _ = _branch_and_bound(_Split(curves), budget, gap_rtol, max_nodes, cutoff)
-        return best.capacities if best.loss < cutoff else None
+        sub = _Split(curves)
+        best, _, _ = _branch_and_bound(sub, budget, gap_rtol, max_nodes, cutoff)
+        if best.loss >= cutoff:
+            return None
+        return _polish(sub, best.capacities, budget) if polish and sub.concave.size else best.capacities
 
     return neighbour_ties(split.curves, C, d, loss, gap_rtol * max(1.0, abs(loss)), search)
